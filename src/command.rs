@@ -1,0 +1,1 @@
+//! SMTP commands built from validated types. STUB.

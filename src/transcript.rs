@@ -1,0 +1,1 @@
+//! The redacted record of a session's dialogue. STUB.
