@@ -1,0 +1,2 @@
+//! STUB benchmark.
+fn main() {}
