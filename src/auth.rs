@@ -1,6 +1,10 @@
 //! SASL authentication (RFC 4954): PLAIN (RFC 4616), LOGIN, XOAUTH2.
 
+use crate::command::Command;
+use crate::error::{InputError, ProtocolViolation};
 use crate::secret::Secret;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 
 /// A SASL mechanism name, as offered in EHLO and sent in AUTH.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +50,17 @@ impl Mechanism {
 pub struct Credentials {
     username: String,
     secret: Secret<String>,
+    kind: SecretKind,
+}
+
+/// Whether the secret is a password or an OAuth 2.0 access token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SecretKind {
+    /// A password or app-specific password (QQ Mail's and 163's "authorization code").
+    Password,
+    /// An OAuth 2.0 bearer token, used with XOAUTH2.
+    OAuth2Token,
 }
 
 impl Credentials {
@@ -54,6 +69,16 @@ impl Credentials {
         Self {
             username: username.into(),
             secret: Secret::new(password.into()),
+            kind: SecretKind::Password,
+        }
+    }
+
+    /// A user name and an OAuth 2.0 access token, for XOAUTH2 (Gmail, Outlook).
+    pub fn oauth2(username: impl Into<String>, token: impl Into<String>) -> Self {
+        Self {
+            username: username.into(),
+            secret: Secret::new(token.into()),
+            kind: SecretKind::OAuth2Token,
         }
     }
 
@@ -65,5 +90,236 @@ impl Credentials {
     /// The password or token.
     pub fn secret(&self) -> &Secret<String> {
         &self.secret
+    }
+
+    /// What the secret is.
+    pub fn kind(&self) -> SecretKind {
+        self.kind
+    }
+
+    /// Refuses what would corrupt a SASL message: NUL shifts PLAIN's fields (RFC 4616 §2),
+    /// `\x01` ends XOAUTH2's, and an empty field can never authenticate.
+    pub(crate) fn validate(&self) -> Result<(), InputError> {
+        let (user, secret) = (self.username.as_bytes(), self.secret.expose().as_bytes());
+        if user.is_empty() || secret.is_empty() {
+            return Err(InputError::Credentials("empty user name or secret"));
+        }
+        if user.contains(&0) || secret.contains(&0) {
+            return Err(InputError::Credentials("NUL in user name or secret"));
+        }
+        if self.kind == SecretKind::OAuth2Token && (user.contains(&1) || secret.contains(&1)) {
+            return Err(InputError::Credentials("\\x01 in user name or token"));
+        }
+        Ok(())
+    }
+}
+
+/// Picks the mechanism: the caller's if forced (and offered), else the best one offered for
+/// the kind of secret. Never a weaker one after a failure: one exchange per session.
+pub(crate) fn choose_mechanism(
+    credentials: &Credentials,
+    offered: &[Mechanism],
+    forced: Option<&Mechanism>,
+) -> Option<Mechanism> {
+    if let Some(forced) = forced {
+        return offered.contains(forced).then(|| forced.clone());
+    }
+    let preference: &[Mechanism] = match credentials.kind {
+        SecretKind::Password => &[Mechanism::Plain, Mechanism::Login],
+        SecretKind::OAuth2Token => &[Mechanism::XOAuth2],
+    };
+    preference.iter().find(|m| offered.contains(m)).cloned()
+}
+
+/// One SASL exchange, stepped by the session: the AUTH command, then one answer per `334`.
+///
+/// LOGIN is driven by step order, never by the prompt text ("Username:" is not always sent,
+/// nor in English); challenges are only checked to be base64, as RFC 4954 §4 requires.
+#[derive(Debug)]
+pub(crate) struct SaslExchange {
+    mechanism: Mechanism,
+    credentials: Credentials,
+    challenges: u8,
+}
+
+impl SaslExchange {
+    /// Starts an exchange; returns the AUTH command to send.
+    pub(crate) fn start(
+        mechanism: Mechanism,
+        credentials: &Credentials,
+    ) -> Result<(Self, Command), InputError> {
+        credentials.validate()?;
+        let initial_response = match &mechanism {
+            Mechanism::Plain => {
+                // RFC 4616: [authzid] NUL authcid NUL passwd, with an empty authzid.
+                let message = format!(
+                    "\0{}\0{}",
+                    credentials.username,
+                    credentials.secret.expose()
+                );
+                Some(Secret::new(BASE64.encode(message)))
+            }
+            Mechanism::XOAuth2 => Some(Secret::new(BASE64.encode(format!(
+                "user={}\x01auth=Bearer {}\x01\x01",
+                credentials.username,
+                credentials.secret.expose()
+            )))),
+            // Some servers break on LOGIN with an initial response; send the name when asked.
+            Mechanism::Login | Mechanism::Other(_) => None,
+        };
+        let command = Command::Auth {
+            mechanism: mechanism.clone(),
+            initial_response,
+        };
+        let exchange = Self {
+            mechanism,
+            credentials: credentials.clone(),
+            challenges: 0,
+        };
+        Ok((exchange, command))
+    }
+
+    /// The mechanism in use.
+    pub(crate) fn mechanism(&self) -> &Mechanism {
+        &self.mechanism
+    }
+
+    /// Answers a `334` challenge (its text, base64). An `Err` means the exchange must be
+    /// cancelled with `*`.
+    pub(crate) fn answer(&mut self, challenge: &[u8]) -> Result<Command, ProtocolViolation> {
+        let challenge = challenge.trim_ascii();
+        if BASE64.decode(challenge).is_err() {
+            return Err(ProtocolViolation::InvalidChallenge);
+        }
+        self.challenges = self.challenges.saturating_add(1);
+        let response = match (&self.mechanism, self.challenges) {
+            (Mechanism::Login, 1) => BASE64.encode(&self.credentials.username),
+            (Mechanism::Login, 2) => BASE64.encode(self.credentials.secret.expose()),
+            // XOAUTH2 reports a failure as a 334 with a JSON error; an empty answer gets the
+            // final 5xx reply.
+            (Mechanism::XOAuth2, 1) => String::new(),
+            _ => return Err(ProtocolViolation::UnexpectedChallenge),
+        };
+        Ok(Command::AuthResponse(Secret::new(response)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn plain_initial_response_follows_rfc_4616() {
+        let credentials = Credentials::new("alice", "s3cr3t");
+        let (_, command) = SaslExchange::start(Mechanism::Plain, &credentials).unwrap();
+        assert_eq!(command.to_bytes(), b"AUTH PLAIN AGFsaWNlAHMzY3IzdA==\r\n");
+    }
+
+    #[test]
+    fn login_answers_by_step_not_by_prompt_text() {
+        let credentials = Credentials::new("alice", "s3cr3t");
+        let (mut sasl, command) = SaslExchange::start(Mechanism::Login, &credentials).unwrap();
+        assert_eq!(command.to_bytes(), b"AUTH LOGIN\r\n");
+        // The prompts are swapped on purpose: only their order counts.
+        let user = sasl.answer(b"UGFzc3dvcmQ6").unwrap();
+        assert_eq!(user.to_bytes(), b"YWxpY2U=\r\n");
+        let pass = sasl.answer(b"VXNlcm5hbWU6").unwrap();
+        assert_eq!(pass.to_bytes(), b"czNjcjN0\r\n");
+        assert_eq!(
+            sasl.answer(b"UGFzc3dvcmQ6"),
+            Err(ProtocolViolation::UnexpectedChallenge)
+        );
+    }
+
+    #[test]
+    fn plain_gets_no_challenge() {
+        let (mut sasl, _) =
+            SaslExchange::start(Mechanism::Plain, &Credentials::new("a", "b")).unwrap();
+        assert_eq!(
+            sasl.answer(b""),
+            Err(ProtocolViolation::UnexpectedChallenge)
+        );
+    }
+
+    #[test]
+    fn invalid_challenge_is_refused() {
+        let (mut sasl, _) =
+            SaslExchange::start(Mechanism::Login, &Credentials::new("a", "b")).unwrap();
+        assert_eq!(
+            sasl.answer(b"!!!not-base64!!!"),
+            Err(ProtocolViolation::InvalidChallenge)
+        );
+    }
+
+    #[test]
+    fn xoauth2_initial_response_and_error_challenge() {
+        let credentials = Credentials::oauth2("a@gmail.com", "ya29.token");
+        let (mut sasl, command) = SaslExchange::start(Mechanism::XOAuth2, &credentials).unwrap();
+        let expected = BASE64.encode("user=a@gmail.com\x01auth=Bearer ya29.token\x01\x01");
+        assert_eq!(
+            command.to_bytes(),
+            format!("AUTH XOAUTH2 {expected}\r\n").into_bytes()
+        );
+        assert_eq!(
+            sasl.answer(b"eyJzdGF0dXMiOiI0MDEifQ==").unwrap().to_bytes(),
+            b"\r\n"
+        );
+    }
+
+    #[test]
+    fn credentials_with_nul_are_refused_before_sending() {
+        for credentials in [
+            Credentials::new("alice\0admin", "x"),
+            Credentials::new("alice", "pa\0ss"),
+            Credentials::new("", "x"),
+            Credentials::oauth2("a\x01b", "t"),
+        ] {
+            assert!(SaslExchange::start(Mechanism::Plain, &credentials).is_err());
+        }
+    }
+
+    #[test]
+    fn mechanism_choice() {
+        let password = Credentials::new("a", "b");
+        let token = Credentials::oauth2("a", "b");
+        let offered = [Mechanism::Login, Mechanism::Plain, Mechanism::XOAuth2];
+        assert_eq!(
+            choose_mechanism(&password, &offered, None),
+            Some(Mechanism::Plain)
+        );
+        assert_eq!(
+            choose_mechanism(&password, &offered[..1], None),
+            Some(Mechanism::Login)
+        );
+        assert_eq!(
+            choose_mechanism(&token, &offered, None),
+            Some(Mechanism::XOAuth2)
+        );
+        assert_eq!(choose_mechanism(&token, &offered[..2], None), None);
+        assert_eq!(
+            choose_mechanism(&password, &offered, Some(&Mechanism::Login)),
+            Some(Mechanism::Login)
+        );
+        assert_eq!(
+            choose_mechanism(&password, &offered[..1], Some(&Mechanism::Plain)),
+            None
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let credentials = Credentials::new("alice", "s3cr3t");
+        let (sasl, command) = SaslExchange::start(Mechanism::Plain, &credentials).unwrap();
+        for text in [
+            format!("{credentials:?}"),
+            format!("{sasl:?}"),
+            format!("{command:?}"),
+        ] {
+            assert!(
+                !text.contains("s3cr3t") && !text.contains("AGFsaWNlAHMzY3IzdA"),
+                "{text}"
+            );
+        }
     }
 }

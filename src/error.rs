@@ -2,14 +2,17 @@
 
 use crate::reply::{FramingError, Reply};
 use std::fmt;
+use std::sync::Arc;
 
 /// Everything that can go wrong in a session, with the phase it went wrong in.
 ///
 /// Check [`Error::kind`] for who is at fault, [`Error::reply`] for the server's words,
 /// [`Error::delivery`] before retrying (a message may have been delivered although the
 /// session failed), and [`Error::is_transient`] for whether trying again later can help.
+#[derive(Clone)]
 pub struct Error(Box<Inner>);
 
+#[derive(Clone)]
 struct Inner {
     kind: ErrorKind,
     phase: Phase,
@@ -18,13 +21,13 @@ struct Inner {
 }
 
 /// Who is at fault, and how.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// Reading from or writing to the connection failed.
-    Io(std::io::Error),
+    Io(Arc<std::io::Error>),
     /// The TLS handshake or the TLS layer failed (certificate, protocol version, alert).
-    Tls(Box<dyn std::error::Error + Send + Sync>),
+    Tls(Arc<dyn std::error::Error + Send + Sync>),
     /// The server did not answer within the phase's deadline.
     Timeout,
     /// The server closed the connection.
@@ -294,7 +297,10 @@ impl fmt::Display for Unsupported {
             Self::EightBitMime => f.write_str("8-bit data needs 8BITMIME, which is not offered"),
             Self::Dsn => f.write_str("delivery notifications need DSN, which is not offered"),
             Self::MessageTooLarge { size, limit } => {
-                write!(f, "message of {size} bytes exceeds the server's limit of {limit}")
+                write!(
+                    f,
+                    "message of {size} bytes exceeds the server's limit of {limit}"
+                )
             }
             Self::Ehlo => f.write_str("EHLO was refused and HELO cannot negotiate TLS"),
         }
@@ -347,7 +353,7 @@ impl fmt::Debug for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.0.kind {
-            ErrorKind::Io(e) => Some(e),
+            ErrorKind::Io(e) => Some(e.as_ref()),
             ErrorKind::Tls(e) => Some(e.as_ref()),
             ErrorKind::Protocol(ProtocolViolation::Framing(e)) => Some(e),
             _ => None,

@@ -33,6 +33,7 @@ pub mod auth;
 pub mod capabilities;
 pub mod command;
 pub mod data;
+pub mod envelope;
 mod error;
 pub mod reply;
 mod secret;

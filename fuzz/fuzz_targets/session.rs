@@ -1,7 +1,9 @@
 #![no_main]
-//! STUB fuzz target: session.
+//! The whole session fed arbitrary server bytes; see `fuzz/oracles/session.rs`.
+
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+#[path = "../oracles/session.rs"]
+mod oracle;
+
+fuzz_target!(|data: &[u8]| oracle::run(data));

@@ -1,1 +1,1242 @@
-//! The session state machine. STUB.
+//! The SMTP session: one explicit state machine, bytes in, actions out, no I/O.
+//!
+//! # Driving a session
+//!
+//! Loop on [`Session::next_action`] and carry out what it returns:
+//!
+//! | [`Action`] | what the driver does |
+//! |---|---|
+//! | `Send { bytes, timeout }` | write all of `bytes`, each write within `timeout` |
+//! | `Receive { timeout }` | read some bytes and pass them to [`Session::feed`]; give up (see [`Session::fail`]) if no complete reply arrived within `timeout` |
+//! | `StartTls { timeout }` | run the TLS handshake on the same socket, then call [`Session::tls_established`] |
+//! | `SendData(id)` | pass message `id` to [`Session::write_data`] in chunks, then call [`Session::finish_data`] |
+//! | `Finished(id, outcome)` | a transaction for message `id` ended; `outcome` says, recipient by recipient |
+//! | `Ready` | call [`Session::send_mail`], [`Session::noop`] or [`Session::quit`] |
+//! | `Closed` | close the connection |
+//!
+//! On end of file, an I/O error, a TLS error or a timeout, the driver calls [`Session::fail`],
+//! which stamps the error with the phase and whether a message may have been delivered.
+//! Errors are sticky: after one, `next_action` returns it again.
+//!
+//! # States
+//!
+//! ```text
+//!  Implicit TLS: ──StartTls──▶ tls_established ─┐
+//!                                               ▼
+//!  connect ──────────────────────────────▶ Greeting ─220─▶ EHLO ─250─┬─▶ (TLS wanted, not on) STARTTLS ─220─▶ StartTls action
+//!             554/421 ─▶ error           5xx & TLS not required ─▶ HELO     454/5xx & required ─▶ error      │
+//!                                                                    │        tls_established: forget capabilities, EHLO again ◀┘
+//!                                                                    ▼
+//!                                         (credentials?) AUTH ─334─▶ answer … ─235─▶ Ready ; 535/534/538/454 ─▶ error
+//!  Ready ─send_mail─▶ MAIL, RCPT…, DATA (one write with PIPELINING) ─354─▶ SendData ─finish_data─▶ final reply ─▶ Finished ─▶ Ready
+//!                      refusal ─▶ RSET if a transaction is open ─▶ Finished (recipients refused)
+//!  Ready ─quit─▶ QUIT ─▶ Closed          any state ─421─▶ error (transient)          any violation ─▶ error (sticky)
+//! ```
+
+mod config;
+mod outcome;
+
+pub use config::{DataCommand, SessionConfig, Timeouts, TlsPolicy};
+pub use outcome::{MailId, MailOutcome, RecipientOutcome};
+
+use crate::auth::{choose_mechanism, SaslExchange};
+use crate::capabilities::{Capabilities, SizeLimit};
+use crate::command::{Command, MailCommand, MAX_COMMAND_LINE};
+use crate::data::{DataEncoder, Framing};
+use crate::envelope::{Body, Envelope, Recipient};
+use crate::error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, Unsupported};
+use crate::reply::{Reply, ReplyCode, ReplyFramer};
+use crate::transcript::{Entry, Transcript};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// What the driver must do next; see the [module docs](self) for the loop.
+#[must_use = "a session does nothing unless its actions are carried out"]
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Write all of these bytes to the server, each write within `timeout`.
+    Send {
+        /// The bytes, possibly several pipelined commands.
+        bytes: Vec<u8>,
+        /// The deadline for each write (RFC 5321 §4.5.3.2.5, "data block").
+        timeout: Duration,
+    },
+    /// Read from the server and [`Session::feed`] the bytes; a complete reply is due within
+    /// `timeout`.
+    Receive {
+        /// The deadline for the whole reply.
+        timeout: Duration,
+    },
+    /// Run the TLS handshake now, on the same connection, then call
+    /// [`Session::tls_established`].
+    StartTls {
+        /// The deadline for the handshake.
+        timeout: Duration,
+    },
+    /// The server waits for the data of this message: [`Session::write_data`], then
+    /// [`Session::finish_data`].
+    SendData(MailId),
+    /// A mail transaction for this message has ended.
+    Finished(MailId, MailOutcome),
+    /// Nothing is in flight: send mail, NOOP or QUIT.
+    Ready,
+    /// The session is over: close the connection.
+    Closed,
+}
+
+/// One SMTP session with one server. Performs no I/O; see the [module docs](self).
+#[derive(Debug)]
+pub struct Session {
+    config: SessionConfig,
+    stage: Stage,
+    framer: ReplyFramer,
+    outbox: Vec<u8>,
+    /// Replies awaited, in the order the commands were sent (RFC 2920 §3.1).
+    pending: VecDeque<Expect>,
+    /// Edge-triggered actions for the driver: finished transactions.
+    events: VecDeque<Action>,
+    transactions: VecDeque<Transaction>,
+    /// Further transactions for deferred recipients, started once the pipeline allows.
+    continuations: VecDeque<(MailId, Envelope)>,
+    capabilities: Option<Capabilities>,
+    tls_active: bool,
+    authenticated: bool,
+    sasl: Option<SaslExchange>,
+    next_id: u64,
+    failed: Option<Error>,
+    transcript: Option<Transcript>,
+}
+
+/// Where the connection as a whole stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Implicit TLS: the handshake comes before the greeting.
+    TlsBeforeGreeting,
+    /// Greeting, EHLO, STARTTLS or AUTH in progress.
+    Opening,
+    /// STARTTLS was accepted: the handshake is due.
+    TlsAfterStartTls,
+    /// Mail transactions may run.
+    Ready,
+    /// QUIT was sent.
+    Quitting,
+    /// Nothing more will happen.
+    Closed,
+}
+
+/// A reply the session waits for, and what it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Expect {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Auth,
+    /// The reply to `*`, after which the session fails with the violation.
+    AuthCancel(ProtocolViolation),
+    Mail(MailId),
+    Rcpt(MailId),
+    Data(MailId),
+    /// The reply to a BDAT chunk that is not the last.
+    Bdat(MailId),
+    /// The reply to the end of data (`.` or `BDAT … LAST`).
+    DataEnd(MailId),
+    Rset,
+    Noop,
+    Quit,
+}
+
+impl Expect {
+    fn phase(self) -> Phase {
+        match self {
+            Self::Greeting => Phase::Greeting,
+            Self::Ehlo => Phase::Ehlo,
+            Self::Helo => Phase::Helo,
+            Self::StartTls => Phase::StartTls,
+            Self::Auth | Self::AuthCancel(_) => Phase::Auth,
+            Self::Mail(_) => Phase::MailFrom,
+            Self::Rcpt(_) => Phase::RcptTo,
+            Self::Data(_) => Phase::Data,
+            Self::Bdat(_) => Phase::DataBody,
+            Self::DataEnd(_) => Phase::DataEnd,
+            Self::Rset => Phase::Reset,
+            Self::Noop => Phase::Noop,
+            Self::Quit => Phase::Quit,
+        }
+    }
+}
+
+/// One mail transaction (RFC 5321 §3.3), from MAIL to the final reply.
+#[derive(Debug)]
+struct Transaction {
+    id: MailId,
+    envelope: Envelope,
+    /// The RCPTs of this transaction, with their replies as they arrive.
+    recipients: Vec<(Recipient, Option<Reply>)>,
+    /// Recipients for a further transaction: deferred with 452, then those over the limit.
+    deferred: Vec<Recipient>,
+    /// How many of `deferred` the server deferred with 452 (they precede the others).
+    deferred_by_server: usize,
+    /// Commands not yet sent because the server does not pipeline.
+    unsent: VecDeque<(Command, Expect)>,
+    /// The reply that ended the transaction early, and where.
+    refusal: Option<(Phase, Reply)>,
+    /// Whether MAIL was accepted and no final reply has closed the transaction: RSET needed
+    /// to abandon it.
+    open: bool,
+    use_bdat: bool,
+    state: TransactionState,
+}
+
+#[derive(Debug)]
+enum TransactionState {
+    /// Waiting for the replies to MAIL, RCPT and DATA.
+    Envelope,
+    /// The server waits for the data.
+    Data(Box<DataState>),
+    /// The end of data was sent; waiting for the final reply.
+    DataSent,
+    /// No data will be sent; waiting for the replies still due.
+    Abandoned,
+}
+
+#[derive(Debug)]
+struct DataState {
+    encoder: DataEncoder,
+    /// BDAT only: encoded bytes not yet sent in a chunk.
+    chunk: Vec<u8>,
+    wire_bytes: u64,
+}
+
+impl Session {
+    /// A session about to read the server's greeting (or, with implicit TLS, to start TLS).
+    pub fn new(config: SessionConfig) -> Self {
+        let stage = if config.tls == TlsPolicy::Implicit {
+            Stage::TlsBeforeGreeting
+        } else {
+            Stage::Opening
+        };
+        let mut pending = VecDeque::new();
+        if stage == Stage::Opening {
+            pending.push_back(Expect::Greeting);
+        }
+        Self {
+            framer: ReplyFramer::new(config.reply_limits),
+            transcript: config.transcript.then(Transcript::default),
+            config,
+            stage,
+            outbox: Vec::new(),
+            pending,
+            events: VecDeque::new(),
+            transactions: VecDeque::new(),
+            continuations: VecDeque::new(),
+            capabilities: None,
+            tls_active: false,
+            authenticated: false,
+            sasl: None,
+            next_id: 0,
+            failed: None,
+        }
+    }
+
+    /// Passes bytes read from the server.
+    pub fn feed(&mut self, bytes: &[u8]) {
+        self.framer.push(bytes);
+    }
+
+    /// Returns what the driver must do next.
+    ///
+    /// # Errors
+    /// The error that ended the session; the same error on every later call.
+    pub fn next_action(&mut self) -> Result<Action, Error> {
+        loop {
+            if let Some(error) = &self.failed {
+                return Err(error.clone());
+            }
+            if !self.outbox.is_empty() {
+                return Ok(Action::Send {
+                    bytes: std::mem::take(&mut self.outbox),
+                    timeout: self.config.timeouts.data_block,
+                });
+            }
+            if let Some(action) = self.events.pop_front() {
+                return Ok(action);
+            }
+            if self.start_continuation() {
+                continue;
+            }
+            let Some(&expect) = self.pending.front() else {
+                return self.idle_action();
+            };
+            match self.framer.next_reply() {
+                Ok(Some(reply)) => {
+                    self.pending.pop_front();
+                    self.record_reply(&reply);
+                    if let Err(error) = self.check_nothing_unsolicited(expect, &reply) {
+                        return Err(self.set_failed(error));
+                    }
+                    if let Err(error) = self.on_reply(expect, reply) {
+                        return Err(self.set_failed(error));
+                    }
+                }
+                Ok(None) => {
+                    if let Some(id) = self.transaction_taking_data() {
+                        return Ok(Action::SendData(id));
+                    }
+                    return Ok(Action::Receive {
+                        timeout: self.timeout_for(expect),
+                    });
+                }
+                Err(framing) if expect == Expect::Quit => {
+                    // Some servers (QQ Mail) answer QUIT with junk; the session is over anyway.
+                    let _ = framing;
+                    self.close();
+                }
+                Err(framing) => {
+                    let error =
+                        Error::protocol(expect.phase(), ProtocolViolation::Framing(framing))
+                            .with_delivery(self.delivery());
+                    return Err(self.set_failed(error));
+                }
+            }
+        }
+    }
+
+    /// Reports that the TLS handshake asked for by [`Action::StartTls`] succeeded.
+    ///
+    /// Everything learned before TLS is forgotten and EHLO is sent again (RFC 3207 §4.2).
+    ///
+    /// # Errors
+    /// [`InputError::WrongState`] if no handshake was asked for.
+    pub fn tls_established(&mut self) -> Result<(), Error> {
+        match self.stage {
+            Stage::TlsBeforeGreeting => self.pending.push_back(Expect::Greeting),
+            Stage::TlsAfterStartTls => {
+                self.capabilities = None;
+                self.send_ehlo();
+            }
+            _ => {
+                return Err(Error::input(
+                    Phase::TlsHandshake,
+                    InputError::WrongState("tls_established without Action::StartTls"),
+                ))
+            }
+        }
+        self.tls_active = true;
+        self.stage = Stage::Opening;
+        self.event("TLS established".into());
+        Ok(())
+    }
+
+    /// Starts a mail transaction for `envelope`, returning the id that
+    /// [`Action::SendData`] and [`Action::Finished`] will carry.
+    ///
+    /// Allowed on [`Action::Ready`] and, when the server pipelines, right after
+    /// [`Session::finish_data`] (the next envelope then leaves with the end of the data).
+    ///
+    /// # Errors
+    /// Before anything is sent, and without ending the session: the envelope needs an
+    /// extension the server lacks (SMTPUTF8, 8BITMIME, DSN), the declared size exceeds the
+    /// server's SIZE limit, or a command line would exceed 512 octets.
+    pub fn send_mail(&mut self, envelope: Envelope) -> Result<MailId, Error> {
+        self.check_can_send_mail()?;
+        let capabilities = self.capabilities.clone().unwrap_or_default();
+        let use_bdat = self.check_envelope(&envelope, &capabilities)?;
+        let id = MailId(self.next_id);
+        self.start_transaction(id, envelope, use_bdat, &capabilities)?;
+        self.next_id += 1;
+        Ok(id)
+    }
+
+    fn start_transaction(
+        &mut self,
+        id: MailId,
+        envelope: Envelope,
+        use_bdat: bool,
+        capabilities: &Capabilities,
+    ) -> Result<(), Error> {
+        let mail = MailCommand {
+            from: envelope.from().cloned(),
+            size: envelope.size().filter(|_| capabilities.size().is_some()),
+            body: envelope.body(),
+            smtputf8: envelope.needs_smtputf8(),
+            ret: envelope.ret(),
+            envid: envelope.envid().map(str::to_owned),
+        };
+        let mut recipients = envelope.recipients().to_vec();
+        let deferred = recipients.split_off(self.config.max_recipients.clamp(1, recipients.len()));
+        let mut commands = vec![(Command::Mail(mail), Expect::Mail(id))];
+        for recipient in &recipients {
+            commands.push((Command::Rcpt(recipient.clone()), Expect::Rcpt(id)));
+        }
+        for (command, _) in &commands {
+            if command.to_bytes().len() > MAX_COMMAND_LINE {
+                return Err(Error::input(
+                    Phase::MailFrom,
+                    InputError::Parameter("command line over 512 octets"),
+                ));
+            }
+        }
+        if !use_bdat {
+            commands.push((Command::Data, Expect::Data(id)));
+        }
+        let mut transaction = Transaction {
+            id,
+            envelope,
+            recipients: recipients.into_iter().map(|r| (r, None)).collect(),
+            deferred,
+            deferred_by_server: 0,
+            unsent: commands.into(),
+            refusal: None,
+            open: false,
+            use_bdat,
+            state: TransactionState::Envelope,
+        };
+        self.send_unsent(&mut transaction);
+        self.transactions.push_back(transaction);
+        Ok(())
+    }
+
+    /// Encodes the next chunk of message data (dot-stuffing, line endings, BDAT framing).
+    ///
+    /// # Errors
+    /// [`InputError::WrongState`] if the server is not waiting for data. Invalid data (a NUL,
+    /// a line over 998 octets, a bare CR or LF in strict mode) ends the session: part of the
+    /// message may be on the wire, and only closing the connection stops it from being
+    /// delivered truncated.
+    pub fn write_data(&mut self, chunk: &[u8]) -> Result<(), Error> {
+        let chunk_size = self.config.bdat_chunk_size.max(1);
+        let Some(transaction) = self
+            .transactions
+            .iter_mut()
+            .find(|t| matches!(t.state, TransactionState::Data(_)))
+        else {
+            return Err(Error::input(
+                Phase::DataBody,
+                InputError::WrongState("write_data without Action::SendData"),
+            ));
+        };
+        let (id, use_bdat) = (transaction.id, transaction.use_bdat);
+        let TransactionState::Data(data) = &mut transaction.state else {
+            return Ok(());
+        };
+        let (encoded, full_chunk) = if use_bdat {
+            let encoded = data.encoder.encode(chunk, &mut data.chunk);
+            let full = (data.chunk.len() >= chunk_size).then(|| std::mem::take(&mut data.chunk));
+            (encoded, full)
+        } else {
+            let before = self.outbox.len();
+            let encoded = data.encoder.encode(chunk, &mut self.outbox);
+            data.wire_bytes += (self.outbox.len() - before) as u64;
+            (encoded, None)
+        };
+        if let Some(full_chunk) = full_chunk {
+            data.wire_bytes += full_chunk.len() as u64;
+            self.send_bdat(id, full_chunk, false);
+        }
+        encoded.map_err(|e| self.set_failed(Error::input(Phase::DataBody, e)))
+    }
+
+    /// Ends the message data (`CRLF . CRLF`, or `BDAT … LAST`).
+    ///
+    /// From here until the final reply arrives, a lost connection leaves the delivery
+    /// [`Delivery::Unknown`].
+    ///
+    /// # Errors
+    /// As [`Session::write_data`].
+    pub fn finish_data(&mut self) -> Result<(), Error> {
+        let Some(transaction) = self.data_transaction() else {
+            return Err(Error::input(
+                Phase::DataBody,
+                InputError::WrongState("finish_data without Action::SendData"),
+            ));
+        };
+        let state = std::mem::replace(&mut transaction.state, TransactionState::DataSent);
+        let TransactionState::Data(mut data) = state else {
+            return Ok(());
+        };
+        let id = transaction.id;
+        let use_bdat = transaction.use_bdat;
+        let mut tail = Vec::new();
+        if let Err(e) = data.encoder.finish(&mut tail) {
+            return Err(self.set_failed(Error::input(Phase::DataBody, e)));
+        }
+        if use_bdat {
+            data.chunk.extend_from_slice(&tail);
+            data.wire_bytes += data.chunk.len() as u64;
+            self.send_bdat(id, std::mem::take(&mut data.chunk), true);
+        } else {
+            data.wire_bytes += tail.len() as u64;
+            self.outbox.extend_from_slice(&tail);
+            self.pending.push_back(Expect::DataEnd(id));
+        }
+        self.record(Entry::Data {
+            bytes: data.wire_bytes,
+        });
+        Ok(())
+    }
+
+    /// Sends NOOP, e.g. to check an idle connection before reuse.
+    ///
+    /// # Errors
+    /// [`InputError::WrongState`] unless the session is ready.
+    pub fn noop(&mut self) -> Result<(), Error> {
+        if self.stage != Stage::Ready || !self.transactions.is_empty() {
+            return Err(Error::input(
+                Phase::Noop,
+                InputError::WrongState("noop when not ready"),
+            ));
+        }
+        self.send(Command::Noop, Expect::Noop);
+        Ok(())
+    }
+
+    /// Sends QUIT. Whatever the server answers, even junk, the session then ends.
+    ///
+    /// # Errors
+    /// [`InputError::WrongState`] while message data is being written.
+    pub fn quit(&mut self) -> Result<(), Error> {
+        if self.transaction_taking_data().is_some() {
+            return Err(Error::input(
+                Phase::Quit,
+                InputError::WrongState("quit during data"),
+            ));
+        }
+        if matches!(self.stage, Stage::Quitting | Stage::Closed) || self.failed.is_some() {
+            return Ok(());
+        }
+        self.stage = Stage::Quitting;
+        self.send(Command::Quit, Expect::Quit);
+        Ok(())
+    }
+
+    /// Ends the session because of something only the driver sees (end of file, an I/O or TLS
+    /// error, a deadline passed) and returns the error, stamped with the phase and whether a
+    /// message may have been delivered.
+    ///
+    /// After QUIT was sent nothing is lost: the session just closes, and
+    /// [`Session::next_action`] returns [`Action::Closed`] (servers such as QQ Mail drop the
+    /// connection instead of answering QUIT).
+    pub fn fail(&mut self, kind: ErrorKind) -> Error {
+        let error = Error::new(kind, self.phase()).with_delivery(self.delivery());
+        if matches!(self.stage, Stage::Quitting | Stage::Closed) && self.failed.is_none() {
+            self.close();
+            return error;
+        }
+        self.set_failed(error)
+    }
+
+    /// The phase the session is in: the reply it waits for, else what it does.
+    pub fn phase(&self) -> Phase {
+        if let Some(expect) = self.pending.front() {
+            return expect.phase();
+        }
+        if self.transaction_taking_data().is_some() {
+            return Phase::DataBody;
+        }
+        match self.stage {
+            Stage::TlsBeforeGreeting | Stage::TlsAfterStartTls => Phase::TlsHandshake,
+            Stage::Quitting | Stage::Closed => Phase::Quit,
+            Stage::Opening => Phase::Greeting,
+            Stage::Ready => Phase::MailFrom,
+        }
+    }
+
+    /// Whether a message may have been delivered if the session failed now: the end of its
+    /// data was sent and its reply has not arrived.
+    pub fn delivery(&self) -> Delivery {
+        let awaiting_final = self.pending.iter().any(|e| matches!(e, Expect::DataEnd(_)))
+            || self
+                .transactions
+                .iter()
+                .any(|t| matches!(t.state, TransactionState::DataSent));
+        if awaiting_final {
+            Delivery::Unknown
+        } else {
+            Delivery::NotSent
+        }
+    }
+
+    /// What the server offered in its last EHLO reply (after TLS, the post-TLS one).
+    pub fn capabilities(&self) -> Option<&Capabilities> {
+        self.capabilities.as_ref()
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.tls_active
+    }
+
+    /// Whether AUTH succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Bytes received and not yet consumed. The driver checks it is zero before a TLS
+    /// handshake; the session already refuses to go on otherwise.
+    pub fn buffered_input(&self) -> usize {
+        self.framer.buffered()
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// The transcript, if enabled in the configuration.
+    pub fn transcript(&self) -> Option<&Transcript> {
+        self.transcript.as_ref()
+    }
+
+    /// Stamps later transcript entries with `elapsed` (the core has no clock).
+    pub fn set_elapsed(&mut self, elapsed: Duration) {
+        if let Some(transcript) = &mut self.transcript {
+            transcript.set_elapsed(elapsed);
+        }
+    }
+
+    /// Adds a note to the transcript, e.g. the negotiated TLS version and cipher suite.
+    pub fn note(&mut self, text: impl Into<String>) {
+        self.event(text.into());
+    }
+
+    // ===== replies =====
+
+    fn on_reply(&mut self, expect: Expect, reply: Reply) -> Result<(), Error> {
+        let phase = expect.phase();
+        // RFC 5321 §3.8: 421 ends the session, whatever was asked.
+        if reply.code() == ReplyCode::SERVICE_NOT_AVAILABLE && expect != Expect::Quit {
+            return Err(Error::rejected(phase, reply).with_delivery(self.delivery_after(expect)));
+        }
+        match expect {
+            Expect::Greeting => self.on_greeting(reply),
+            Expect::Ehlo => self.on_ehlo(reply),
+            Expect::Helo => self.on_helo(reply),
+            Expect::StartTls => self.on_starttls(reply),
+            Expect::Auth => self.on_auth(reply),
+            Expect::AuthCancel(violation) => {
+                Err(Error::protocol(phase, violation).with_reply(reply))
+            }
+            Expect::Mail(id) | Expect::Rcpt(id) | Expect::Data(id) | Expect::Bdat(id) => {
+                self.on_transaction_reply(id, expect, reply)
+            }
+            Expect::DataEnd(id) => self.on_final_reply(id, reply),
+            Expect::Rset | Expect::Noop => match reply.severity() {
+                crate::reply::Severity::PositiveCompletion => Ok(()),
+                _ if reply.is_positive() => Err(unexpected(phase, reply)),
+                _ => Err(Error::rejected(phase, reply)),
+            },
+            Expect::Quit => {
+                self.close();
+                Ok(())
+            }
+        }
+    }
+
+    fn on_greeting(&mut self, reply: Reply) -> Result<(), Error> {
+        match reply.code() {
+            ReplyCode::SERVICE_READY => {
+                self.send_ehlo();
+                Ok(())
+            }
+            _ if reply.is_positive() => Err(unexpected(Phase::Greeting, reply)),
+            _ => Err(Error::rejected(Phase::Greeting, reply)),
+        }
+    }
+
+    fn send_ehlo(&mut self) {
+        self.send(Command::Ehlo(self.config.client_name.clone()), Expect::Ehlo);
+    }
+
+    fn on_ehlo(&mut self, reply: Reply) -> Result<(), Error> {
+        if reply.code().class() == 2 {
+            self.capabilities = Some(Capabilities::from_ehlo(&reply));
+            return self.after_hello();
+        }
+        if reply.is_positive() {
+            return Err(unexpected(Phase::Ehlo, reply));
+        }
+        // HELO cannot negotiate STARTTLS, so it is a fallback only when TLS is on or optional.
+        if reply.is_permanent() && (self.tls_active || !self.config.tls.requires_tls()) {
+            self.send(Command::Helo(self.config.client_name.clone()), Expect::Helo);
+            return Ok(());
+        }
+        if reply.is_permanent() {
+            return Err(Error::unsupported(Phase::Ehlo, Unsupported::Ehlo).with_reply(reply));
+        }
+        Err(Error::rejected(Phase::Ehlo, reply))
+    }
+
+    fn on_helo(&mut self, reply: Reply) -> Result<(), Error> {
+        match reply.code().class() {
+            2 => {
+                self.capabilities = Some(Capabilities::default());
+                self.after_hello()
+            }
+            3 => Err(unexpected(Phase::Helo, reply)),
+            _ => Err(Error::rejected(Phase::Helo, reply)),
+        }
+    }
+
+    /// After EHLO/HELO: STARTTLS, AUTH or ready, as the policy and the server allow.
+    fn after_hello(&mut self) -> Result<(), Error> {
+        let capabilities = self.capabilities.clone().unwrap_or_default();
+        let wants_starttls = matches!(
+            self.config.tls,
+            TlsPolicy::StartTlsRequired | TlsPolicy::StartTlsOpportunistic
+        );
+        // RFC 3207 §4.2: never a second STARTTLS, even if re-advertised inside TLS.
+        if wants_starttls && !self.tls_active {
+            if capabilities.starttls() {
+                self.send(Command::StartTls, Expect::StartTls);
+                return Ok(());
+            }
+            if self.config.tls == TlsPolicy::StartTlsRequired {
+                return Err(Error::unsupported(Phase::StartTls, Unsupported::StartTls));
+            }
+        }
+        self.authenticate_or_ready(&capabilities)
+    }
+
+    fn authenticate_or_ready(&mut self, capabilities: &Capabilities) -> Result<(), Error> {
+        let Some(credentials) = &self.config.credentials else {
+            self.become_ready();
+            return Ok(());
+        };
+        if !self.tls_active && !self.config.allows_plaintext_auth() {
+            return Err(Error::input(Phase::Auth, InputError::PlaintextAuth));
+        }
+        let mechanism = choose_mechanism(
+            credentials,
+            capabilities.auth_mechanisms(),
+            self.config.mechanism.as_ref(),
+        )
+        .ok_or_else(|| Error::unsupported(Phase::Auth, Unsupported::Auth))?;
+        let (sasl, command) = SaslExchange::start(mechanism, credentials)
+            .map_err(|e| Error::input(Phase::Auth, e))?;
+        self.sasl = Some(sasl);
+        self.send(command, Expect::Auth);
+        Ok(())
+    }
+
+    fn become_ready(&mut self) {
+        self.stage = Stage::Ready;
+    }
+
+    fn on_starttls(&mut self, reply: Reply) -> Result<(), Error> {
+        if reply.code() == ReplyCode::SERVICE_READY {
+            // check_nothing_unsolicited has made sure no byte waits behind this reply.
+            self.stage = Stage::TlsAfterStartTls;
+            self.event("STARTTLS accepted: TLS handshake".into());
+            return Ok(());
+        }
+        if reply.is_positive() {
+            return Err(unexpected(Phase::StartTls, reply));
+        }
+        if self.config.tls == TlsPolicy::StartTlsOpportunistic {
+            self.event("STARTTLS refused: continuing without TLS (opportunistic)".into());
+            let capabilities = self.capabilities.clone().unwrap_or_default();
+            return self.authenticate_or_ready(&capabilities);
+        }
+        Err(Error::rejected(Phase::StartTls, reply))
+    }
+
+    fn on_auth(&mut self, reply: Reply) -> Result<(), Error> {
+        match reply.code() {
+            ReplyCode::AUTH_SUCCESSFUL => {
+                if let Some(sasl) = self.sasl.take() {
+                    self.event(format!("authenticated with {}", sasl.mechanism().name()));
+                }
+                self.authenticated = true;
+                self.become_ready();
+                Ok(())
+            }
+            ReplyCode::AUTH_CONTINUE => {
+                let challenge = reply.lines().first().map(Vec::as_slice).unwrap_or_default();
+                let answer = match &mut self.sasl {
+                    Some(sasl) => sasl.answer(challenge),
+                    None => Err(ProtocolViolation::UnexpectedChallenge),
+                };
+                match answer {
+                    Ok(command) => self.send(command, Expect::Auth),
+                    Err(violation) => {
+                        self.sasl = None;
+                        self.send(Command::AuthCancel, Expect::AuthCancel(violation));
+                    }
+                }
+                Ok(())
+            }
+            _ if reply.is_positive() => Err(unexpected(Phase::Auth, reply)),
+            _ => Err(Error::rejected(Phase::Auth, reply)),
+        }
+    }
+
+    // ===== mail transactions =====
+
+    fn on_transaction_reply(
+        &mut self,
+        id: MailId,
+        expect: Expect,
+        reply: Reply,
+    ) -> Result<(), Error> {
+        let phase = expect.phase();
+        let Some(index) = self.transactions.iter().position(|t| t.id == id) else {
+            return Err(unexpected(phase, reply));
+        };
+        let Some(transaction) = self.transactions.get_mut(index) else {
+            return Err(unexpected(phase, reply));
+        };
+        match expect {
+            Expect::Mail(_) => match reply.code().class() {
+                2 => transaction.open = true,
+                3 => return Err(unexpected(phase, reply)),
+                _ => transaction.refuse(Phase::MailFrom, reply),
+            },
+            Expect::Rcpt(_) => {
+                if reply.code().class() == 3 {
+                    return Err(unexpected(phase, reply));
+                }
+                let accepted_before = transaction.accepted_count() > 0;
+                let Some(slot) = transaction.recipients.iter().position(|(_, r)| r.is_none())
+                else {
+                    return Err(unexpected(phase, reply));
+                };
+                // RFC 5321 §4.5.3.1.10: 452 after some acceptances means "too many
+                // recipients": this one and the rest go in a further transaction.
+                if reply.code() == ReplyCode::INSUFFICIENT_STORAGE && accepted_before {
+                    let (recipient, _) = transaction.recipients.remove(slot);
+                    transaction
+                        .deferred
+                        .insert(transaction.deferred_by_server, recipient);
+                    transaction.deferred_by_server += 1;
+                } else if let Some((_, slot)) = transaction.recipients.get_mut(slot) {
+                    *slot = Some(reply);
+                }
+                if transaction.all_rcpt_replies_in() && transaction.accepted_count() == 0 {
+                    let last = transaction.recipients.last().and_then(|(_, r)| r.clone());
+                    if let Some(last) = last {
+                        transaction.refuse(Phase::RcptTo, last);
+                    }
+                }
+                if transaction.use_bdat
+                    && transaction.all_rcpt_replies_in()
+                    && transaction.refusal.is_none()
+                {
+                    transaction.start_data(self.config.line_endings);
+                }
+            }
+            Expect::Data(_) => {
+                if reply.code() == ReplyCode::START_MAIL_INPUT {
+                    if transaction.refusal.is_some() {
+                        // RFC 2920 §3.1: DATA accepted with no valid recipient; end it with a
+                        // lone dot so nothing is delivered.
+                        transaction.state = TransactionState::Abandoned;
+                        transaction.open = false;
+                        self.outbox.extend_from_slice(b".\r\n");
+                        self.pending.push_back(Expect::DataEnd(id));
+                        self.record(Entry::Data { bytes: 3 });
+                        return Ok(());
+                    }
+                    transaction.start_data(self.config.line_endings);
+                } else if reply.is_positive() {
+                    return Err(unexpected(phase, reply));
+                } else {
+                    transaction.refuse(Phase::Data, reply);
+                }
+            }
+            Expect::Bdat(_) => {
+                if reply.code().class() == 3 {
+                    return Err(unexpected(phase, reply));
+                }
+                if !reply.is_positive() {
+                    transaction.refuse(Phase::DataBody, reply);
+                }
+            }
+            _ => {}
+        }
+        self.advance_transaction(index);
+        Ok(())
+    }
+
+    /// Sends what the transaction still has to send, or ends it if it was refused.
+    fn advance_transaction(&mut self, index: usize) {
+        let Some(mut transaction) = self.transactions.remove(index) else {
+            return;
+        };
+        let refused = transaction.refusal.is_some();
+        let waiting = self.pending.iter().any(|e| e.belongs_to(transaction.id));
+        if refused && matches!(transaction.state, TransactionState::Envelope) {
+            transaction.unsent.clear();
+            transaction.state = TransactionState::Abandoned;
+        }
+        if !refused {
+            self.send_unsent(&mut transaction);
+        }
+        if matches!(transaction.state, TransactionState::Abandoned) && !waiting {
+            if transaction.open {
+                self.send(Command::Rset, Expect::Rset);
+            }
+            let outcome = transaction.outcome(None);
+            self.events
+                .push_back(Action::Finished(transaction.id, outcome));
+            return;
+        }
+        self.transactions.insert(index, transaction);
+    }
+
+    fn on_final_reply(&mut self, id: MailId, reply: Reply) -> Result<(), Error> {
+        let Some(index) = self.transactions.iter().position(|t| t.id == id) else {
+            return Err(unexpected(Phase::DataEnd, reply));
+        };
+        let Some(mut transaction) = self.transactions.remove(index) else {
+            return Err(unexpected(Phase::DataEnd, reply));
+        };
+        if matches!(transaction.state, TransactionState::Abandoned) {
+            // The reply to the lone dot after a DATA that should have been refused.
+            let outcome = transaction.outcome(None);
+            self.events.push_back(Action::Finished(id, outcome));
+            return Ok(());
+        }
+        match reply.code().class() {
+            2 => {}
+            3 => {
+                return Err(unexpected(Phase::DataEnd, reply));
+            }
+            _ => {
+                if transaction.refusal.is_none() {
+                    transaction.refusal = Some((Phase::DataEnd, reply.clone()));
+                }
+            }
+        }
+        let continues = transaction.refusal.is_none() && !transaction.deferred.is_empty();
+        let mut outcome = transaction.outcome(Some(reply));
+        if continues {
+            outcome = MailOutcome::new(
+                outcome.recipients().to_vec(),
+                outcome.final_reply().cloned(),
+                true,
+            );
+        }
+        self.events.push_back(Action::Finished(id, outcome));
+        if continues {
+            let rest = transaction
+                .envelope
+                .with_recipients(std::mem::take(&mut transaction.deferred));
+            self.continuations.push_back((id, rest));
+        }
+        Ok(())
+    }
+
+    /// Starts a further transaction for deferred recipients once nothing but final replies
+    /// is in flight (nothing may follow DATA in a pipeline). It keeps the message's id: the
+    /// driver sends the same data again.
+    fn start_continuation(&mut self) -> bool {
+        if self.continuations.is_empty() || self.check_can_send_mail().is_err() {
+            return false;
+        }
+        let Some((id, envelope)) = self.continuations.pop_front() else {
+            return false;
+        };
+        let capabilities = self.capabilities.clone().unwrap_or_default();
+        let started = self
+            .check_envelope(&envelope, &capabilities)
+            .and_then(|use_bdat| self.start_transaction(id, envelope, use_bdat, &capabilities));
+        if let Err(error) = started {
+            self.set_failed(error);
+        }
+        true
+    }
+
+    // ===== helpers =====
+
+    fn check_can_send_mail(&self) -> Result<(), Error> {
+        let wrong = |what| Err(Error::input(Phase::MailFrom, InputError::WrongState(what)));
+        if self.stage != Stage::Ready || self.failed.is_some() {
+            return wrong("send_mail before Action::Ready");
+        }
+        let pipelining = self.pipelining();
+        let busy = self
+            .transactions
+            .iter()
+            .any(|t| !matches!(t.state, TransactionState::DataSent));
+        if busy || (!pipelining && !self.pending.is_empty()) {
+            return wrong("send_mail while a transaction is in progress");
+        }
+        Ok(())
+    }
+
+    /// Checks the envelope against what the server offers; returns whether to use BDAT.
+    fn check_envelope(
+        &self,
+        envelope: &Envelope,
+        capabilities: &Capabilities,
+    ) -> Result<bool, Error> {
+        let unsupported = |what| Err(Error::unsupported(Phase::MailFrom, what));
+        if envelope.needs_smtputf8() && !capabilities.smtputf8() {
+            return unsupported(Unsupported::SmtpUtf8);
+        }
+        if envelope.needs_dsn() && !capabilities.dsn() {
+            return unsupported(Unsupported::Dsn);
+        }
+        if let (Some(size), Some(SizeLimit::Max(limit))) = (envelope.size(), capabilities.size()) {
+            if size > limit {
+                return unsupported(Unsupported::MessageTooLarge { size, limit });
+            }
+        }
+        let chunking = capabilities.chunking() && self.pipelining();
+        match envelope.body() {
+            Body::SevenBit => {}
+            Body::EightBitMime if capabilities.eight_bit_mime() => {}
+            Body::EightBitMime => return unsupported(Unsupported::EightBitMime),
+            Body::BinaryMime if capabilities.binary_mime() && chunking => return Ok(true),
+            Body::BinaryMime => return unsupported(Unsupported::EightBitMime),
+        }
+        Ok(chunking && self.config.data_command == DataCommand::Auto)
+    }
+
+    fn pipelining(&self) -> bool {
+        self.config.pipelining
+            && self
+                .capabilities
+                .as_ref()
+                .is_some_and(Capabilities::pipelining)
+    }
+
+    /// Sends the transaction's queued commands: all of them when pipelining, else the next one
+    /// once nothing of this transaction is awaited.
+    fn send_unsent(&mut self, transaction: &mut Transaction) {
+        let pipelining = self.pipelining();
+        while let Some((command, expect)) = transaction.unsent.pop_front() {
+            let waiting = self.pending.iter().any(|e| e.belongs_to(transaction.id));
+            if waiting && !pipelining {
+                transaction.unsent.push_front((command, expect));
+                return;
+            }
+            self.send(command, expect);
+        }
+    }
+
+    fn send_bdat(&mut self, id: MailId, chunk: Vec<u8>, last: bool) {
+        let command = Command::Bdat {
+            size: chunk.len(),
+            last,
+        };
+        self.send(
+            command,
+            if last {
+                Expect::DataEnd(id)
+            } else {
+                Expect::Bdat(id)
+            },
+        );
+        self.outbox.extend_from_slice(&chunk);
+    }
+
+    fn send(&mut self, command: Command, expect: Expect) {
+        if self.transcript.is_some() {
+            self.record(Entry::Client(command.redacted().to_string()));
+        }
+        command.encode(&mut self.outbox);
+        self.pending.push_back(expect);
+    }
+
+    fn data_transaction(&mut self) -> Option<&mut Transaction> {
+        self.transactions
+            .iter_mut()
+            .find(|t| matches!(t.state, TransactionState::Data(_)))
+    }
+
+    fn transaction_taking_data(&self) -> Option<MailId> {
+        self.transactions
+            .iter()
+            .find(|t| matches!(t.state, TransactionState::Data(_)))
+            .map(|t| t.id)
+    }
+
+    fn idle_action(&mut self) -> Result<Action, Error> {
+        if let Some(id) = self.transaction_taking_data() {
+            return Ok(Action::SendData(id));
+        }
+        if self.framer.buffered() > 0 {
+            let error = Error::protocol(self.phase(), ProtocolViolation::UnsolicitedData);
+            return Err(self.set_failed(error));
+        }
+        Ok(match self.stage {
+            Stage::TlsBeforeGreeting | Stage::TlsAfterStartTls => Action::StartTls {
+                timeout: self.config.timeouts.tls_handshake,
+            },
+            Stage::Ready => Action::Ready,
+            Stage::Closed | Stage::Quitting => Action::Closed,
+            // Opening always has a reply pending or a stage change; reaching here is a bug in
+            // the session, reported rather than looped on.
+            Stage::Opening => {
+                return Err(self.set_failed(Error::input(
+                    self.phase(),
+                    InputError::WrongState("session stalled while opening"),
+                )))
+            }
+        })
+    }
+
+    /// Once every command sent has its reply, any byte left is a reply nobody asked for; it
+    /// must not be taken as the answer to the next command. After the `220` to STARTTLS it
+    /// is a response-injection attempt (CVE-2021-22947, aiosmtplib CVE-2026-55558).
+    fn check_nothing_unsolicited(&self, handled: Expect, reply: &Reply) -> Result<(), Error> {
+        if !self.pending.is_empty() || handled == Expect::Quit || self.framer.buffered() == 0 {
+            return Ok(());
+        }
+        let violation = if handled == Expect::StartTls && reply.code() == ReplyCode::SERVICE_READY {
+            ProtocolViolation::DataAfterStartTls
+        } else {
+            ProtocolViolation::UnsolicitedData
+        };
+        Err(Error::protocol(handled.phase(), violation).with_reply(reply.clone()))
+    }
+
+    fn timeout_for(&self, expect: Expect) -> Duration {
+        let t = &self.config.timeouts;
+        match expect {
+            Expect::Greeting => t.greeting,
+            Expect::Mail(_) => t.mail,
+            Expect::Rcpt(_) => t.rcpt,
+            Expect::Data(_) => t.data_initiation,
+            Expect::Bdat(_) => t.data_block,
+            Expect::DataEnd(_) => t.data_termination,
+            Expect::Quit => t.quit,
+            Expect::Ehlo
+            | Expect::Helo
+            | Expect::StartTls
+            | Expect::Auth
+            | Expect::AuthCancel(_)
+            | Expect::Rset
+            | Expect::Noop => t.command,
+        }
+    }
+
+    /// The delivery state for an error raised by the reply to `expect`: a reply to the end of
+    /// data that says "no" is a definite answer.
+    fn delivery_after(&self, expect: Expect) -> Delivery {
+        match expect {
+            Expect::DataEnd(_) => Delivery::NotSent,
+            _ => self.delivery(),
+        }
+    }
+
+    fn set_failed(&mut self, error: Error) -> Error {
+        self.event(format!("session failed: {error}"));
+        self.stage = Stage::Closed;
+        self.failed = Some(error.clone());
+        error
+    }
+
+    fn close(&mut self) {
+        self.stage = Stage::Closed;
+        self.pending.clear();
+    }
+
+    fn record(&mut self, entry: Entry) {
+        if let Some(transcript) = &mut self.transcript {
+            transcript.push(entry);
+        }
+    }
+
+    fn record_reply(&mut self, reply: &Reply) {
+        if self.transcript.is_some() {
+            for line in reply.to_wire().split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if !line.is_empty() {
+                    self.record(Entry::Server(line.to_vec()));
+                }
+            }
+        }
+    }
+
+    fn event(&mut self, text: String) {
+        self.record(Entry::Event(text));
+    }
+}
+
+impl Expect {
+    fn belongs_to(self, id: MailId) -> bool {
+        matches!(self,
+            Self::Mail(i) | Self::Rcpt(i) | Self::Data(i) | Self::Bdat(i) | Self::DataEnd(i) if i == id)
+    }
+}
+
+impl Transaction {
+    fn accepted_count(&self) -> usize {
+        self.recipients
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_some_and(Reply::is_positive))
+            .count()
+    }
+
+    fn all_rcpt_replies_in(&self) -> bool {
+        self.recipients.iter().all(|(_, r)| r.is_some())
+    }
+
+    /// Records the first refusal; no data will be sent.
+    fn refuse(&mut self, phase: Phase, reply: Reply) {
+        if self.refusal.is_none() {
+            self.refusal = Some((phase, reply));
+        }
+        if !matches!(self.state, TransactionState::DataSent) {
+            self.state = TransactionState::Abandoned;
+        }
+    }
+
+    fn start_data(&mut self, line_endings: crate::data::LineEndings) {
+        let framing = if self.use_bdat {
+            Framing::Bdat
+        } else {
+            Framing::Data
+        };
+        self.state = TransactionState::Data(Box::new(DataState {
+            encoder: DataEncoder::new(framing, line_endings),
+            chunk: Vec::new(),
+            wire_bytes: 0,
+        }));
+    }
+
+    /// The outcome per recipient. `final_reply` is the reply to the end of data, if any.
+    fn outcome(&self, final_reply: Option<Reply>) -> MailOutcome {
+        let recipients = self
+            .recipients
+            .iter()
+            .map(|(recipient, rcpt_reply)| {
+                let mailbox = recipient.mailbox().clone();
+                match (rcpt_reply, &self.refusal, &final_reply) {
+                    (_, Some((Phase::MailFrom, refusal)), _) => {
+                        RecipientOutcome::new(mailbox, false, Phase::MailFrom, refusal.clone())
+                    }
+                    (Some(r), _, _) if !r.is_positive() => {
+                        RecipientOutcome::new(mailbox, false, Phase::RcptTo, r.clone())
+                    }
+                    (_, Some((phase, refusal)), _) => {
+                        RecipientOutcome::new(mailbox, false, *phase, refusal.clone())
+                    }
+                    (Some(_), None, Some(done)) => {
+                        RecipientOutcome::new(mailbox, true, Phase::DataEnd, done.clone())
+                    }
+                    (rcpt, None, _) => RecipientOutcome::new(
+                        mailbox,
+                        false,
+                        Phase::RcptTo,
+                        rcpt.clone().unwrap_or_else(no_reply),
+                    ),
+                }
+            })
+            .collect();
+        MailOutcome::new(recipients, final_reply, false)
+    }
+}
+
+/// Stands in for a reply never received (a transaction abandoned before its RCPT replies).
+fn no_reply() -> Reply {
+    Reply::new(ReplyCode::TRANSACTION_FAILED, None, Vec::new())
+}
+
+fn unexpected(phase: Phase, reply: Reply) -> Error {
+    Error::protocol(phase, ProtocolViolation::UnexpectedReply).with_reply(reply)
+}

@@ -1,0 +1,134 @@
+//! Oracle for the whole session fed arbitrary server bytes.
+//!
+//! The first byte picks the configuration (TLS policy, credentials, pipelining); the next
+//! seeds the read sizes; the rest is what "the server" sends. The driver answers every action
+//! as a real one would. It must hold that:
+//! * nothing panics and the session never stalls (bounded steps);
+//! * when TLS is required, neither AUTH nor MAIL is ever sent before the TLS handshake;
+//! * the password, in clear or base64, never appears in the transcript or an error.
+
+use smtpwire::address::Mailbox;
+use smtpwire::auth::Credentials;
+use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::session::{Action, Session, SessionConfig, TlsPolicy};
+use smtpwire::ErrorKind;
+
+const PASSWORD: &str = "fuzz-s3cr3t-pass";
+/// base64 of "\0fuzzer\0fuzz-s3cr3t-pass" and of the password alone.
+const PASSWORD_FORMS: [&str; 3] = [
+    PASSWORD,
+    "AGZ1enplcgBmdXp6LXMzY3IzdC1wYXNz",
+    "ZnV6ei1zM2NyM3QtcGFzcw==",
+];
+const MAX_STEPS: usize = 100_000;
+
+pub fn run(data: &[u8]) {
+    let (&setup, rest) = match data.split_first() {
+        Some(split) => split,
+        None => return,
+    };
+    let (&seed, server) = rest.split_first().unwrap_or((&0, &[]));
+    let policy = match setup & 3 {
+        0 => TlsPolicy::Implicit,
+        1 => TlsPolicy::StartTlsRequired,
+        2 => TlsPolicy::StartTlsOpportunistic,
+        _ => TlsPolicy::Plaintext,
+    };
+    let mut config = SessionConfig::new(policy);
+    config.transcript = true;
+    config.pipelining = setup & 4 == 0;
+    if setup & 8 == 0 {
+        config.credentials = Some(Credentials::new("fuzzer", PASSWORD));
+    }
+    let mut session = Session::new(config);
+    let mut sent_before_tls: Vec<u8> = Vec::new();
+    let mut tls = false;
+    let mut offset = 0;
+    let mut rng = u32::from(seed) | 1;
+    let mut mails = 0;
+    let mut outcome = None;
+    let mut steps = 0;
+    loop {
+        steps += 1;
+        assert!(steps < MAX_STEPS, "the session stalled");
+        match session.next_action() {
+            Ok(Action::Send { bytes, .. }) => {
+                if !tls {
+                    sent_before_tls.extend_from_slice(&bytes);
+                }
+            }
+            Ok(Action::Receive { .. }) => {
+                if offset >= server.len() {
+                    outcome = Some(session.fail(ErrorKind::ConnectionClosed).to_string());
+                    break;
+                }
+                // xorshift: varied read sizes, same for the same input.
+                rng ^= rng << 13;
+                rng ^= rng >> 17;
+                rng ^= rng << 5;
+                let len = (rng as usize % 64) + 1;
+                let end = (offset + len).min(server.len());
+                session.feed(&server[offset..end]);
+                offset = end;
+            }
+            Ok(Action::StartTls { .. }) => {
+                assert_eq!(
+                    session.buffered_input(),
+                    0,
+                    "handshake with plaintext bytes buffered"
+                );
+                session
+                    .tls_established()
+                    .expect("StartTls must accept tls_established");
+                tls = true;
+            }
+            Ok(Action::SendData(_)) => {
+                session
+                    .write_data(b"Subject: x\r\n\r\n.hi\n")
+                    .expect("valid data");
+                session.finish_data().expect("valid data");
+            }
+            Ok(Action::Finished(..)) => {}
+            Ok(Action::Ready) => {
+                if mails < 2 {
+                    mails += 1;
+                    let from = Mailbox::parse("a@example.com").expect("valid");
+                    let to = ["b@example.com", "c@example.com"]
+                        .map(|r| Recipient::new(Mailbox::parse(r).expect("valid")));
+                    let envelope = Envelope::new(Some(from), to).expect("valid");
+                    let _ = session.send_mail(envelope.with_size(100));
+                } else {
+                    session.quit().expect("quit when ready");
+                }
+            }
+            Ok(Action::Closed) => break,
+            Ok(_) => {}
+            Err(error) => {
+                let again = session.next_action().expect_err("errors are sticky");
+                assert_eq!(again.to_string(), error.to_string(), "errors are sticky");
+                outcome = Some(error.to_string());
+                break;
+            }
+        }
+    }
+    if policy == TlsPolicy::StartTlsRequired || policy == TlsPolicy::Implicit {
+        let plain = String::from_utf8_lossy(&sent_before_tls);
+        assert!(!plain.contains("AUTH"), "AUTH before TLS: {plain:?}");
+        assert!(!plain.contains("MAIL FROM"), "MAIL before TLS: {plain:?}");
+    }
+    // Credentials are never sent without TLS: the dangerous opt-in is never used here.
+    let plain = String::from_utf8_lossy(&sent_before_tls);
+    assert!(!plain.contains(PASSWORD_FORMS[1]), "password before TLS");
+    let shown = format!(
+        "{}\n{:?}\n{}",
+        session
+            .transcript()
+            .map(|t| t.to_string())
+            .unwrap_or_default(),
+        session,
+        outcome.unwrap_or_default()
+    );
+    for form in PASSWORD_FORMS {
+        assert!(!shown.contains(form), "secret shown: {shown}");
+    }
+}

@@ -1,0 +1,168 @@
+//! How a session behaves: TLS policy, credentials, limits and deadlines.
+
+use crate::address::ClientName;
+use crate::auth::{Credentials, Mechanism};
+use crate::data::LineEndings;
+use crate::reply::ReplyLimits;
+use std::time::Duration;
+
+/// When the connection is encrypted, chosen explicitly: there is no silent fallback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsPolicy {
+    /// TLS from the first byte (port 465, "submissions"; RFC 8314 prefers it).
+    Implicit,
+    /// STARTTLS, and fail if the server does not offer it or refuses it (port 587).
+    StartTlsRequired,
+    /// STARTTLS when offered, plaintext otherwise. An attacker on the path can strip the
+    /// offer, so credentials are still never sent in plaintext.
+    StartTlsOpportunistic,
+    /// No TLS at all, for loopback relays and tests.
+    Plaintext,
+}
+
+impl TlsPolicy {
+    /// The policy a port usually implies: 465 implicit TLS, anything else STARTTLS required.
+    pub fn for_port(port: u16) -> Self {
+        if port == 465 {
+            Self::Implicit
+        } else {
+            Self::StartTlsRequired
+        }
+    }
+
+    /// Whether the session may not go on without TLS.
+    pub fn requires_tls(self) -> bool {
+        matches!(self, Self::Implicit | Self::StartTlsRequired)
+    }
+}
+
+/// How long to wait for each reply: RFC 5321 §4.5.3.2 minimums by default.
+///
+/// The deadline covers a whole reply, not each read, so a server trickling one byte at a
+/// time cannot hold the session forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Opening the TCP connection (not in the RFC): 30 s.
+    pub connect: Duration,
+    /// The TLS handshake (not in the RFC): 60 s.
+    pub tls_handshake: Duration,
+    /// The 220 greeting: 5 min.
+    pub greeting: Duration,
+    /// EHLO, HELO, STARTTLS, AUTH, RSET and NOOP (not in the RFC): 5 min.
+    pub command: Duration,
+    /// MAIL: 5 min.
+    pub mail: Duration,
+    /// Each RCPT: 5 min.
+    pub rcpt: Duration,
+    /// The 354 after DATA: 2 min.
+    pub data_initiation: Duration,
+    /// Each write, and each BDAT chunk's reply: 3 min.
+    pub data_block: Duration,
+    /// The reply to the end of the data: 10 min, since giving up early risks a duplicate.
+    pub data_termination: Duration,
+    /// The reply to QUIT (not in the RFC): 30 s; only a courtesy.
+    pub quit: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        const MIN: u64 = 60;
+        Self {
+            connect: Duration::from_secs(30),
+            tls_handshake: Duration::from_secs(60),
+            greeting: Duration::from_secs(5 * MIN),
+            command: Duration::from_secs(5 * MIN),
+            mail: Duration::from_secs(5 * MIN),
+            rcpt: Duration::from_secs(5 * MIN),
+            data_initiation: Duration::from_secs(2 * MIN),
+            data_block: Duration::from_secs(3 * MIN),
+            data_termination: Duration::from_secs(10 * MIN),
+            quit: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Which command carries the message data.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataCommand {
+    /// BDAT when the server offers CHUNKING and PIPELINING (no end-of-data ambiguity on this
+    /// hop), DATA otherwise.
+    #[default]
+    Auto,
+    /// Always DATA.
+    Data,
+}
+
+/// Everything a [`Session`](super::Session) needs to know before it starts.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SessionConfig {
+    /// The name sent in EHLO/HELO.
+    pub client_name: ClientName,
+    /// When to encrypt.
+    pub tls: TlsPolicy,
+    /// Who to authenticate as; `None` skips AUTH.
+    pub credentials: Option<Credentials>,
+    /// A mechanism to insist on; `None` picks the best one offered (PLAIN, then LOGIN).
+    pub mechanism: Option<Mechanism>,
+    /// Reply deadlines.
+    pub timeouts: Timeouts,
+    /// Bounds on what the server may send.
+    pub reply_limits: ReplyLimits,
+    /// What to do with bare CR and LF in message data.
+    pub line_endings: LineEndings,
+    /// DATA or BDAT.
+    pub data_command: DataCommand,
+    /// Whether to pipeline (RFC 2920) when the server offers it.
+    pub pipelining: bool,
+    /// Most RCPTs per transaction; the rest go in a further transaction (RFC 5321
+    /// §4.5.3.1.8 requires servers to take at least 100).
+    pub max_recipients: usize,
+    /// Size of each BDAT chunk.
+    pub bdat_chunk_size: usize,
+    /// Whether to keep a [`Transcript`](crate::transcript::Transcript) of the dialogue.
+    pub transcript: bool,
+    plaintext_auth: bool,
+}
+
+impl SessionConfig {
+    /// A configuration with the given TLS policy and defaults for everything else.
+    pub fn new(tls: TlsPolicy) -> Self {
+        Self {
+            client_name: ClientName::default(),
+            tls,
+            credentials: None,
+            mechanism: None,
+            timeouts: Timeouts::default(),
+            reply_limits: ReplyLimits::default(),
+            line_endings: LineEndings::default(),
+            data_command: DataCommand::default(),
+            pipelining: true,
+            max_recipients: 100,
+            bdat_chunk_size: 1 << 20,
+            transcript: false,
+            plaintext_auth: false,
+        }
+    }
+
+    /// Sets the credentials to authenticate with.
+    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = Some(credentials);
+        self
+    }
+
+    /// Allows sending credentials over a connection without TLS, where anyone on the path can
+    /// read them. Only for loopback relays and tests.
+    pub fn dangerous_allow_plaintext_auth(mut self) -> Self {
+        self.plaintext_auth = true;
+        self
+    }
+
+    /// Whether [`SessionConfig::dangerous_allow_plaintext_auth`] was called.
+    pub fn allows_plaintext_auth(&self) -> bool {
+        self.plaintext_auth
+    }
+}

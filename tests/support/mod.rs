@@ -1,0 +1,119 @@
+//! Helpers shared by the integration tests.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use smtpwire::auth::{Credentials, Mechanism};
+use smtpwire::session::{DataCommand, SessionConfig, TlsPolicy};
+use smtpwire::{Delivery, Error, ErrorKind};
+
+/// Test-only options read from a `! config` line.
+#[derive(Default)]
+pub struct Options {
+    pub no_chunking: bool,
+    /// Strings that must never appear in anything the session shows.
+    pub secrets: Vec<String>,
+}
+
+/// Reads `key=value` words into a session configuration.
+pub fn parse_config(words: &str) -> (SessionConfig, Options) {
+    let mut config = SessionConfig::new(TlsPolicy::Plaintext);
+    config.transcript = true;
+    let mut options = Options::default();
+    let (mut user, mut pass, mut oauth2) = (None, None, false);
+    for word in words.split_whitespace() {
+        let (key, value) = word.split_once('=').unwrap_or((word, ""));
+        match key {
+            "tls" => {
+                config.tls = match value {
+                    "implicit" => TlsPolicy::Implicit,
+                    "required" => TlsPolicy::StartTlsRequired,
+                    "opportunistic" => TlsPolicy::StartTlsOpportunistic,
+                    "none" => TlsPolicy::Plaintext,
+                    _ => panic!("unknown tls policy {value}"),
+                }
+            }
+            "user" => user = Some(value.to_owned()),
+            "pass" => pass = Some(value.to_owned()),
+            "oauth2" => oauth2 = true,
+            "mechanism" => config.mechanism = Some(Mechanism::from_name(value.as_bytes())),
+            "pipelining" => config.pipelining = value != "off",
+            "data" if value == "data" => config.data_command = DataCommand::Data,
+            "max_rcpt" => config.max_recipients = value.parse().unwrap(),
+            "bdat_chunk" => config.bdat_chunk_size = value.parse().unwrap(),
+            "dangerous_plaintext_auth" => config = config.dangerous_allow_plaintext_auth(),
+            "no-chunking" => options.no_chunking = true,
+            _ => panic!("unknown config {word}"),
+        }
+    }
+    if let (Some(user), Some(pass)) = (user, pass) {
+        options.secrets = secret_forms(&user, &pass);
+        config.credentials = Some(if oauth2 {
+            Credentials::oauth2(user, pass)
+        } else {
+            Credentials::new(user, pass)
+        });
+    }
+    (config, options)
+}
+
+/// The password and every encoding of it that a leak could show.
+pub fn secret_forms(user: &str, pass: &str) -> Vec<String> {
+    vec![
+        pass.to_owned(),
+        BASE64.encode(pass),
+        BASE64.encode(format!("\0{user}\0{pass}")),
+        BASE64.encode(format!("user={user}\x01auth=Bearer {pass}\x01\x01")),
+    ]
+}
+
+/// `\r`, `\n`, `\t`, `\\` and `\xNN` escapes to bytes.
+pub fn unescape(text: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && i + 1 < bytes.len() {
+            i += 1;
+            match bytes[i] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b't' => out.push(b'\t'),
+                b'\\' => out.push(b'\\'),
+                b'x' => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 2;
+                }
+                other => panic!("unknown escape \\{}", other as char),
+            }
+        } else {
+            out.push(bytes[i]);
+        }
+        i += 1;
+    }
+    out
+}
+
+/// A short, exact description of an error: `Phase Kind [detail]`.
+pub fn describe(error: &Error) -> String {
+    let kind = match error.kind() {
+        ErrorKind::Rejected => format!("Rejected {}", error.reply().unwrap().code()),
+        ErrorKind::Protocol(v) => format!("{v:?}"),
+        ErrorKind::Unsupported(u) => format!("{u:?}"),
+        ErrorKind::Input(i) => format!("{i:?}"),
+        other => format!("{other:?}"),
+    };
+    let mut text = format!("{:?} {kind}", error.phase());
+    if error.delivery() == Delivery::Unknown {
+        text.push_str(" delivery=Unknown");
+    }
+    text
+}
