@@ -360,3 +360,7 @@ impl std::error::Error for Error {
         }
     }
 }
+
+impl std::error::Error for InputError {}
+impl std::error::Error for Unsupported {}
+impl std::error::Error for ProtocolViolation {}

@@ -42,3 +42,8 @@ pub mod transcript;
 
 pub use error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, Unsupported};
 pub use secret::Secret;
+
+/// The README's examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
