@@ -34,21 +34,24 @@
 //! ```
 
 mod config;
+mod mail;
+mod opening;
 mod outcome;
+mod transaction;
 
 pub use config::{DataCommand, SessionConfig, Timeouts, TlsPolicy};
 pub use outcome::{MailId, MailOutcome, RecipientOutcome};
 
-use crate::auth::{choose_mechanism, SaslExchange};
-use crate::capabilities::{Capabilities, SizeLimit};
-use crate::command::{Command, MailCommand, MAX_COMMAND_LINE};
-use crate::data::{DataEncoder, Framing};
-use crate::envelope::{Body, Envelope, Recipient};
-use crate::error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, Unsupported};
+use crate::auth::SaslExchange;
+use crate::capabilities::Capabilities;
+use crate::command::Command;
+use crate::envelope::Envelope;
+use crate::error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation};
 use crate::reply::{Reply, ReplyCode, ReplyFramer};
 use crate::transcript::{Entry, Transcript};
 use std::collections::VecDeque;
 use std::time::Duration;
+use transaction::{Transaction, TransactionState};
 
 /// What the driver must do next; see the [module docs](self) for the loop.
 #[must_use = "a session does nothing unless its actions are carried out"]
@@ -165,48 +168,6 @@ impl Expect {
             Self::Quit => Phase::Quit,
         }
     }
-}
-
-/// One mail transaction (RFC 5321 §3.3), from MAIL to the final reply.
-#[derive(Debug)]
-struct Transaction {
-    id: MailId,
-    envelope: Envelope,
-    /// The RCPTs of this transaction, with their replies as they arrive.
-    recipients: Vec<(Recipient, Option<Reply>)>,
-    /// Recipients for a further transaction: deferred with 452, then those over the limit.
-    deferred: Vec<Recipient>,
-    /// How many of `deferred` the server deferred with 452 (they precede the others).
-    deferred_by_server: usize,
-    /// Commands not yet sent because the server does not pipeline.
-    unsent: VecDeque<(Command, Expect)>,
-    /// The reply that ended the transaction early, and where.
-    refusal: Option<(Phase, Reply)>,
-    /// Whether MAIL was accepted and no final reply has closed the transaction: RSET needed
-    /// to abandon it.
-    open: bool,
-    use_bdat: bool,
-    state: TransactionState,
-}
-
-#[derive(Debug)]
-enum TransactionState {
-    /// Waiting for the replies to MAIL, RCPT and DATA.
-    Envelope,
-    /// The server waits for the data.
-    Data(Box<DataState>),
-    /// The end of data was sent; waiting for the final reply.
-    DataSent,
-    /// No data will be sent; waiting for the replies still due.
-    Abandoned,
-}
-
-#[derive(Debug)]
-struct DataState {
-    encoder: DataEncoder,
-    /// BDAT only: encoded bytes not yet sent in a chunk.
-    chunk: Vec<u8>,
-    wire_bytes: u64,
 }
 
 impl Session {
@@ -347,55 +308,6 @@ impl Session {
         self.start_transaction(id, envelope, use_bdat, &capabilities)?;
         self.next_id += 1;
         Ok(id)
-    }
-
-    fn start_transaction(
-        &mut self,
-        id: MailId,
-        envelope: Envelope,
-        use_bdat: bool,
-        capabilities: &Capabilities,
-    ) -> Result<(), Error> {
-        let mail = MailCommand {
-            from: envelope.from().cloned(),
-            size: envelope.size().filter(|_| capabilities.size().is_some()),
-            body: envelope.body(),
-            smtputf8: envelope.needs_smtputf8(),
-            ret: envelope.ret(),
-            envid: envelope.envid().map(str::to_owned),
-        };
-        let mut recipients = envelope.recipients().to_vec();
-        let deferred = recipients.split_off(self.config.max_recipients.clamp(1, recipients.len()));
-        let mut commands = vec![(Command::Mail(mail), Expect::Mail(id))];
-        for recipient in &recipients {
-            commands.push((Command::Rcpt(recipient.clone()), Expect::Rcpt(id)));
-        }
-        for (command, _) in &commands {
-            if command.to_bytes().len() > MAX_COMMAND_LINE {
-                return Err(Error::input(
-                    Phase::MailFrom,
-                    InputError::Parameter("command line over 512 octets"),
-                ));
-            }
-        }
-        if !use_bdat {
-            commands.push((Command::Data, Expect::Data(id)));
-        }
-        let mut transaction = Transaction {
-            id,
-            envelope,
-            recipients: recipients.into_iter().map(|r| (r, None)).collect(),
-            deferred,
-            deferred_by_server: 0,
-            unsent: commands.into(),
-            refusal: None,
-            open: false,
-            use_bdat,
-            state: TransactionState::Envelope,
-        };
-        self.send_unsent(&mut transaction);
-        self.transactions.push_back(transaction);
-        Ok(())
     }
 
     /// Encodes the next chunk of message data (dot-stuffing, line endings, BDAT framing).
@@ -601,8 +513,6 @@ impl Session {
         self.event(text.into());
     }
 
-    // ===== replies =====
-
     fn on_reply(&mut self, expect: Expect, reply: Reply) -> Result<(), Error> {
         let phase = expect.phase();
         // RFC 5321 §3.8: 421 ends the session, whatever was asked.
@@ -634,366 +544,7 @@ impl Session {
         }
     }
 
-    fn on_greeting(&mut self, reply: Reply) -> Result<(), Error> {
-        match reply.code() {
-            ReplyCode::SERVICE_READY => {
-                self.send_ehlo();
-                Ok(())
-            }
-            _ if reply.is_positive() => Err(unexpected(Phase::Greeting, reply)),
-            _ => Err(Error::rejected(Phase::Greeting, reply)),
-        }
-    }
-
-    fn send_ehlo(&mut self) {
-        self.send(Command::Ehlo(self.config.client_name.clone()), Expect::Ehlo);
-    }
-
-    fn on_ehlo(&mut self, reply: Reply) -> Result<(), Error> {
-        if reply.code().class() == 2 {
-            self.capabilities = Some(Capabilities::from_ehlo(&reply));
-            return self.after_hello();
-        }
-        if reply.is_positive() {
-            return Err(unexpected(Phase::Ehlo, reply));
-        }
-        // HELO cannot negotiate STARTTLS, so it is a fallback only when TLS is on or optional.
-        if reply.is_permanent() && (self.tls_active || !self.config.tls.requires_tls()) {
-            self.send(Command::Helo(self.config.client_name.clone()), Expect::Helo);
-            return Ok(());
-        }
-        if reply.is_permanent() {
-            return Err(Error::unsupported(Phase::Ehlo, Unsupported::Ehlo).with_reply(reply));
-        }
-        Err(Error::rejected(Phase::Ehlo, reply))
-    }
-
-    fn on_helo(&mut self, reply: Reply) -> Result<(), Error> {
-        match reply.code().class() {
-            2 => {
-                self.capabilities = Some(Capabilities::default());
-                self.after_hello()
-            }
-            3 => Err(unexpected(Phase::Helo, reply)),
-            _ => Err(Error::rejected(Phase::Helo, reply)),
-        }
-    }
-
-    /// After EHLO/HELO: STARTTLS, AUTH or ready, as the policy and the server allow.
-    fn after_hello(&mut self) -> Result<(), Error> {
-        let capabilities = self.capabilities.clone().unwrap_or_default();
-        let wants_starttls = matches!(
-            self.config.tls,
-            TlsPolicy::StartTlsRequired | TlsPolicy::StartTlsOpportunistic
-        );
-        // RFC 3207 §4.2: never a second STARTTLS, even if re-advertised inside TLS.
-        if wants_starttls && !self.tls_active {
-            if capabilities.starttls() {
-                self.send(Command::StartTls, Expect::StartTls);
-                return Ok(());
-            }
-            if self.config.tls == TlsPolicy::StartTlsRequired {
-                return Err(Error::unsupported(Phase::StartTls, Unsupported::StartTls));
-            }
-        }
-        self.authenticate_or_ready(&capabilities)
-    }
-
-    fn authenticate_or_ready(&mut self, capabilities: &Capabilities) -> Result<(), Error> {
-        let Some(credentials) = &self.config.credentials else {
-            self.become_ready();
-            return Ok(());
-        };
-        if !self.tls_active && !self.config.allows_plaintext_auth() {
-            return Err(Error::input(Phase::Auth, InputError::PlaintextAuth));
-        }
-        let mechanism = choose_mechanism(
-            credentials,
-            capabilities.auth_mechanisms(),
-            self.config.mechanism.as_ref(),
-        )
-        .ok_or_else(|| Error::unsupported(Phase::Auth, Unsupported::Auth))?;
-        let (sasl, command) = SaslExchange::start(mechanism, credentials)
-            .map_err(|e| Error::input(Phase::Auth, e))?;
-        self.sasl = Some(sasl);
-        self.send(command, Expect::Auth);
-        Ok(())
-    }
-
-    fn become_ready(&mut self) {
-        self.stage = Stage::Ready;
-    }
-
-    fn on_starttls(&mut self, reply: Reply) -> Result<(), Error> {
-        if reply.code() == ReplyCode::SERVICE_READY {
-            // check_nothing_unsolicited has made sure no byte waits behind this reply.
-            self.stage = Stage::TlsAfterStartTls;
-            self.event("STARTTLS accepted: TLS handshake".into());
-            return Ok(());
-        }
-        if reply.is_positive() {
-            return Err(unexpected(Phase::StartTls, reply));
-        }
-        if self.config.tls == TlsPolicy::StartTlsOpportunistic {
-            self.event("STARTTLS refused: continuing without TLS (opportunistic)".into());
-            let capabilities = self.capabilities.clone().unwrap_or_default();
-            return self.authenticate_or_ready(&capabilities);
-        }
-        Err(Error::rejected(Phase::StartTls, reply))
-    }
-
-    fn on_auth(&mut self, reply: Reply) -> Result<(), Error> {
-        match reply.code() {
-            ReplyCode::AUTH_SUCCESSFUL => {
-                if let Some(sasl) = self.sasl.take() {
-                    self.event(format!("authenticated with {}", sasl.mechanism().name()));
-                }
-                self.authenticated = true;
-                self.become_ready();
-                Ok(())
-            }
-            ReplyCode::AUTH_CONTINUE => {
-                let challenge = reply.lines().first().map(Vec::as_slice).unwrap_or_default();
-                let answer = match &mut self.sasl {
-                    Some(sasl) => sasl.answer(challenge),
-                    None => Err(ProtocolViolation::UnexpectedChallenge),
-                };
-                match answer {
-                    Ok(command) => self.send(command, Expect::Auth),
-                    Err(violation) => {
-                        self.sasl = None;
-                        self.send(Command::AuthCancel, Expect::AuthCancel(violation));
-                    }
-                }
-                Ok(())
-            }
-            _ if reply.is_positive() => Err(unexpected(Phase::Auth, reply)),
-            _ => Err(Error::rejected(Phase::Auth, reply)),
-        }
-    }
-
-    // ===== mail transactions =====
-
-    fn on_transaction_reply(
-        &mut self,
-        id: MailId,
-        expect: Expect,
-        reply: Reply,
-    ) -> Result<(), Error> {
-        let phase = expect.phase();
-        let Some(index) = self.transactions.iter().position(|t| t.id == id) else {
-            return Err(unexpected(phase, reply));
-        };
-        let Some(transaction) = self.transactions.get_mut(index) else {
-            return Err(unexpected(phase, reply));
-        };
-        match expect {
-            Expect::Mail(_) => match reply.code().class() {
-                2 => transaction.open = true,
-                3 => return Err(unexpected(phase, reply)),
-                _ => transaction.refuse(Phase::MailFrom, reply),
-            },
-            Expect::Rcpt(_) => {
-                if reply.code().class() == 3 {
-                    return Err(unexpected(phase, reply));
-                }
-                let accepted_before = transaction.accepted_count() > 0;
-                let Some(slot) = transaction.recipients.iter().position(|(_, r)| r.is_none())
-                else {
-                    return Err(unexpected(phase, reply));
-                };
-                // RFC 5321 §4.5.3.1.10: 452 after some acceptances means "too many
-                // recipients": this one and the rest go in a further transaction.
-                if reply.code() == ReplyCode::INSUFFICIENT_STORAGE && accepted_before {
-                    let (recipient, _) = transaction.recipients.remove(slot);
-                    transaction
-                        .deferred
-                        .insert(transaction.deferred_by_server, recipient);
-                    transaction.deferred_by_server += 1;
-                } else if let Some((_, slot)) = transaction.recipients.get_mut(slot) {
-                    *slot = Some(reply);
-                }
-                if transaction.all_rcpt_replies_in() && transaction.accepted_count() == 0 {
-                    let last = transaction.recipients.last().and_then(|(_, r)| r.clone());
-                    if let Some(last) = last {
-                        transaction.refuse(Phase::RcptTo, last);
-                    }
-                }
-                if transaction.use_bdat
-                    && transaction.all_rcpt_replies_in()
-                    && transaction.refusal.is_none()
-                {
-                    transaction.start_data(self.config.line_endings);
-                }
-            }
-            Expect::Data(_) => {
-                if reply.code() == ReplyCode::START_MAIL_INPUT {
-                    if transaction.refusal.is_some() {
-                        // RFC 2920 §3.1: DATA accepted with no valid recipient; end it with a
-                        // lone dot so nothing is delivered.
-                        transaction.state = TransactionState::Abandoned;
-                        transaction.open = false;
-                        self.outbox.extend_from_slice(b".\r\n");
-                        self.pending.push_back(Expect::DataEnd(id));
-                        self.record(Entry::Data { bytes: 3 });
-                        return Ok(());
-                    }
-                    transaction.start_data(self.config.line_endings);
-                } else if reply.is_positive() {
-                    return Err(unexpected(phase, reply));
-                } else {
-                    transaction.refuse(Phase::Data, reply);
-                }
-            }
-            Expect::Bdat(_) => {
-                if reply.code().class() == 3 {
-                    return Err(unexpected(phase, reply));
-                }
-                if !reply.is_positive() {
-                    transaction.refuse(Phase::DataBody, reply);
-                }
-            }
-            _ => {}
-        }
-        self.advance_transaction(index);
-        Ok(())
-    }
-
-    /// Sends what the transaction still has to send, or ends it if it was refused.
-    fn advance_transaction(&mut self, index: usize) {
-        let Some(mut transaction) = self.transactions.remove(index) else {
-            return;
-        };
-        let refused = transaction.refusal.is_some();
-        let waiting = self.pending.iter().any(|e| e.belongs_to(transaction.id));
-        if refused && matches!(transaction.state, TransactionState::Envelope) {
-            transaction.unsent.clear();
-            transaction.state = TransactionState::Abandoned;
-        }
-        if !refused {
-            self.send_unsent(&mut transaction);
-        }
-        if matches!(transaction.state, TransactionState::Abandoned) && !waiting {
-            if transaction.open {
-                self.send(Command::Rset, Expect::Rset);
-            }
-            let outcome = transaction.outcome(None);
-            self.events
-                .push_back(Action::Finished(transaction.id, outcome));
-            return;
-        }
-        self.transactions.insert(index, transaction);
-    }
-
-    fn on_final_reply(&mut self, id: MailId, reply: Reply) -> Result<(), Error> {
-        let Some(index) = self.transactions.iter().position(|t| t.id == id) else {
-            return Err(unexpected(Phase::DataEnd, reply));
-        };
-        let Some(mut transaction) = self.transactions.remove(index) else {
-            return Err(unexpected(Phase::DataEnd, reply));
-        };
-        if matches!(transaction.state, TransactionState::Abandoned) {
-            // The reply to the lone dot after a DATA that should have been refused.
-            let outcome = transaction.outcome(None);
-            self.events.push_back(Action::Finished(id, outcome));
-            return Ok(());
-        }
-        match reply.code().class() {
-            2 => {}
-            3 => {
-                return Err(unexpected(Phase::DataEnd, reply));
-            }
-            _ => {
-                if transaction.refusal.is_none() {
-                    transaction.refusal = Some((Phase::DataEnd, reply.clone()));
-                }
-            }
-        }
-        let continues = transaction.refusal.is_none() && !transaction.deferred.is_empty();
-        let mut outcome = transaction.outcome(Some(reply));
-        if continues {
-            outcome = MailOutcome::new(
-                outcome.recipients().to_vec(),
-                outcome.final_reply().cloned(),
-                true,
-            );
-        }
-        self.events.push_back(Action::Finished(id, outcome));
-        if continues {
-            let rest = transaction
-                .envelope
-                .with_recipients(std::mem::take(&mut transaction.deferred));
-            self.continuations.push_back((id, rest));
-        }
-        Ok(())
-    }
-
-    /// Starts a further transaction for deferred recipients once nothing but final replies
-    /// is in flight (nothing may follow DATA in a pipeline). It keeps the message's id: the
-    /// driver sends the same data again.
-    fn start_continuation(&mut self) -> bool {
-        if self.continuations.is_empty() || self.check_can_send_mail().is_err() {
-            return false;
-        }
-        let Some((id, envelope)) = self.continuations.pop_front() else {
-            return false;
-        };
-        let capabilities = self.capabilities.clone().unwrap_or_default();
-        let started = self
-            .check_envelope(&envelope, &capabilities)
-            .and_then(|use_bdat| self.start_transaction(id, envelope, use_bdat, &capabilities));
-        if let Err(error) = started {
-            self.set_failed(error);
-        }
-        true
-    }
-
     // ===== helpers =====
-
-    fn check_can_send_mail(&self) -> Result<(), Error> {
-        let wrong = |what| Err(Error::input(Phase::MailFrom, InputError::WrongState(what)));
-        if self.stage != Stage::Ready || self.failed.is_some() {
-            return wrong("send_mail before Action::Ready");
-        }
-        let pipelining = self.pipelining();
-        let busy = self
-            .transactions
-            .iter()
-            .any(|t| !matches!(t.state, TransactionState::DataSent));
-        if busy || (!pipelining && !self.pending.is_empty()) {
-            return wrong("send_mail while a transaction is in progress");
-        }
-        Ok(())
-    }
-
-    /// Checks the envelope against what the server offers; returns whether to use BDAT.
-    fn check_envelope(
-        &self,
-        envelope: &Envelope,
-        capabilities: &Capabilities,
-    ) -> Result<bool, Error> {
-        let unsupported = |what| Err(Error::unsupported(Phase::MailFrom, what));
-        if envelope.needs_smtputf8() && !capabilities.smtputf8() {
-            return unsupported(Unsupported::SmtpUtf8);
-        }
-        if envelope.needs_dsn() && !capabilities.dsn() {
-            return unsupported(Unsupported::Dsn);
-        }
-        if let (Some(size), Some(SizeLimit::Max(limit))) = (envelope.size(), capabilities.size()) {
-            if size > limit {
-                return unsupported(Unsupported::MessageTooLarge { size, limit });
-            }
-        }
-        let chunking = capabilities.chunking() && self.pipelining();
-        match envelope.body() {
-            Body::SevenBit => {}
-            Body::EightBitMime if capabilities.eight_bit_mime() => {}
-            Body::EightBitMime => return unsupported(Unsupported::EightBitMime),
-            Body::BinaryMime if capabilities.binary_mime() && chunking => return Ok(true),
-            Body::BinaryMime => return unsupported(Unsupported::EightBitMime),
-        }
-        Ok(chunking && self.config.data_command == DataCommand::Auto)
-    }
 
     fn pipelining(&self) -> bool {
         self.config.pipelining
@@ -1001,36 +552,6 @@ impl Session {
                 .capabilities
                 .as_ref()
                 .is_some_and(Capabilities::pipelining)
-    }
-
-    /// Sends the transaction's queued commands: all of them when pipelining, else the next one
-    /// once nothing of this transaction is awaited.
-    fn send_unsent(&mut self, transaction: &mut Transaction) {
-        let pipelining = self.pipelining();
-        while let Some((command, expect)) = transaction.unsent.pop_front() {
-            let waiting = self.pending.iter().any(|e| e.belongs_to(transaction.id));
-            if waiting && !pipelining {
-                transaction.unsent.push_front((command, expect));
-                return;
-            }
-            self.send(command, expect);
-        }
-    }
-
-    fn send_bdat(&mut self, id: MailId, chunk: Vec<u8>, last: bool) {
-        let command = Command::Bdat {
-            size: chunk.len(),
-            last,
-        };
-        self.send(
-            command,
-            if last {
-                Expect::DataEnd(id)
-            } else {
-                Expect::Bdat(id)
-            },
-        );
-        self.outbox.extend_from_slice(&chunk);
     }
 
     fn send(&mut self, command: Command, expect: Expect) {
@@ -1162,79 +683,6 @@ impl Expect {
         matches!(self,
             Self::Mail(i) | Self::Rcpt(i) | Self::Data(i) | Self::Bdat(i) | Self::DataEnd(i) if i == id)
     }
-}
-
-impl Transaction {
-    fn accepted_count(&self) -> usize {
-        self.recipients
-            .iter()
-            .filter(|(_, r)| r.as_ref().is_some_and(Reply::is_positive))
-            .count()
-    }
-
-    fn all_rcpt_replies_in(&self) -> bool {
-        self.recipients.iter().all(|(_, r)| r.is_some())
-    }
-
-    /// Records the first refusal; no data will be sent.
-    fn refuse(&mut self, phase: Phase, reply: Reply) {
-        if self.refusal.is_none() {
-            self.refusal = Some((phase, reply));
-        }
-        if !matches!(self.state, TransactionState::DataSent) {
-            self.state = TransactionState::Abandoned;
-        }
-    }
-
-    fn start_data(&mut self, line_endings: crate::data::LineEndings) {
-        let framing = if self.use_bdat {
-            Framing::Bdat
-        } else {
-            Framing::Data
-        };
-        self.state = TransactionState::Data(Box::new(DataState {
-            encoder: DataEncoder::new(framing, line_endings),
-            chunk: Vec::new(),
-            wire_bytes: 0,
-        }));
-    }
-
-    /// The outcome per recipient. `final_reply` is the reply to the end of data, if any.
-    fn outcome(&self, final_reply: Option<Reply>) -> MailOutcome {
-        let recipients = self
-            .recipients
-            .iter()
-            .map(|(recipient, rcpt_reply)| {
-                let mailbox = recipient.mailbox().clone();
-                match (rcpt_reply, &self.refusal, &final_reply) {
-                    (_, Some((Phase::MailFrom, refusal)), _) => {
-                        RecipientOutcome::new(mailbox, false, Phase::MailFrom, refusal.clone())
-                    }
-                    (Some(r), _, _) if !r.is_positive() => {
-                        RecipientOutcome::new(mailbox, false, Phase::RcptTo, r.clone())
-                    }
-                    (_, Some((phase, refusal)), _) => {
-                        RecipientOutcome::new(mailbox, false, *phase, refusal.clone())
-                    }
-                    (Some(_), None, Some(done)) => {
-                        RecipientOutcome::new(mailbox, true, Phase::DataEnd, done.clone())
-                    }
-                    (rcpt, None, _) => RecipientOutcome::new(
-                        mailbox,
-                        false,
-                        Phase::RcptTo,
-                        rcpt.clone().unwrap_or_else(no_reply),
-                    ),
-                }
-            })
-            .collect();
-        MailOutcome::new(recipients, final_reply, false)
-    }
-}
-
-/// Stands in for a reply never received (a transaction abandoned before its RCPT replies).
-fn no_reply() -> Reply {
-    Reply::new(ReplyCode::TRANSACTION_FAILED, None, Vec::new())
 }
 
 fn unexpected(phase: Phase, reply: Reply) -> Error {

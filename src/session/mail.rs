@@ -1,0 +1,311 @@
+//! Mail transactions: MAIL, RCPT and DATA or BDAT, replies matched in order (RFC 2920), and
+//! the outcome of each transaction.
+
+use super::transaction::{Transaction, TransactionState};
+use super::{unexpected, Action, DataCommand, Expect, MailId, MailOutcome, Session, Stage};
+use crate::capabilities::{Capabilities, SizeLimit};
+use crate::command::{Command, MailCommand, MAX_COMMAND_LINE};
+use crate::envelope::{Body, Envelope};
+use crate::error::{Error, InputError, Phase, Unsupported};
+use crate::reply::{Reply, ReplyCode};
+use crate::transcript::Entry;
+
+impl Session {
+    pub(super) fn start_transaction(
+        &mut self,
+        id: MailId,
+        envelope: Envelope,
+        use_bdat: bool,
+        capabilities: &Capabilities,
+    ) -> Result<(), Error> {
+        let mail = MailCommand {
+            from: envelope.from().cloned(),
+            size: envelope.size().filter(|_| capabilities.size().is_some()),
+            body: envelope.body(),
+            smtputf8: envelope.needs_smtputf8(),
+            ret: envelope.ret(),
+            envid: envelope.envid().map(str::to_owned),
+        };
+        let mut recipients = envelope.recipients().to_vec();
+        let deferred = recipients.split_off(self.config.max_recipients.clamp(1, recipients.len()));
+        let mut commands = vec![(Command::Mail(mail), Expect::Mail(id))];
+        for recipient in &recipients {
+            commands.push((Command::Rcpt(recipient.clone()), Expect::Rcpt(id)));
+        }
+        for (command, _) in &commands {
+            if command.to_bytes().len() > MAX_COMMAND_LINE {
+                return Err(Error::input(
+                    Phase::MailFrom,
+                    InputError::Parameter("command line over 512 octets"),
+                ));
+            }
+        }
+        if !use_bdat {
+            commands.push((Command::Data, Expect::Data(id)));
+        }
+        let mut transaction = Transaction {
+            id,
+            envelope,
+            recipients: recipients.into_iter().map(|r| (r, None)).collect(),
+            deferred,
+            deferred_by_server: 0,
+            unsent: commands.into(),
+            refusal: None,
+            open: false,
+            use_bdat,
+            state: TransactionState::Envelope,
+        };
+        self.send_unsent(&mut transaction);
+        self.transactions.push_back(transaction);
+        Ok(())
+    }
+
+    pub(super) fn on_transaction_reply(
+        &mut self,
+        id: MailId,
+        expect: Expect,
+        reply: Reply,
+    ) -> Result<(), Error> {
+        let phase = expect.phase();
+        let Some(index) = self.transactions.iter().position(|t| t.id == id) else {
+            return Err(unexpected(phase, reply));
+        };
+        let Some(transaction) = self.transactions.get_mut(index) else {
+            return Err(unexpected(phase, reply));
+        };
+        match expect {
+            Expect::Mail(_) => match reply.code().class() {
+                2 => transaction.open = true,
+                3 => return Err(unexpected(phase, reply)),
+                _ => transaction.refuse(Phase::MailFrom, reply),
+            },
+            Expect::Rcpt(_) => {
+                if reply.code().class() == 3 {
+                    return Err(unexpected(phase, reply));
+                }
+                let accepted_before = transaction.accepted_count() > 0;
+                let Some(slot) = transaction.recipients.iter().position(|(_, r)| r.is_none())
+                else {
+                    return Err(unexpected(phase, reply));
+                };
+                // RFC 5321 §4.5.3.1.10: 452 after some acceptances means "too many
+                // recipients": this one and the rest go in a further transaction.
+                if reply.code() == ReplyCode::INSUFFICIENT_STORAGE && accepted_before {
+                    let (recipient, _) = transaction.recipients.remove(slot);
+                    transaction
+                        .deferred
+                        .insert(transaction.deferred_by_server, recipient);
+                    transaction.deferred_by_server += 1;
+                } else if let Some((_, slot)) = transaction.recipients.get_mut(slot) {
+                    *slot = Some(reply);
+                }
+                if transaction.all_rcpt_replies_in() && transaction.accepted_count() == 0 {
+                    let last = transaction.recipients.last().and_then(|(_, r)| r.clone());
+                    if let Some(last) = last {
+                        transaction.refuse(Phase::RcptTo, last);
+                    }
+                }
+                if transaction.use_bdat
+                    && transaction.all_rcpt_replies_in()
+                    && transaction.refusal.is_none()
+                {
+                    transaction.start_data(self.config.line_endings);
+                }
+            }
+            Expect::Data(_) => {
+                if reply.code() == ReplyCode::START_MAIL_INPUT {
+                    if transaction.refusal.is_some() {
+                        // RFC 2920 §3.1: DATA accepted with no valid recipient; end it with a
+                        // lone dot so nothing is delivered.
+                        transaction.state = TransactionState::Abandoned;
+                        transaction.open = false;
+                        self.outbox.extend_from_slice(b".\r\n");
+                        self.pending.push_back(Expect::DataEnd(id));
+                        self.record(Entry::Data { bytes: 3 });
+                        return Ok(());
+                    }
+                    transaction.start_data(self.config.line_endings);
+                } else if reply.is_positive() {
+                    return Err(unexpected(phase, reply));
+                } else {
+                    transaction.refuse(Phase::Data, reply);
+                }
+            }
+            Expect::Bdat(_) => {
+                if reply.code().class() == 3 {
+                    return Err(unexpected(phase, reply));
+                }
+                if !reply.is_positive() {
+                    transaction.refuse(Phase::DataBody, reply);
+                }
+            }
+            _ => {}
+        }
+        self.advance_transaction(index);
+        Ok(())
+    }
+
+    /// Sends what the transaction still has to send, or ends it if it was refused.
+    pub(super) fn advance_transaction(&mut self, index: usize) {
+        let Some(mut transaction) = self.transactions.remove(index) else {
+            return;
+        };
+        let refused = transaction.refusal.is_some();
+        let waiting = self.pending.iter().any(|e| e.belongs_to(transaction.id));
+        if refused && matches!(transaction.state, TransactionState::Envelope) {
+            transaction.unsent.clear();
+            transaction.state = TransactionState::Abandoned;
+        }
+        if !refused {
+            self.send_unsent(&mut transaction);
+        }
+        if matches!(transaction.state, TransactionState::Abandoned) && !waiting {
+            if transaction.open {
+                self.send(Command::Rset, Expect::Rset);
+            }
+            let outcome = transaction.outcome(None);
+            self.events
+                .push_back(Action::Finished(transaction.id, outcome));
+            return;
+        }
+        self.transactions.insert(index, transaction);
+    }
+
+    pub(super) fn on_final_reply(&mut self, id: MailId, reply: Reply) -> Result<(), Error> {
+        let Some(index) = self.transactions.iter().position(|t| t.id == id) else {
+            return Err(unexpected(Phase::DataEnd, reply));
+        };
+        let Some(mut transaction) = self.transactions.remove(index) else {
+            return Err(unexpected(Phase::DataEnd, reply));
+        };
+        if matches!(transaction.state, TransactionState::Abandoned) {
+            // The reply to the lone dot after a DATA that should have been refused.
+            let outcome = transaction.outcome(None);
+            self.events.push_back(Action::Finished(id, outcome));
+            return Ok(());
+        }
+        match reply.code().class() {
+            2 => {}
+            3 => {
+                return Err(unexpected(Phase::DataEnd, reply));
+            }
+            _ => {
+                if transaction.refusal.is_none() {
+                    transaction.refusal = Some((Phase::DataEnd, reply.clone()));
+                }
+            }
+        }
+        let continues = transaction.refusal.is_none() && !transaction.deferred.is_empty();
+        let mut outcome = transaction.outcome(Some(reply));
+        if continues {
+            outcome = MailOutcome::new(
+                outcome.recipients().to_vec(),
+                outcome.final_reply().cloned(),
+                true,
+            );
+        }
+        self.events.push_back(Action::Finished(id, outcome));
+        if continues {
+            let rest = transaction
+                .envelope
+                .with_recipients(std::mem::take(&mut transaction.deferred));
+            self.continuations.push_back((id, rest));
+        }
+        Ok(())
+    }
+
+    /// Starts a further transaction for deferred recipients once nothing but final replies
+    /// is in flight (nothing may follow DATA in a pipeline). It keeps the message's id: the
+    /// driver sends the same data again.
+    pub(super) fn start_continuation(&mut self) -> bool {
+        if self.continuations.is_empty() || self.check_can_send_mail().is_err() {
+            return false;
+        }
+        let Some((id, envelope)) = self.continuations.pop_front() else {
+            return false;
+        };
+        let capabilities = self.capabilities.clone().unwrap_or_default();
+        let started = self
+            .check_envelope(&envelope, &capabilities)
+            .and_then(|use_bdat| self.start_transaction(id, envelope, use_bdat, &capabilities));
+        if let Err(error) = started {
+            self.set_failed(error);
+        }
+        true
+    }
+
+    pub(super) fn check_can_send_mail(&self) -> Result<(), Error> {
+        let wrong = |what| Err(Error::input(Phase::MailFrom, InputError::WrongState(what)));
+        if self.stage != Stage::Ready || self.failed.is_some() {
+            return wrong("send_mail before Action::Ready");
+        }
+        let pipelining = self.pipelining();
+        let busy = self
+            .transactions
+            .iter()
+            .any(|t| !matches!(t.state, TransactionState::DataSent));
+        if busy || (!pipelining && !self.pending.is_empty()) {
+            return wrong("send_mail while a transaction is in progress");
+        }
+        Ok(())
+    }
+
+    /// Checks the envelope against what the server offers; returns whether to use BDAT.
+    pub(super) fn check_envelope(
+        &self,
+        envelope: &Envelope,
+        capabilities: &Capabilities,
+    ) -> Result<bool, Error> {
+        let unsupported = |what| Err(Error::unsupported(Phase::MailFrom, what));
+        if envelope.needs_smtputf8() && !capabilities.smtputf8() {
+            return unsupported(Unsupported::SmtpUtf8);
+        }
+        if envelope.needs_dsn() && !capabilities.dsn() {
+            return unsupported(Unsupported::Dsn);
+        }
+        if let (Some(size), Some(SizeLimit::Max(limit))) = (envelope.size(), capabilities.size()) {
+            if size > limit {
+                return unsupported(Unsupported::MessageTooLarge { size, limit });
+            }
+        }
+        let chunking = capabilities.chunking() && self.pipelining();
+        match envelope.body() {
+            Body::SevenBit => {}
+            Body::EightBitMime if capabilities.eight_bit_mime() => {}
+            Body::EightBitMime => return unsupported(Unsupported::EightBitMime),
+            Body::BinaryMime if capabilities.binary_mime() && chunking => return Ok(true),
+            Body::BinaryMime => return unsupported(Unsupported::EightBitMime),
+        }
+        Ok(chunking && self.config.data_command == DataCommand::Auto)
+    }
+
+    /// Sends the transaction's queued commands: all of them when pipelining, else the next one
+    /// once nothing of this transaction is awaited.
+    pub(super) fn send_unsent(&mut self, transaction: &mut Transaction) {
+        let pipelining = self.pipelining();
+        while let Some((command, expect)) = transaction.unsent.pop_front() {
+            let waiting = self.pending.iter().any(|e| e.belongs_to(transaction.id));
+            if waiting && !pipelining {
+                transaction.unsent.push_front((command, expect));
+                return;
+            }
+            self.send(command, expect);
+        }
+    }
+
+    pub(super) fn send_bdat(&mut self, id: MailId, chunk: Vec<u8>, last: bool) {
+        let command = Command::Bdat {
+            size: chunk.len(),
+            last,
+        };
+        self.send(
+            command,
+            if last {
+                Expect::DataEnd(id)
+            } else {
+                Expect::Bdat(id)
+            },
+        );
+        self.outbox.extend_from_slice(&chunk);
+    }
+}

@@ -1,0 +1,125 @@
+//! One mail transaction (RFC 5321 §3.3): its recipients, their replies, and its outcome.
+
+use super::outcome::{MailId, MailOutcome, RecipientOutcome};
+use super::Expect;
+use crate::command::Command;
+use crate::data::{DataEncoder, Framing, LineEndings};
+use crate::envelope::{Envelope, Recipient};
+use crate::error::Phase;
+use crate::reply::{Reply, ReplyCode};
+use std::collections::VecDeque;
+
+/// One mail transaction (RFC 5321 §3.3), from MAIL to the final reply.
+#[derive(Debug)]
+pub(super) struct Transaction {
+    pub(super) id: MailId,
+    pub(super) envelope: Envelope,
+    /// The RCPTs of this transaction, with their replies as they arrive.
+    pub(super) recipients: Vec<(Recipient, Option<Reply>)>,
+    /// Recipients for a further transaction: deferred with 452, then those over the limit.
+    pub(super) deferred: Vec<Recipient>,
+    /// How many of `deferred` the server deferred with 452 (they precede the others).
+    pub(super) deferred_by_server: usize,
+    /// Commands not yet sent because the server does not pipeline.
+    pub(super) unsent: VecDeque<(Command, Expect)>,
+    /// The reply that ended the transaction early, and where.
+    pub(super) refusal: Option<(Phase, Reply)>,
+    /// Whether MAIL was accepted and no final reply has closed the transaction: RSET needed
+    /// to abandon it.
+    pub(super) open: bool,
+    pub(super) use_bdat: bool,
+    pub(super) state: TransactionState,
+}
+
+#[derive(Debug)]
+pub(super) enum TransactionState {
+    /// Waiting for the replies to MAIL, RCPT and DATA.
+    Envelope,
+    /// The server waits for the data.
+    Data(Box<DataState>),
+    /// The end of data was sent; waiting for the final reply.
+    DataSent,
+    /// No data will be sent; waiting for the replies still due.
+    Abandoned,
+}
+
+#[derive(Debug)]
+pub(super) struct DataState {
+    pub(super) encoder: DataEncoder,
+    /// BDAT only: encoded bytes not yet sent in a chunk.
+    pub(super) chunk: Vec<u8>,
+    pub(super) wire_bytes: u64,
+}
+
+impl Transaction {
+    pub(super) fn accepted_count(&self) -> usize {
+        self.recipients
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_some_and(Reply::is_positive))
+            .count()
+    }
+
+    pub(super) fn all_rcpt_replies_in(&self) -> bool {
+        self.recipients.iter().all(|(_, r)| r.is_some())
+    }
+
+    /// Records the first refusal; no data will be sent.
+    pub(super) fn refuse(&mut self, phase: Phase, reply: Reply) {
+        if self.refusal.is_none() {
+            self.refusal = Some((phase, reply));
+        }
+        if !matches!(self.state, TransactionState::DataSent) {
+            self.state = TransactionState::Abandoned;
+        }
+    }
+
+    pub(super) fn start_data(&mut self, line_endings: LineEndings) {
+        let framing = if self.use_bdat {
+            Framing::Bdat
+        } else {
+            Framing::Data
+        };
+        self.state = TransactionState::Data(Box::new(DataState {
+            encoder: DataEncoder::new(framing, line_endings),
+            chunk: Vec::new(),
+            wire_bytes: 0,
+        }));
+    }
+
+    /// The outcome per recipient. `final_reply` is the reply to the end of data, if any.
+    pub(super) fn outcome(&self, final_reply: Option<Reply>) -> MailOutcome {
+        let recipients = self
+            .recipients
+            .iter()
+            .map(|(recipient, rcpt_reply)| {
+                let mailbox = recipient.mailbox().clone();
+                match (rcpt_reply, &self.refusal, &final_reply) {
+                    (_, Some((Phase::MailFrom, refusal)), _) => {
+                        RecipientOutcome::new(mailbox, false, Phase::MailFrom, refusal.clone())
+                    }
+                    (Some(r), _, _) if !r.is_positive() => {
+                        RecipientOutcome::new(mailbox, false, Phase::RcptTo, r.clone())
+                    }
+                    (_, Some((phase, refusal)), _) => {
+                        RecipientOutcome::new(mailbox, false, *phase, refusal.clone())
+                    }
+                    (Some(_), None, Some(done)) => {
+                        RecipientOutcome::new(mailbox, true, Phase::DataEnd, done.clone())
+                    }
+                    (rcpt, None, _) => RecipientOutcome::new(
+                        mailbox,
+                        false,
+                        Phase::RcptTo,
+                        rcpt.clone().unwrap_or_else(no_reply),
+                    ),
+                }
+            })
+            .collect();
+        MailOutcome::new(recipients, final_reply, false)
+    }
+}
+
+/// Stands in for a reply never received (a transaction abandoned before its RCPT replies).
+fn no_reply() -> Reply {
+    Reply::new(ReplyCode::TRANSACTION_FAILED, None, Vec::new())
+}
