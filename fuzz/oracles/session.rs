@@ -129,6 +129,8 @@ pub fn run(data: &[u8]) {
         outcome.unwrap_or_default()
     );
     for form in PASSWORD_FORMS {
-        assert!(!shown.contains(form), "secret shown: {shown}");
+        // A server may send any bytes, the secret's forms included; only our own leaks count.
+        let echoed = server.windows(form.len()).any(|w| w == form.as_bytes());
+        assert!(echoed || !shown.contains(form), "secret shown: {shown}");
     }
 }

@@ -50,12 +50,12 @@ use crate::error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolat
 use crate::reply::{Reply, ReplyCode, ReplyFramer};
 use crate::transcript::{Entry, Transcript};
 use std::collections::VecDeque;
+use std::fmt;
 use std::time::Duration;
 use transaction::{Transaction, TransactionState};
 
 /// What the driver must do next; see the [module docs](self) for the loop.
 #[must_use = "a session does nothing unless its actions are carried out"]
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum Action {
     /// Write all of these bytes to the server, each write within `timeout`.
@@ -89,7 +89,6 @@ pub enum Action {
 }
 
 /// One SMTP session with one server. Performs no I/O; see the [module docs](self).
-#[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
     stage: Stage,
@@ -167,6 +166,49 @@ impl Expect {
             Self::Noop => Phase::Noop,
             Self::Quit => Phase::Quit,
         }
+    }
+}
+
+/// `Debug` shows what the bytes are, never the bytes: they may carry AUTH payloads.
+impl fmt::Debug for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Send { bytes, timeout } => f
+                .debug_struct("Send")
+                .field("len", &bytes.len())
+                .field("timeout", timeout)
+                .finish(),
+            Self::Receive { timeout } => {
+                f.debug_struct("Receive").field("timeout", timeout).finish()
+            }
+            Self::StartTls { timeout } => f
+                .debug_struct("StartTls")
+                .field("timeout", timeout)
+                .finish(),
+            Self::SendData(id) => f.debug_tuple("SendData").field(id).finish(),
+            Self::Finished(id, outcome) => {
+                f.debug_tuple("Finished").field(id).field(outcome).finish()
+            }
+            Self::Ready => f.write_str("Ready"),
+            Self::Closed => f.write_str("Closed"),
+        }
+    }
+}
+
+/// `Debug` leaves out the byte buffers, which may hold AUTH payloads.
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("stage", &self.stage)
+            .field("pending", &self.pending)
+            .field("tls_active", &self.tls_active)
+            .field("authenticated", &self.authenticated)
+            .field("capabilities", &self.capabilities)
+            .field("transactions", &self.transactions.len())
+            .field("outbox_len", &self.outbox.len())
+            .field("buffered_input", &self.framer.buffered())
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,0 +1,142 @@
+//! Secrets never appear in `Debug`, `Display`, errors or transcripts, whatever the mechanism and
+//! whether AUTH succeeds or fails — while the wire itself does carry them (so the test can fail).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use smtpwire::auth::{Credentials, Mechanism};
+use smtpwire::session::{Action, Session, SessionConfig, TlsPolicy};
+use support::secret_forms;
+
+const USER: &str = "1234567@qq.com";
+const PASSWORD: &str = "abcdefghijklmnop";
+
+/// Runs a session over implicit TLS against `server` replies and returns everything it
+/// showed (`Debug` and `Display` of every action, error, the session, its transcript and
+/// configuration) and every byte it sent.
+fn run(
+    credentials: Credentials,
+    mechanism: Option<Mechanism>,
+    server: &[&[u8]],
+) -> (String, Vec<u8>) {
+    let mut config = SessionConfig::new(TlsPolicy::Implicit).with_credentials(credentials);
+    config.mechanism = mechanism;
+    config.transcript = true;
+    let mut shown = format!("{config:?}\n");
+    let mut session = Session::new(config);
+    let mut wire = Vec::new();
+    let mut replies = server.iter();
+    for _ in 0..100 {
+        let action = session.next_action();
+        shown.push_str(&format!("{action:?}\n{session:?}\n"));
+        match action {
+            Ok(Action::Send { bytes, .. }) => wire.extend_from_slice(&bytes),
+            Ok(Action::StartTls { .. }) => session.tls_established().unwrap(),
+            Ok(Action::Receive { .. }) => match replies.next() {
+                Some(reply) => session.feed(reply),
+                None => {
+                    let error = session.fail(smtpwire::ErrorKind::ConnectionClosed);
+                    shown.push_str(&format!("{error}\n{error:?}\n"));
+                    break;
+                }
+            },
+            Ok(Action::Ready) => session.quit().unwrap(),
+            Ok(Action::Closed) => break,
+            Ok(other) => panic!("unexpected {other:?}"),
+            Err(error) => {
+                shown.push_str(&format!("{error}\n{error:?}\n"));
+                break;
+            }
+        }
+    }
+    let transcript = session.transcript().unwrap();
+    shown.push_str(&format!("{transcript}\n{transcript:?}\n"));
+    (shown, wire)
+}
+
+fn assert_hidden(shown: &str, wire: &[u8], forms: &[String]) {
+    let wire = String::from_utf8_lossy(wire);
+    assert!(
+        forms.iter().any(|form| wire.contains(form.as_str())),
+        "the credentials never reached the wire, so this test proves nothing"
+    );
+    for form in forms {
+        assert!(!shown.contains(form.as_str()), "{form:?} leaked:\n{shown}");
+    }
+    assert!(
+        shown.contains("<redacted"),
+        "the transcript should show the redaction:\n{shown}"
+    );
+}
+
+const GREETING: &[u8] = b"220 smtp.qq.com Esmtp QQ Mail Server\r\n";
+const EHLO: &[u8] = b"250-smtp.qq.com\r\n250-AUTH LOGIN PLAIN XOAUTH2\r\n250 8BITMIME\r\n";
+
+#[test]
+fn plain_success_and_failure() {
+    let forms = secret_forms(USER, PASSWORD);
+    for outcome in [&b"235 2.7.0 ok\r\n"[..], b"535 Login fail \xc7\xeb\r\n"] {
+        let credentials = Credentials::new(USER, PASSWORD);
+        let (shown, wire) = run(
+            credentials,
+            None,
+            &[GREETING, EHLO, outcome, b"221 bye\r\n"],
+        );
+        assert_hidden(&shown, &wire, &forms);
+    }
+}
+
+#[test]
+fn login_success_and_failure() {
+    let forms = secret_forms(USER, PASSWORD);
+    for outcome in [&b"235 2.7.0 ok\r\n"[..], b"535 5.7.8 bad\r\n"] {
+        let credentials = Credentials::new(USER, PASSWORD);
+        let server: [&[u8]; 6] = [
+            GREETING,
+            EHLO,
+            b"334 VXNlcm5hbWU6\r\n",
+            b"334 UGFzc3dvcmQ6\r\n",
+            outcome,
+            b"221 bye\r\n",
+        ];
+        let (shown, wire) = run(credentials, Some(Mechanism::Login), &server);
+        assert_hidden(&shown, &wire, &forms);
+    }
+}
+
+#[test]
+fn xoauth2_failure() {
+    let forms = secret_forms(USER, PASSWORD);
+    let credentials = Credentials::oauth2(USER, PASSWORD);
+    let server: [&[u8]; 4] = [
+        GREETING,
+        EHLO,
+        b"334 eyJzdGF0dXMiOiI0MDEifQ==\r\n",
+        b"535 5.7.8 no\r\n",
+    ];
+    let (shown, wire) = run(credentials, None, &server);
+    assert_hidden(&shown, &wire, &forms);
+}
+
+#[test]
+fn connection_lost_mid_auth() {
+    let forms = secret_forms(USER, PASSWORD);
+    let credentials = Credentials::new(USER, PASSWORD);
+    let (shown, wire) = run(
+        credentials,
+        Some(Mechanism::Login),
+        &[
+            GREETING,
+            EHLO,
+            b"334 VXNlcm5hbWU6\r\n",
+            b"334 UGFzc3dvcmQ6\r\n",
+        ],
+    );
+    assert_hidden(&shown, &wire, &forms);
+}
