@@ -2,7 +2,7 @@
 //! the outcome of each transaction.
 
 use super::transaction::{Transaction, TransactionState};
-use super::{unexpected, Action, DataCommand, Expect, MailId, MailOutcome, Session, Stage};
+use super::{unexpected, Action, DataCommand, Expect, MailId, Session, Stage};
 use crate::capabilities::{Capabilities, SizeLimit};
 use crate::command::{Command, MailCommand, MAX_COMMAND_LINE};
 use crate::envelope::{Body, Envelope};
@@ -198,11 +198,7 @@ impl Session {
         let continues = transaction.refusal.is_none() && !transaction.deferred.is_empty();
         let mut outcome = transaction.outcome(Some(reply));
         if continues {
-            outcome = MailOutcome::new(
-                outcome.recipients().to_vec(),
-                outcome.final_reply().cloned(),
-                true,
-            );
+            outcome = outcome.continuing();
         }
         self.events.push_back(Action::Finished(id, outcome));
         if continues {

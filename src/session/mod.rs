@@ -431,6 +431,15 @@ impl Session {
         Ok(())
     }
 
+    /// Drops the further transaction announced by a [`MailOutcome::continues`] for message
+    /// `id`, e.g. because its data was streamed and cannot be sent again. Returns whether one
+    /// was dropped; its recipients stay in [`MailOutcome::deferred`] for the caller.
+    pub fn cancel_continuation(&mut self, id: MailId) -> bool {
+        let before = self.continuations.len();
+        self.continuations.retain(|(waiting, _)| *waiting != id);
+        before != self.continuations.len()
+    }
+
     /// Sends NOOP, e.g. to check an idle connection before reuse.
     ///
     /// # Errors

@@ -22,6 +22,7 @@ impl MailId {
 pub struct MailOutcome {
     recipients: Vec<RecipientOutcome>,
     final_reply: Option<Reply>,
+    deferred: Vec<Mailbox>,
     continues: bool,
 }
 
@@ -38,13 +39,20 @@ impl MailOutcome {
     pub(crate) fn new(
         recipients: Vec<RecipientOutcome>,
         final_reply: Option<Reply>,
+        deferred: Vec<Mailbox>,
         continues: bool,
     ) -> Self {
         Self {
             recipients,
             final_reply,
+            deferred,
             continues,
         }
+    }
+
+    pub(crate) fn continuing(mut self) -> Self {
+        self.continues = true;
+        self
     }
 
     /// Every recipient of this transaction, in envelope order.
@@ -73,9 +81,22 @@ impl MailOutcome {
         !self.recipients.is_empty() && self.recipients.iter().all(|r| r.accepted)
     }
 
-    /// Whether a further transaction follows for recipients the server deferred
-    /// (452 "too many recipients") or that were over the per-transaction limit: expect
-    /// another [`Action::SendData`](super::Action::SendData) for the same message.
+    /// Recipients left for a further transaction: deferred by the server (452 "too many
+    /// recipients") or over the per-transaction limit. They are not in [`recipients`].
+    ///
+    /// [`recipients`]: MailOutcome::recipients
+    pub fn deferred(&self) -> &[Mailbox] {
+        &self.deferred
+    }
+
+    /// Whether the session goes on with a further transaction for the [`deferred`] recipients:
+    /// expect another [`Action::SendData`](super::Action::SendData) for the same message,
+    /// unless the driver calls
+    /// [`Session::cancel_continuation`](super::Session::cancel_continuation) (e.g. when the
+    /// data was streamed and cannot be sent again). When this transaction failed, the
+    /// deferred recipients are left to the caller.
+    ///
+    /// [`deferred`]: MailOutcome::deferred
     pub fn continues(&self) -> bool {
         self.continues
     }

@@ -115,7 +115,8 @@ impl Transaction {
                 }
             })
             .collect();
-        MailOutcome::new(recipients, final_reply, false)
+        let deferred = self.deferred.iter().map(|r| r.mailbox().clone()).collect();
+        MailOutcome::new(recipients, final_reply, deferred, false)
     }
 }
 
