@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Io(Arc<std::io::Error>),
     /// The TLS handshake or the TLS layer failed (certificate, protocol version, alert).
     Tls(Arc<dyn std::error::Error + Send + Sync>),
+    /// The TLS mode does not match what the port speaks: the most common configuration
+    /// mistake (implicit TLS against a STARTTLS port, or the other way round).
+    WrongTlsMode(TlsMismatch),
     /// The server did not answer within the phase's deadline.
     Timeout,
     /// The server closed the connection.
@@ -40,6 +43,18 @@ pub enum ErrorKind {
     Unsupported(Unsupported),
     /// The caller asked for something invalid; nothing was sent for it.
     Input(InputError),
+}
+
+/// Which way the TLS mode was mixed up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsMismatch {
+    /// Implicit TLS was used, but the server greeted in plaintext: the port speaks STARTTLS
+    /// (usually 587 or 25) or plain SMTP.
+    ServerSpeaksPlaintext,
+    /// Plain SMTP or STARTTLS was used, but the server sent TLS bytes: the port expects
+    /// implicit TLS (usually 465).
+    ServerSpeaksTls,
 }
 
 /// How the server broke the protocol.
@@ -263,6 +278,7 @@ impl fmt::Display for ErrorKind {
         match self {
             Self::Io(e) => write!(f, "i/o error: {e}"),
             Self::Tls(e) => write!(f, "tls error: {e}"),
+            Self::WrongTlsMode(mismatch) => write!(f, "{mismatch}"),
             Self::Timeout => f.write_str("timed out waiting for the server"),
             Self::ConnectionClosed => f.write_str("the server closed the connection"),
             Self::Protocol(v) => write!(f, "protocol violation by the server: {v}"),
@@ -270,6 +286,21 @@ impl fmt::Display for ErrorKind {
             Self::Unsupported(u) => write!(f, "not supported by the server: {u}"),
             Self::Input(e) => write!(f, "invalid input: {e}"),
         }
+    }
+}
+
+impl fmt::Display for TlsMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ServerSpeaksPlaintext => {
+                "the server answered in plaintext: this port speaks STARTTLS or plain SMTP, \
+                 not implicit TLS (port 465 expects implicit TLS; use STARTTLS on 587)"
+            }
+            Self::ServerSpeaksTls => {
+                "the server answered with TLS: this port expects implicit TLS \
+                 (as port 465 does), not STARTTLS or plain SMTP"
+            }
+        })
     }
 }
 
@@ -362,5 +393,6 @@ impl std::error::Error for Error {
 }
 
 impl std::error::Error for InputError {}
+impl std::error::Error for TlsMismatch {}
 impl std::error::Error for Unsupported {}
 impl std::error::Error for ProtocolViolation {}

@@ -39,8 +39,13 @@ pub mod reply;
 mod secret;
 pub mod session;
 pub mod transcript;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod transport;
 
-pub use error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, Unsupported};
+pub use error::{
+    Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch, Unsupported,
+};
 pub use secret::Secret;
 
 /// The README's examples, compiled as doc tests so they cannot rot.

@@ -106,6 +106,7 @@ pub struct Session {
     authenticated: bool,
     sasl: Option<SaslExchange>,
     next_id: u64,
+    replies: u64,
     failed: Option<Error>,
     transcript: Option<Transcript>,
 }
@@ -239,6 +240,7 @@ impl Session {
             authenticated: false,
             sasl: None,
             next_id: 0,
+            replies: 0,
             failed: None,
         }
     }
@@ -275,6 +277,7 @@ impl Session {
             match self.framer.next_reply() {
                 Ok(Some(reply)) => {
                     self.pending.pop_front();
+                    self.replies += 1;
                     self.record_reply(&reply);
                     if let Err(error) = self.check_nothing_unsolicited(expect, &reply) {
                         return Err(self.set_failed(error));
@@ -314,8 +317,12 @@ impl Session {
     /// [`InputError::WrongState`] if no handshake was asked for.
     pub fn tls_established(&mut self) -> Result<(), Error> {
         match self.stage {
-            Stage::TlsBeforeGreeting => self.pending.push_back(Expect::Greeting),
+            Stage::TlsBeforeGreeting => {
+                self.event("TLS established".into());
+                self.pending.push_back(Expect::Greeting);
+            }
             Stage::TlsAfterStartTls => {
+                self.event("TLS established: capabilities forgotten, EHLO again".into());
                 self.capabilities = None;
                 self.send_ehlo();
             }
@@ -328,7 +335,6 @@ impl Session {
         }
         self.tls_active = true;
         self.stage = Stage::Opening;
-        self.event("TLS established".into());
         Ok(())
     }
 
@@ -519,6 +525,12 @@ impl Session {
         } else {
             Delivery::NotSent
         }
+    }
+
+    /// How many complete replies were received. A driver enforcing a deadline per reply
+    /// starts a new deadline when this changes.
+    pub fn replies_received(&self) -> u64 {
+        self.replies
     }
 
     /// What the server offered in its last EHLO reply (after TLS, the post-TLS one).

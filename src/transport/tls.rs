@@ -1,0 +1,222 @@
+//! TLS for the transport: rustls with the ring provider, TLS 1.2 at least, verification on.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Which certificates to trust, and how.
+///
+/// By default: the Mozilla roots from `webpki-roots`, with host name checks. Private CAs are
+/// added with [`TlsConfig::add_pem_file`] or [`TlsConfig::add_der`]; turning verification off
+/// is possible only through [`TlsConfig::dangerous_accept_any_certificate`].
+#[derive(Clone)]
+pub struct TlsConfig {
+    roots: RootCertStore,
+    verify: bool,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        let mut roots = RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        Self {
+            roots,
+            verify: true,
+        }
+    }
+}
+
+impl fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("trust_anchors", &self.roots.len())
+            .field("verify", &self.verify)
+            .finish()
+    }
+}
+
+impl TlsConfig {
+    /// Trusts only the given anchors (no public roots), e.g. a test CA.
+    pub fn empty() -> Self {
+        Self {
+            roots: RootCertStore::empty(),
+            verify: true,
+        }
+    }
+
+    /// Adds every certificate of a PEM file as a trust anchor.
+    ///
+    /// # Errors
+    /// The file cannot be read, holds no certificate, or a certificate is not a valid anchor.
+    pub fn add_pem_file(&mut self, path: impl AsRef<Path>) -> std::io::Result<&mut Self> {
+        let pem = std::fs::read(path)?;
+        self.add_pem(&pem)
+    }
+
+    /// Adds every certificate of PEM text as a trust anchor.
+    ///
+    /// # Errors
+    /// No certificate in the text, or one that is not a valid anchor.
+    pub fn add_pem(&mut self, pem: &[u8]) -> std::io::Result<&mut Self> {
+        let mut added = 0;
+        for certificate in CertificateDer::pem_slice_iter(pem) {
+            let certificate = certificate.map_err(invalid_data)?;
+            self.roots.add(certificate).map_err(invalid_data)?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(invalid_data("no certificate in the PEM data"));
+        }
+        Ok(self)
+    }
+
+    /// Adds one DER-encoded certificate as a trust anchor.
+    ///
+    /// # Errors
+    /// The certificate is not a valid anchor.
+    pub fn add_der(&mut self, der: &[u8]) -> std::io::Result<&mut Self> {
+        self.roots
+            .add(CertificateDer::from(der.to_vec()))
+            .map_err(invalid_data)?;
+        Ok(self)
+    }
+
+    /// Accepts any certificate for any host: anyone on the path can then read and change the
+    /// session, credentials included. Only for throw-away tests.
+    pub fn dangerous_accept_any_certificate(&mut self) -> &mut Self {
+        self.verify = false;
+        self
+    }
+
+    /// Whether certificates are verified.
+    pub fn verifies_certificates(&self) -> bool {
+        self.verify
+    }
+
+    pub(crate) fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
+        let config = if self.verify {
+            builder
+                .with_root_certificates(self.roots.clone())
+                .with_no_client_auth()
+        } else {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
+                .with_no_client_auth()
+        };
+        Ok(Arc::new(config))
+    }
+}
+
+fn invalid_data(error: impl fmt::Display) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, error.to_string())
+}
+
+/// What the TLS handshake settled on, for diagnostics.
+#[derive(Clone, Debug)]
+pub struct TlsInfo {
+    /// `TLSv1_3` or `TLSv1_2`.
+    pub protocol: String,
+    /// The cipher suite, e.g. `TLS13_AES_256_GCM_SHA384`.
+    pub cipher_suite: String,
+    /// The server's certificate chain, leaf first, in DER.
+    pub peer_certificates: Vec<Vec<u8>>,
+    /// Whether the chain and host name were verified.
+    pub verified: bool,
+}
+
+impl TlsInfo {
+    pub(crate) fn from_connection(connection: &rustls::ClientConnection, verified: bool) -> Self {
+        Self {
+            protocol: connection
+                .protocol_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            cipher_suite: connection
+                .negotiated_cipher_suite()
+                .map(|s| format!("{:?}", s.suite()))
+                .unwrap_or_default(),
+            peer_certificates: connection
+                .peer_certificates()
+                .map(|chain| chain.iter().map(|c| c.as_ref().to_vec()).collect())
+                .unwrap_or_default(),
+            verified,
+        }
+    }
+}
+
+impl fmt::Display for TlsInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.protocol, self.cipher_suite)?;
+        if !self.verified {
+            f.write_str(" (certificate NOT verified)")?;
+        }
+        Ok(())
+    }
+}
+
+/// The server name for SNI and certificate checks: a DNS name, or an IP address (no SNI is
+/// sent for those, and the certificate must carry the IP).
+pub(crate) fn server_name(
+    host: &str,
+) -> Result<ServerName<'static>, rustls::pki_types::InvalidDnsNameError> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(host.to_owned())
+}
+
+/// Accepts any certificate, but still checks handshake signatures so the connection works.
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
