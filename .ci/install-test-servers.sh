@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Install the packages that scripts/test-servers.sh needs (Postfix, Cyrus SASL tools,
+# aiosmtpd, openssl, swaks). Run as root; idempotent; never prompts (CI has no stdin).
+#
+# Only installs packages. The system Postfix instance is not configured or started:
+# the tests run a private instance under their own state directory.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-test-servers.sh: must run as root (apt-get install)" >&2
+  exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+packages=(postfix sasl2-bin libsasl2-modules python3-aiosmtpd openssl swaks libnet-ssleay-perl)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-test-servers.sh: all packages already installed"
+  exit 0
+fi
+
+# Postfix's debconf asks for a configuration type; answer "No configuration" so the
+# install never blocks and leaves the system instance unconfigured (we don't use it).
+echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+echo "postfix postfix/mailname string localhost" | debconf-set-selections
+
+apt-get update
+apt-get install -y --no-install-recommends "${missing[@]}" </dev/null
+echo "install-test-servers.sh: installed ${missing[*]}"
