@@ -1,0 +1,475 @@
+//! The transport against scripted hostile servers on 127.0.0.1: what real servers will not do.
+//! Every case must end in a typed error (or, where the message was accepted, success) within
+//! its deadline: never a hang, a panic, or a success that did not happen.
+
+#![cfg(feature = "tokio")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use smtpwire::address::Mailbox;
+use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::reply::FramingError as FramingErrorKind;
+use smtpwire::session::TlsPolicy;
+use smtpwire::transport::{Client, ClientConfig};
+use smtpwire::{Delivery, Error, ErrorKind, Phase, ProtocolViolation, TlsMismatch};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the scripted server does, step by step.
+#[derive(Clone)]
+enum Step {
+    /// Send these bytes.
+    Send(&'static [u8]),
+    /// Read until the client has sent a line starting with this (or the end of DATA for ".").
+    Expect(&'static str),
+    /// Send one byte at a time, this long apart.
+    Trickle(&'static [u8], Duration),
+    /// Send this many bytes of `A` with no line end.
+    Flood(usize),
+    /// Wait.
+    Sleep(Duration),
+    /// Close the connection.
+    Close,
+}
+
+/// Runs `script` for one connection; returns the port and a handle yielding what the client
+/// sent.
+async fn scripted(script: Vec<Step>) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut seen = Vec::new();
+        let mut consumed = 0;
+        for step in script {
+            if run_step(&mut stream, step, &mut seen, &mut consumed)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        seen
+    });
+    (port, task)
+}
+
+async fn run_step(
+    stream: &mut TcpStream,
+    step: Step,
+    seen: &mut Vec<u8>,
+    consumed: &mut usize,
+) -> std::io::Result<()> {
+    match step {
+        Step::Send(bytes) => stream.write_all(bytes).await,
+        Step::Expect(prefix) => loop {
+            let unread = &seen[*consumed..];
+            let end = if prefix == "." {
+                unread
+                    .windows(5)
+                    .position(|w| w == b"\r\n.\r\n")
+                    .map(|i| i + 5)
+            } else {
+                unread.windows(2).position(|w| w == b"\r\n").map(|i| i + 2)
+            };
+            if let Some(end) = end {
+                let line = String::from_utf8_lossy(&unread[..end]).into_owned();
+                assert!(
+                    line.starts_with(prefix) || prefix == ".",
+                    "expected {prefix:?}, got {line:?}"
+                );
+                *consumed += end;
+                return Ok(());
+            }
+            let mut buffer = [0u8; 4096];
+            let read = stream.read(&mut buffer).await?;
+            if read == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            seen.extend_from_slice(&buffer[..read]);
+        },
+        Step::Trickle(bytes, gap) => {
+            for byte in bytes {
+                stream.write_all(std::slice::from_ref(byte)).await?;
+                tokio::time::sleep(gap).await;
+            }
+            Ok(())
+        }
+        Step::Flood(len) => {
+            let chunk = vec![b'A'; 64 * 1024];
+            let mut sent = 0;
+            while sent < len {
+                stream.write_all(&chunk).await?;
+                sent += chunk.len();
+            }
+            Ok(())
+        }
+        Step::Sleep(duration) => {
+            tokio::time::sleep(duration).await;
+            Ok(())
+        }
+        Step::Close => stream.shutdown().await,
+    }
+}
+
+fn config(port: u16, tls: TlsPolicy) -> ClientConfig {
+    let mut config = ClientConfig::new("127.0.0.1", port);
+    config.session.tls = tls;
+    config.session.transcript = true;
+    let timeouts = &mut config.session.timeouts;
+    for timeout in [
+        &mut timeouts.greeting,
+        &mut timeouts.command,
+        &mut timeouts.mail,
+        &mut timeouts.rcpt,
+        &mut timeouts.data_initiation,
+        &mut timeouts.data_block,
+        &mut timeouts.data_termination,
+        &mut timeouts.tls_handshake,
+        &mut timeouts.quit,
+    ] {
+        *timeout = Duration::from_millis(600);
+    }
+    config
+}
+
+fn envelope(to: &[&str]) -> Envelope {
+    Envelope::new(
+        Some(Mailbox::parse("a@x.test").unwrap()),
+        to.iter()
+            .map(|r| Recipient::new(Mailbox::parse(r).unwrap())),
+    )
+    .unwrap()
+}
+
+/// Connects and sends one message; the whole attempt must end within five seconds.
+async fn attempt(
+    config: ClientConfig,
+    to: &[&str],
+) -> Result<smtpwire::transport::SendReport, Error> {
+    let run = async {
+        let mut client = Client::connect(config).await?;
+        let report = client
+            .send(envelope(to), b"Subject: x\r\n\r\nhi\r\n")
+            .await?;
+        client.quit().await?;
+        Ok(report)
+    };
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .expect("the client hung")
+}
+
+const GREETING: &[u8] = b"220 mx.test ESMTP\r\n";
+const EHLO_STARTTLS: &[u8] = b"250-mx.test\r\n250 STARTTLS\r\n";
+
+#[tokio::test]
+async fn starttls_reply_with_injected_lines_in_the_same_packet() {
+    let (port, server) = scripted(vec![
+        Step::Send(GREETING),
+        Step::Expect("EHLO"),
+        Step::Send(EHLO_STARTTLS),
+        Step::Expect("STARTTLS"),
+        Step::Send(b"220 go ahead\r\n250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+        Step::Sleep(Duration::from_millis(300)),
+    ])
+    .await;
+    let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::Protocol(ProtocolViolation::DataAfterStartTls)
+        ),
+        "{error}"
+    );
+    let sent = server.await.unwrap();
+    assert_eq!(
+        sent, b"EHLO localhost\r\nSTARTTLS\r\n",
+        "nothing may follow, not even a ClientHello"
+    );
+}
+
+#[tokio::test]
+async fn starttls_injection_arriving_just_after_the_220() {
+    let (port, _server) = scripted(vec![
+        Step::Send(GREETING),
+        Step::Expect("EHLO"),
+        Step::Send(EHLO_STARTTLS),
+        Step::Expect("STARTTLS"),
+        Step::Send(b"220 go ahead\r\n"),
+        Step::Sleep(Duration::from_millis(20)),
+        Step::Send(b"250 AUTH PLAIN\r\n"),
+        Step::Sleep(Duration::from_millis(300)),
+    ])
+    .await;
+    let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
+        .await
+        .unwrap_err();
+    // Either caught in the buffer or, arriving during the handshake, not a TLS record.
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::Tls(_) | ErrorKind::Protocol(ProtocolViolation::DataAfterStartTls)
+        ),
+        "{error}"
+    );
+    assert_eq!(error.phase(), Phase::TlsHandshake, "{error}");
+}
+
+#[tokio::test]
+async fn starttls_refused_or_answered_oddly() {
+    for (reply, transient) in [
+        (&b"454 4.7.0 TLS not available\r\n"[..], true),
+        (b"502 5.5.1 not implemented\r\n", false),
+        (b"354 do something else\r\n", false),
+        (b"250 OK\r\n", false),
+    ] {
+        let (port, server) = scripted(vec![
+            Step::Send(GREETING),
+            Step::Expect("EHLO"),
+            Step::Send(EHLO_STARTTLS),
+            Step::Expect("STARTTLS"),
+            Step::Send(reply),
+            Step::Sleep(Duration::from_millis(200)),
+        ])
+        .await;
+        let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
+            .await
+            .unwrap_err();
+        assert_eq!(error.phase(), Phase::StartTls, "{error}");
+        assert_eq!(error.is_transient(), transient, "{error}");
+        assert_eq!(server.await.unwrap(), b"EHLO localhost\r\nSTARTTLS\r\n");
+    }
+}
+
+#[tokio::test]
+async fn plaintext_greeting_on_an_implicit_tls_connection() {
+    let (port, _server) = scripted(vec![
+        Step::Send(GREETING),
+        Step::Sleep(Duration::from_millis(300)),
+    ])
+    .await;
+    let error = attempt(config(port, TlsPolicy::Implicit), &["b@y.test"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksPlaintext)
+        ),
+        "{error}"
+    );
+    assert!(error.to_string().contains("implicit TLS"), "{error}");
+}
+
+#[tokio::test]
+async fn tls_bytes_on_a_plaintext_connection() {
+    // A TLS alert record, as an implicit-TLS port may send to a client that says nothing.
+    let (port, _server) = scripted(vec![
+        Step::Send(b"\x15\x03\x03\x00\x02\x02\x46"),
+        Step::Sleep(Duration::from_millis(300)),
+    ])
+    .await;
+    let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls)
+        ),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn greetings_554_421_and_silence() {
+    for (steps, check) in [
+        (
+            vec![Step::Send(b"554 5.3.2 no service\r\n"), Step::Close],
+            "554",
+        ),
+        (vec![Step::Send(b"421 4.3.2 busy\r\n"), Step::Close], "421"),
+        (vec![Step::Sleep(Duration::from_secs(2))], "timeout"),
+        (vec![Step::Close], "closed"),
+    ] {
+        let (port, _server) = scripted(steps).await;
+        let error = attempt(config(port, TlsPolicy::Plaintext), &["b@y.test"])
+            .await
+            .unwrap_err();
+        assert_eq!(error.phase(), Phase::Greeting, "{check}: {error}");
+        match check {
+            "timeout" => assert!(matches!(error.kind(), ErrorKind::Timeout), "{error}"),
+            "closed" => assert!(
+                matches!(error.kind(), ErrorKind::ConnectionClosed),
+                "{error}"
+            ),
+            code => assert_eq!(error.reply().unwrap().code().to_string(), code, "{error}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn endless_multiline_reply_and_huge_line_are_bounded() {
+    let endless: &'static [u8] = "250-x\r\n".repeat(300).leak().as_bytes();
+    for (steps, expected) in [
+        (
+            vec![
+                Step::Send(GREETING),
+                Step::Expect("EHLO"),
+                Step::Send(endless),
+            ],
+            FramingErrorKind::TooManyLines,
+        ),
+        (
+            vec![Step::Send(b"220 "), Step::Flood(100 << 20)],
+            FramingErrorKind::LineTooLong,
+        ),
+    ] {
+        let (port, _server) = scripted(steps).await;
+        let error = attempt(config(port, TlsPolicy::Plaintext), &["b@y.test"])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error.kind(), ErrorKind::Protocol(ProtocolViolation::Framing(e)) if *e == expected),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn trickling_server_hits_the_reply_deadline() {
+    // Each byte comes well within the deadline, but the reply as a whole does not.
+    let (port, _server) = scripted(vec![Step::Trickle(
+        b"220 mx.test ESMTP trickling\r\n",
+        Duration::from_millis(100),
+    )])
+    .await;
+    let started = std::time::Instant::now();
+    let error = attempt(config(port, TlsPolicy::Plaintext), &["b@y.test"])
+        .await
+        .unwrap_err();
+    assert!(matches!(error.kind(), ErrorKind::Timeout), "{error}");
+    assert_eq!(error.phase(), Phase::Greeting);
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+const PLAIN_EHLO: &[u8] = b"250-mx.test\r\n250 8BITMIME\r\n";
+
+#[tokio::test]
+async fn per_recipient_replies_and_data_refused() {
+    let (port, _server) = scripted(vec![
+        Step::Send(GREETING),
+        Step::Expect("EHLO"),
+        Step::Send(PLAIN_EHLO),
+        Step::Expect("MAIL"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("RCPT"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("RCPT"),
+        Step::Send(b"550 5.1.1 no such user\r\n"),
+        Step::Expect("RCPT"),
+        Step::Send(b"450 4.2.1 busy\r\n"),
+        Step::Expect("DATA"),
+        Step::Send(b"554 5.7.1 not today\r\n"),
+        Step::Expect("RSET"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("QUIT"),
+        Step::Send(b"221 bye\r\n"),
+    ])
+    .await;
+    let error = attempt(
+        config(port, TlsPolicy::Plaintext),
+        &["ok@y.test", "no@y.test", "busy@y.test"],
+    )
+    .await
+    .unwrap_err();
+    // Nobody got the message: the error carries the first refusal.
+    assert_eq!(error.phase(), Phase::Data, "{error}");
+    assert_eq!(error.reply().unwrap().code().get(), 554);
+}
+
+#[tokio::test]
+async fn service_closing_mid_transaction() {
+    let (port, _server) = scripted(vec![
+        Step::Send(GREETING),
+        Step::Expect("EHLO"),
+        Step::Send(PLAIN_EHLO),
+        Step::Expect("MAIL"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("RCPT"),
+        Step::Send(b"421 4.3.2 shutting down\r\n"),
+        Step::Close,
+    ])
+    .await;
+    let error = attempt(config(port, TlsPolicy::Plaintext), &["b@y.test"])
+        .await
+        .unwrap_err();
+    assert_eq!(error.phase(), Phase::RcptTo);
+    assert!(error.is_transient());
+    assert_eq!(error.delivery(), Delivery::NotSent);
+}
+
+/// The reference dialogue, reply by reply, each sent once the client asked for it.
+const DIALOGUE: [(&str, &[u8]); 7] = [
+    ("", GREETING),
+    ("EHLO", PLAIN_EHLO),
+    ("MAIL", b"250 2.1.0 ok\r\n"),
+    ("RCPT", b"250 2.1.5 ok\r\n"),
+    ("DATA", b"354 go ahead\r\n"),
+    (".", b"250 2.0.0 Ok: queued as 12345\r\n"),
+    ("QUIT", b"221 2.0.0 bye\r\n"),
+];
+
+/// Drops the connection after every byte offset of the server's side of a reference dialogue:
+/// each attempt ends in a typed error, except once the final reply is complete, when it is a
+/// success; between the final dot and the final reply the delivery is unknown.
+#[tokio::test]
+async fn connection_dropped_at_every_offset() {
+    let total: usize = DIALOGUE.iter().map(|(_, reply)| reply.len()).sum();
+    let final_start: usize = DIALOGUE[..5].iter().map(|(_, r)| r.len()).sum();
+    let final_end = final_start + DIALOGUE[5].1.len();
+    for cut in 0..total {
+        let mut steps = Vec::new();
+        let mut budget = cut;
+        for (expect, reply) in DIALOGUE {
+            if !expect.is_empty() {
+                steps.push(Step::Expect(expect));
+            }
+            let take = budget.min(reply.len());
+            steps.push(Step::Send(&reply[..take]));
+            budget -= take;
+            if budget == 0 {
+                break;
+            }
+        }
+        steps.push(Step::Close);
+        let (port, _server) = scripted(steps).await;
+        let result = attempt(config(port, TlsPolicy::Plaintext), &["b@y.test"]).await;
+        if cut >= final_end {
+            let report = result.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+            assert_eq!(report.accepted().count(), 1);
+            continue;
+        }
+        let error = result
+            .err()
+            .unwrap_or_else(|| panic!("cut at {cut}: reported success"));
+        let expected = if cut >= final_start {
+            Delivery::Unknown
+        } else {
+            Delivery::NotSent
+        };
+        assert_eq!(error.delivery(), expected, "cut at {cut}: {error}");
+    }
+}
