@@ -1,12 +1,13 @@
 //! Validated envelope addresses (RFC 5321 §4.1.2, RFC 6531) and the EHLO client name.
 //!
 //! Both go into command lines as they are, so they are parsed once, strictly, against the RFC
-//! 5321 grammar: a CR, LF or `>` in an address would let it end the command and start another
-//! (SMTP command injection, as in MimeKit CVE-2026-30227 and nodemailer's EHLO name).
+//! 5321 grammar. A CR or LF would end the command line and start another (SMTP command
+//! injection: MimeKit CVE-2026-30227 in addresses, nodemailer GHSA-vvjj-xcjg-gr5g in the EHLO
+//! name), and a `>` would end the path early.
 
 use crate::error::InputError;
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 
 /// RFC 5321 §4.5.3.1.1.
 const MAX_LOCAL_PART_LEN: usize = 64;
@@ -22,6 +23,16 @@ const MAX_LABEL_LEN: usize = 63;
 /// length limits hold (local part 64 octets, domain 255, the whole path 256).
 ///
 /// SP, `<` and `>` can appear only inside a quoted local part, where RFC 5321 allows them.
+///
+/// ```
+/// use smtpwire::address::Mailbox;
+///
+/// let mailbox = Mailbox::parse("\"a@b\"@example.com")?;
+/// assert_eq!(mailbox.local_part(), "\"a@b\"");
+/// assert_eq!(mailbox.domain(), "example.com");
+/// assert!(Mailbox::parse("a@b>\r\nRCPT TO:<c@d").is_err());
+/// # Ok::<(), smtpwire::InputError>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Mailbox {
     text: String,
@@ -112,8 +123,8 @@ impl std::str::FromStr for Mailbox {
 
 /// The name a client gives itself in EHLO/HELO: a domain or an address literal (RFC 5321 §4.1.1.1).
 ///
-/// Build it with [`ClientName::parse`]; the variants cannot be built directly from outside the
-/// crate, so every name has been validated.
+/// Outside the crate a `Domain` comes only from [`ClientName::parse`] (or `Default`), so it
+/// has been validated and cannot smuggle a line break into EHLO.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ClientName {
@@ -252,19 +263,30 @@ fn is_domain(domain: &str) -> bool {
 ///
 /// `address-literal = "[" ( IPv4-address-literal / IPv6-address-literal ) "]"`; the third
 /// form, `General-address-literal`, has no registered tag besides `IPv6` and is refused.
-/// std's parsers accept exactly the RFC 5321 §4.1.3 forms, except that they refuse leading
-/// zeros in an IPv4 `Snum` (`010`), which some resolvers read as octal.
+/// std's parsers accept the RFC 5321 §4.1.3 forms and a little more: `::` standing for a
+/// single group, which `IPv6-comp` does not allow and is refused here; and they refuse
+/// leading zeros in an IPv4 `Snum` (`010`), which some resolvers read as octal.
 fn address_literal(literal: &str) -> Option<IpAddr> {
     let ipv6_tag = literal
         .get(..5)
         .filter(|tag| tag.eq_ignore_ascii_case("IPv6:"));
     match ipv6_tag {
         // ABNF strings are case-insensitive (RFC 5234 §2.3), so `ipv6:` is the same tag.
-        Some(tag) => literal
-            .get(tag.len()..)?
-            .parse::<Ipv6Addr>()
-            .ok()
-            .map(IpAddr::V6),
-        None => literal.parse::<Ipv4Addr>().ok().map(IpAddr::V4),
+        Some(tag) => {
+            let ipv6 = literal.get(tag.len()..)?;
+            let compressed = ipv6.contains("::");
+            // `IPv6-comp`: "No more than 6 groups in addition to the '::'"; an embedded
+            // IPv4 address takes the place of two.
+            let groups: usize = ipv6
+                .split(':')
+                .filter(|group| !group.is_empty())
+                .map(|group| if group.contains('.') { 2 } else { 1 })
+                .sum();
+            if compressed && groups > 6 {
+                return None;
+            }
+            ipv6.parse().ok().map(IpAddr::V6)
+        }
+        None => literal.parse().ok().map(IpAddr::V4),
     }
 }

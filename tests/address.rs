@@ -48,6 +48,13 @@ const VALID: &[(&str, &str, &str)] = &[
         "user",
         "[IPv6:2001:db8:0:0:0:0:0:1]",
     ),
+    ("u@[IPv6:1:2:3:4:5:6::]", "u", "[IPv6:1:2:3:4:5:6::]"),
+    ("u@[IPv6:1:2:3:4::1.2.3.4]", "u", "[IPv6:1:2:3:4::1.2.3.4]"),
+    (
+        "u@[IPv6:1:2:3:4:5:6:1.2.3.4]",
+        "u",
+        "[IPv6:1:2:3:4:5:6:1.2.3.4]",
+    ),
 ];
 
 const VALID_UTF8: &[(&str, &str, &str)] = &[
@@ -113,6 +120,10 @@ const INVALID: &[(&str, &str)] = &[
     ("a@[2001:db8::1]", "invalid address literal"),
     ("a@[IPv6:2001:db8::g]", "invalid address literal"),
     ("a@[IPv6:192.0.2.1]", "invalid address literal"),
+    // `::` for one group (RFC 5321 IPv6-comp: at most 6 groups besides the `::`).
+    ("a@[IPv6:1:2:3:4:5:6:7::]", "invalid address literal"),
+    ("a@[IPv6:1:2:3::4:5:6:7]", "invalid address literal"),
+    ("a@[IPv6:1:2:3:4:5::1.2.3.4]", "invalid address literal"),
     ("a@[IPv4:192.0.2.1]", "invalid address literal"),
     ("a@[x-tag:anything]", "invalid address literal"),
     ("a@[192.0.2.1]x", "invalid address literal"),
