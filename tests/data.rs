@@ -403,9 +403,8 @@ const ALL_MODES: [(Framing, LineEndings); 4] = [
     (Framing::Bdat, NORMALIZE),
 ];
 
+// The fuzz target (fuzz/oracles/data.rs) explores further; these keep `cargo test` quick.
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(1000))]
-
     #[test]
     fn any_chunking_gives_the_same_result(
         input in octets(true),
