@@ -63,8 +63,8 @@ impl Mailbox {
             return Err(InputError::Address("local part over 64 octets"));
         }
         if let Some(literal) = domain.strip_prefix('[') {
-            let literal = literal.strip_suffix(']');
             literal
+                .strip_suffix(']')
                 .and_then(address_literal)
                 .ok_or(InputError::Address("invalid address literal"))?;
         } else if domain.len() > MAX_DOMAIN_LEN {
@@ -146,8 +146,9 @@ impl ClientName {
     /// [`InputError::ClientName`] if `text` is none of these.
     pub fn parse(text: &str) -> Result<Self, InputError> {
         if let Some(literal) = text.strip_prefix('[') {
-            let literal = literal.strip_suffix(']').ok_or(InputError::ClientName)?;
-            return address_literal(literal)
+            return literal
+                .strip_suffix(']')
+                .and_then(address_literal)
                 .map(Self::Address)
                 .ok_or(InputError::ClientName);
         }
@@ -251,13 +252,20 @@ fn is_atext(c: char) -> bool {
 /// (RFC 6531 §3.3), taken as any non-ASCII characters in a sub-domain.
 fn is_domain(domain: &str) -> bool {
     domain.split('.').all(|label| {
-        let is_let_dig = |c: char| c.is_ascii_alphanumeric() || !c.is_ascii();
         label.starts_with(is_let_dig)
             && label.ends_with(is_let_dig)
             && label.chars().all(|c| is_let_dig(c) || c == '-')
             && (label.len() <= MAX_LABEL_LEN || !label.is_ascii())
     })
 }
+
+/// `Let-dig = ALPHA / DIGIT`, or a character of a U-label.
+fn is_let_dig(c: char) -> bool {
+    c.is_ascii_alphanumeric() || !c.is_ascii()
+}
+
+/// The only tag of a `General-address-literal` that RFC 5321 §4.1.3 defines.
+const IPV6_TAG: &str = "IPv6:";
 
 /// The address in the text between `[` and `]`.
 ///
@@ -267,26 +275,23 @@ fn is_domain(domain: &str) -> bool {
 /// single group, which `IPv6-comp` does not allow and is refused here; and they refuse
 /// leading zeros in an IPv4 `Snum` (`010`), which some resolvers read as octal.
 fn address_literal(literal: &str) -> Option<IpAddr> {
-    let ipv6_tag = literal
-        .get(..5)
-        .filter(|tag| tag.eq_ignore_ascii_case("IPv6:"));
-    match ipv6_tag {
-        // ABNF strings are case-insensitive (RFC 5234 §2.3), so `ipv6:` is the same tag.
-        Some(tag) => {
-            let ipv6 = literal.get(tag.len()..)?;
-            let compressed = ipv6.contains("::");
-            // `IPv6-comp`: "No more than 6 groups in addition to the '::'"; an embedded
-            // IPv4 address takes the place of two.
-            let groups: usize = ipv6
-                .split(':')
-                .filter(|group| !group.is_empty())
-                .map(|group| if group.contains('.') { 2 } else { 1 })
-                .sum();
-            if compressed && groups > 6 {
-                return None;
-            }
-            ipv6.parse().ok().map(IpAddr::V6)
-        }
-        None => literal.parse().ok().map(IpAddr::V4),
+    // ABNF strings are case-insensitive (RFC 5234 §2.3), so `ipv6:` is the same tag.
+    let tag = literal
+        .get(..IPV6_TAG.len())
+        .filter(|tag| tag.eq_ignore_ascii_case(IPV6_TAG));
+    let Some(tag) = tag else {
+        return literal.parse().ok().map(IpAddr::V4);
+    };
+    let ipv6 = literal.get(tag.len()..)?;
+    // `IPv6-comp`: "No more than 6 groups in addition to the '::' may be present"; an
+    // embedded IPv4 address (`IPv6v4-comp`) takes the place of two.
+    let groups: usize = ipv6
+        .split(':')
+        .filter(|group| !group.is_empty())
+        .map(|group| if group.contains('.') { 2 } else { 1 })
+        .sum();
+    if ipv6.contains("::") && groups > 6 {
+        return None;
     }
+    ipv6.parse().ok().map(IpAddr::V6)
 }
