@@ -32,6 +32,9 @@ pub enum Framing {
     /// After DATA: dot-stuffing, ended by `CRLF . CRLF`.
     Data,
     /// In BDAT chunks: no dot-stuffing (the chunk sizes frame the data), ended by CRLF.
+    ///
+    /// Line endings are still normalised or refused, and NUL and long lines refused: the next
+    /// hop may relay the message with DATA.
     Bdat,
 }
 
