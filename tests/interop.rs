@@ -1,0 +1,388 @@
+//! Interop with real, independently written servers on loopback: a private Postfix (plain,
+//! STARTTLS submission, implicit TLS) and aiosmtpd, started by `scripts/test-servers.sh up`
+//! (`.ci/run` does it). Every message is read back from where the server delivered it.
+//!
+//! Without the servers these tests are skipped with a message, except under `CI=true`, where
+//! they fail: CI must run them.
+
+#![cfg(feature = "tokio")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use smtpwire::address::Mailbox;
+use smtpwire::auth::{Credentials, Mechanism};
+use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::session::{DataCommand, TlsPolicy};
+use smtpwire::transport::{Client, ClientConfig, TlsConfig};
+use smtpwire::{ErrorKind, Phase, Unsupported};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+struct Servers {
+    plain: String,
+    submission: String,
+    smtps: String,
+    aiosmtpd: String,
+    ca: PathBuf,
+    user: String,
+    password: String,
+    maildir: PathBuf,
+    aiosmtpd_dir: PathBuf,
+}
+
+fn servers() -> Option<Servers> {
+    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
+    let found = (|| {
+        Some(Servers {
+            plain: var("POSTFIX_PLAIN")?,
+            submission: var("POSTFIX_SUBMISSION")?,
+            smtps: var("POSTFIX_SMTPS")?,
+            aiosmtpd: var("AIOSMTPD")?,
+            ca: var("CA")?.into(),
+            user: var("USER")?,
+            password: var("PASSWORD")?,
+            maildir: var("MAILDIR")?.into(),
+            aiosmtpd_dir: var("AIOSMTPD_DIR")?.into(),
+        })
+    })();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env"
+        );
+        eprintln!("skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
+    }
+    found
+}
+
+impl Servers {
+    fn config(&self, address: &str, tls: TlsPolicy, mechanism: Option<Mechanism>) -> ClientConfig {
+        let port = address.rsplit(':').next().unwrap().parse().unwrap();
+        // The certificate names localhost and 127.0.0.1; connect by name to check SNI too.
+        let mut config = ClientConfig::new("localhost", port);
+        config.session.tls = tls;
+        config.session.transcript = true;
+        config.session.mechanism = mechanism;
+        if tls != TlsPolicy::Plaintext {
+            config.session.credentials = Some(Credentials::new(&self.user, &self.password));
+        }
+        config.tls = TlsConfig::empty();
+        config.tls.add_pem_file(&self.ca).unwrap();
+        config
+    }
+}
+
+/// A message that can be found again by its unique token.
+fn message(token: &str) -> Vec<u8> {
+    format!(
+        "From: <tester@smtpwire.test>\r\nTo: <someone@smtpwire.test>\r\nSubject: interop {token}\r\n\
+         Message-ID: <{token}@smtpwire.test>\r\n\r\nHello {token}.\r\n.a line that starts with a dot\r\n\
+         ..and one with two\r\n\r\n.\r\nlast line\r\n"
+    )
+    .into_bytes()
+}
+
+fn token() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("t{nanos}x{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+fn envelope(to: &[&str]) -> Envelope {
+    Envelope::new(
+        Some(Mailbox::parse("tester@smtpwire.test").unwrap()),
+        to.iter()
+            .map(|r| Recipient::new(Mailbox::parse(r).unwrap())),
+    )
+    .unwrap()
+}
+
+/// Waits for a delivered file containing `token` in `dir`, and returns its bytes.
+async fn delivered(dir: &Path, token: &str) -> Vec<u8> {
+    for _ in 0..100 {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let bytes = std::fs::read(entry.path()).unwrap_or_default();
+                let is_message = entry.path().extension().is_none_or(|e| e != "json");
+                if is_message && bytes.windows(token.len()).any(|w| w == token.as_bytes()) {
+                    return bytes;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("message {token} never arrived in {}", dir.display());
+}
+
+/// Postfix stores LF line endings and prepends its trace headers: the message must be the
+/// tail of the delivered file, byte for byte once CRLF is LF.
+async fn assert_in_maildir(servers: &Servers, token: &str, sent: &[u8]) {
+    let file = delivered(&servers.maildir.join("new"), token).await;
+    let sent_lf = String::from_utf8_lossy(sent).replace("\r\n", "\n");
+    let file = String::from_utf8_lossy(&file).into_owned();
+    assert!(
+        file.ends_with(&sent_lf),
+        "delivered:\n{file}\nsent:\n{sent_lf}"
+    );
+}
+
+async fn send_one(servers: &Servers, config: ClientConfig) -> (String, Vec<u8>, String) {
+    let token = token();
+    let sent = message(&token);
+    let mut client = Client::connect(config).await.unwrap();
+    let report = client
+        .send(envelope(&["someone@smtpwire.test"]), &sent)
+        .await
+        .unwrap();
+    assert_eq!(report.accepted().count(), 1);
+    assert!(report.final_reply().unwrap().is_positive());
+    let transcript = client.session().transcript().unwrap().to_string();
+    client.quit().await.unwrap();
+    assert!(!transcript.contains(&servers.password));
+    (token, sent, transcript)
+}
+
+#[tokio::test]
+async fn postfix_submission_starttls_plain_and_login() {
+    let Some(servers) = servers() else { return };
+    for mechanism in [Mechanism::Plain, Mechanism::Login] {
+        let config = servers.config(
+            &servers.submission,
+            TlsPolicy::StartTlsRequired,
+            Some(mechanism.clone()),
+        );
+        let (token, sent, transcript) = send_one(&servers, config).await;
+        assert!(transcript.contains("C: STARTTLS"), "{transcript}");
+        assert!(
+            transcript.contains(&format!("C: AUTH {}", mechanism.name())),
+            "{transcript}"
+        );
+        // AUTH is offered only after STARTTLS, and sent only after it.
+        let before_tls = transcript.split("C: STARTTLS").next().unwrap();
+        assert!(!before_tls.contains("AUTH"), "{transcript}");
+        assert_in_maildir(&servers, &token, &sent).await;
+    }
+}
+
+#[tokio::test]
+async fn postfix_implicit_tls_plain_and_login() {
+    let Some(servers) = servers() else { return };
+    for mechanism in [Mechanism::Plain, Mechanism::Login] {
+        let config = servers.config(&servers.smtps, TlsPolicy::Implicit, Some(mechanism));
+        let (token, sent, transcript) = send_one(&servers, config).await;
+        assert!(!transcript.contains("STARTTLS"), "{transcript}");
+        assert_in_maildir(&servers, &token, &sent).await;
+    }
+}
+
+#[tokio::test]
+async fn postfix_plain_port_with_bdat_and_with_data() {
+    let Some(servers) = servers() else { return };
+    for command in [DataCommand::Auto, DataCommand::Data] {
+        let mut config = servers.config(&servers.plain, TlsPolicy::Plaintext, None);
+        config.session.data_command = command;
+        let (token, sent, transcript) = send_one(&servers, config).await;
+        let used_bdat = transcript.contains("C: BDAT");
+        assert_eq!(used_bdat, command == DataCommand::Auto, "{transcript}");
+        assert_in_maildir(&servers, &token, &sent).await;
+    }
+}
+
+#[tokio::test]
+async fn postfix_partial_recipients() {
+    let Some(servers) = servers() else { return };
+    let config = servers.config(&servers.plain, TlsPolicy::Plaintext, None);
+    let token = token();
+    let sent = message(&token);
+    let mut client = Client::connect(config).await.unwrap();
+    let to = [
+        "someone@smtpwire.test",
+        "rejected@smtpwire.test",
+        "deferred@smtpwire.test",
+    ];
+    let report = client.send(envelope(&to), &sent).await.unwrap();
+    let codes: Vec<(String, bool, u16)> = report
+        .recipients()
+        .iter()
+        .map(|r| {
+            (
+                r.mailbox().to_string(),
+                r.is_accepted(),
+                r.reply().code().get(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("someone@smtpwire.test".into(), true, 250),
+            ("rejected@smtpwire.test".into(), false, 550),
+            ("deferred@smtpwire.test".into(), false, 450),
+        ]
+    );
+    client.quit().await.unwrap();
+    assert_in_maildir(&servers, &token, &sent).await;
+}
+
+#[tokio::test]
+async fn postfix_batch_pipelined_across_messages() {
+    let Some(servers) = servers() else { return };
+    let config = servers.config(&servers.plain, TlsPolicy::Plaintext, None);
+    let mut client = Client::connect(config).await.unwrap();
+    let tokens: Vec<String> = (0..5).map(|_| token()).collect();
+    let batch: Vec<_> = tokens
+        .iter()
+        .map(|t| (envelope(&["someone@smtpwire.test"]), message(t)))
+        .collect();
+    let results = client.send_batch(batch).await;
+    assert_eq!(results.len(), 5);
+    for result in &results {
+        assert_eq!(result.as_ref().unwrap().accepted().count(), 1);
+    }
+    client.quit().await.unwrap();
+    for token in &tokens {
+        assert_in_maildir(&servers, token, &message(token)).await;
+    }
+}
+
+#[tokio::test]
+async fn aiosmtpd_starttls_byte_exact() {
+    let Some(servers) = servers() else { return };
+    for mechanism in [Mechanism::Plain, Mechanism::Login] {
+        let config = servers.config(
+            &servers.aiosmtpd,
+            TlsPolicy::StartTlsRequired,
+            Some(mechanism),
+        );
+        let (token, sent, _) = send_one(&servers, config).await;
+        let file = delivered(&servers.aiosmtpd_dir, &token).await;
+        assert_eq!(
+            String::from_utf8_lossy(&file),
+            String::from_utf8_lossy(&sent)
+        );
+    }
+}
+
+#[tokio::test]
+async fn wrong_password_is_a_typed_535() {
+    let Some(servers) = servers() else { return };
+    for address in [&servers.submission, &servers.smtps, &servers.aiosmtpd] {
+        let tls = if address == &servers.smtps {
+            TlsPolicy::Implicit
+        } else {
+            TlsPolicy::StartTlsRequired
+        };
+        let mut config = servers.config(address, tls, None);
+        config.session.credentials = Some(Credentials::new(&servers.user, "the-mailbox-password"));
+        let error = Client::connect(config).await.unwrap_err();
+        assert_eq!(error.phase(), Phase::Auth, "{error}");
+        assert!(matches!(error.kind(), ErrorKind::Rejected), "{error}");
+        assert_eq!(error.reply().unwrap().code().get(), 535, "{error}");
+        assert!(!error.is_transient());
+    }
+}
+
+#[tokio::test]
+async fn starttls_required_against_the_plain_port_fails_before_mail() {
+    let Some(servers) = servers() else { return };
+    let config = servers.config(&servers.plain, TlsPolicy::StartTlsRequired, None);
+    let error = Client::connect(config).await.unwrap_err();
+    assert_eq!(error.phase(), Phase::StartTls, "{error}");
+    assert!(
+        matches!(error.kind(), ErrorKind::Unsupported(Unsupported::StartTls)),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn implicit_tls_against_a_starttls_port_says_so() {
+    let Some(servers) = servers() else { return };
+    let config = servers.config(&servers.submission, TlsPolicy::Implicit, None);
+    let error = Client::connect(config).await.unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::WrongTlsMode(smtpwire::TlsMismatch::ServerSpeaksPlaintext)
+        ),
+        "{error}"
+    );
+}
+
+/// A TLS server with one of the bad certificates: the client must refuse the handshake and
+/// send no SMTP byte at all, credentials least of all.
+#[tokio::test]
+async fn bad_certificates_are_refused_before_any_smtp() {
+    let Some(servers) = servers() else { return };
+    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).unwrap();
+    for kind in ["UNTRUSTED", "WRONG_HOST", "EXPIRED"] {
+        let (addr, received) =
+            bad_tls_server(&var(&format!("{kind}_CERT")), &var(&format!("{kind}_KEY"))).await;
+        let mut config = servers.config(
+            &format!("127.0.0.1:{}", addr.port()),
+            TlsPolicy::Implicit,
+            None,
+        );
+        config.session.credentials = Some(Credentials::new(&servers.user, &servers.password));
+        let error = Client::connect(config).await.unwrap_err();
+        assert_eq!(error.phase(), Phase::TlsHandshake, "{kind}: {error}");
+        assert!(matches!(error.kind(), ErrorKind::Tls(_)), "{kind}: {error}");
+        assert!(
+            error.to_string().to_lowercase().contains("certificate"),
+            "{kind}: {error}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(
+            received.load(Ordering::SeqCst),
+            0,
+            "{kind}: SMTP bytes reached the server"
+        );
+    }
+}
+
+async fn bad_tls_server(
+    cert: &str,
+    key: &str,
+) -> (std::net::SocketAddr, std::sync::Arc<AtomicU32>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(key).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let received = std::sync::Arc::new(AtomicU32::new(0));
+    let counter = received.clone();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        if let Ok(mut tls) = acceptor.accept(stream).await {
+            let _ = tls.write_all(b"220 bad.example ESMTP\r\n").await;
+            let mut buffer = [0u8; 1024];
+            while let Ok(read) = tls.read(&mut buffer).await {
+                if read == 0 {
+                    break;
+                }
+                counter.fetch_add(read as u32, Ordering::SeqCst);
+            }
+        }
+    });
+    (addr, received)
+}
