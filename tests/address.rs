@@ -171,7 +171,7 @@ fn from_str_and_debug() {
 }
 
 fn repeat(c: char, n: usize) -> String {
-    std::iter::repeat(c).take(n).collect()
+    std::iter::repeat_n(c, n).collect()
 }
 
 #[test]
