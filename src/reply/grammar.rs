@@ -33,9 +33,9 @@ pub(crate) struct ReplyLine<'a> {
 /// included), [`FramingError::BadSeparator`] when the code is followed by anything but SP, `-`
 /// or the end of the line.
 pub(crate) fn reply_line(line: &[u8]) -> Result<ReplyLine<'_>, FramingError> {
-    let (rest, code) = reply_code(line).map_err(|_| FramingError::BadCode)?;
+    let (after_code, code) = reply_code(line).map_err(|_| FramingError::BadCode)?;
     let (_, (is_last, text)) = all_consuming(separator_and_text)
-        .parse(rest)
+        .parse(after_code)
         .map_err(|_| FramingError::BadSeparator)?;
     Ok(ReplyLine {
         code,
@@ -54,10 +54,10 @@ fn reply_code(input: &[u8]) -> IResult<&[u8], ReplyCode> {
     .parse(input)
 }
 
-/// What follows the code: `"-" [ textstring ]` on every line but the last, `[ SP textstring ]`
-/// on the last, which comes out as `true`.
-// RFC 5321 §4.2: "the client SHOULD be prepared to process the code alone (with or without a
-// trailing space character)", so `250` and `250 ` both end a reply with empty text.
+/// What follows the code, and whether it ends the reply: `"-" [ textstring ]` on every line
+/// but the last, `[ SP textstring ]` on the last.
+// RFC 5321 §4.2: "Servers SHOULD send the <SP> if subsequent text is not sent, but clients MUST
+// be prepared for it to be omitted", so `250` and `250 ` both end a reply with empty text.
 fn separator_and_text(input: &[u8]) -> IResult<&[u8], (bool, &[u8])> {
     alt((
         map(preceded(tag("-"), textstring), |text| (false, text)),
