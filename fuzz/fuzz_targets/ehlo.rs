@@ -1,7 +1,9 @@
 #![no_main]
-//! STUB fuzz target: ehlo.
+//! Fuzz target: see `oracles/ehlo.rs` for the properties checked.
+
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+#[path = "../oracles/ehlo.rs"]
+mod oracle;
+
+fuzz_target!(|data: &[u8]| oracle::run(data));

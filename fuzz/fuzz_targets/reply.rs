@@ -1,7 +1,9 @@
 #![no_main]
-//! STUB fuzz target: reply.
+//! Fuzz target: see `oracles/reply.rs` for the properties checked.
+
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = data;
-});
+#[path = "../oracles/reply.rs"]
+mod oracle;
+
+fuzz_target!(|data: &[u8]| oracle::run(data));

@@ -170,7 +170,7 @@ impl ReplyFramer {
                 _ => Err(FramingError::BareLineEnding),
             };
         }
-        let Some(end) = bytes.iter().position(|&b| b == CR || b == LF) else {
+        let Some(end) = find_line_ending(bytes) else {
             self.check_room(self.line.len() + bytes.len())?;
             self.line.extend_from_slice(bytes);
             return Ok(&[]);
@@ -264,5 +264,51 @@ impl ReplyFramer {
         self.error = Some(error);
         self.partial = None;
         self.line = Vec::new();
+    }
+}
+
+/// The index of the first CR or LF in `bytes`.
+fn find_line_ending(bytes: &[u8]) -> Option<usize> {
+    // A whole chunk is tested without an early exit, which compiles to SIMD; then only the
+    // chunk holding the line ending, or the short tail, is searched byte by byte.
+    const CHUNK: usize = 16;
+    let has_line_ending = |chunk: &[u8]| {
+        chunk
+            .iter()
+            .fold(0, |found, &b| found | u8::from(b == CR) | u8::from(b == LF))
+            != 0
+    };
+    let skipped = CHUNK
+        * bytes
+            .chunks_exact(CHUNK)
+            .take_while(|chunk| !has_line_ending(chunk))
+            .count();
+    let at = bytes
+        .get(skipped..)?
+        .iter()
+        .position(|&b| b == CR || b == LF)?;
+    Some(skipped + at)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing)]
+
+    use super::*;
+
+    #[test]
+    fn find_line_ending_at_every_position_around_chunk_edges() {
+        for len in [0, 1, 15, 16, 17, 31, 32, 33, 100] {
+            let mut bytes = vec![b'a'; len];
+            assert_eq!(find_line_ending(&bytes), None, "len {len}");
+            for at in 0..len {
+                for ending in [CR, LF] {
+                    bytes[at] = ending;
+                    assert_eq!(find_line_ending(&bytes), Some(at), "len {len}, at {at}");
+                    bytes[at] = b'a';
+                }
+            }
+        }
+        assert_eq!(find_line_ending(b"250 ok\n\r"), Some(6));
     }
 }

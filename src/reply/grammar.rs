@@ -5,8 +5,8 @@
 
 use super::{EnhancedCode, FramingError, ReplyCode};
 use nom::branch::alt;
-use nom::bytes::complete::{tag, take_while, take_while_m_n};
-use nom::combinator::{all_consuming, eof, map, map_opt, value};
+use nom::bytes::complete::{tag, take_while_m_n};
+use nom::combinator::{all_consuming, eof, map, map_opt, rest, value};
 use nom::sequence::{preceded, terminated};
 use nom::{IResult, Parser};
 
@@ -20,7 +20,7 @@ pub(crate) struct ReplyLine<'a> {
     pub(crate) text: &'a [u8],
 }
 
-/// Parses one line of `Reply-line`, without its CRLF:
+/// Parses one line of `Reply-line`, cut by the framer before its CRLF:
 ///
 /// ```text
 /// Reply-line = *( Reply-code "-" [ textstring ] CRLF )
@@ -33,9 +33,9 @@ pub(crate) struct ReplyLine<'a> {
 /// included), [`FramingError::BadSeparator`] when the code is followed by anything but SP, `-`
 /// or the end of the line.
 pub(crate) fn reply_line(line: &[u8]) -> Result<ReplyLine<'_>, FramingError> {
-    let (rest, code) = reply_code(line).map_err(|_| FramingError::BadCode)?;
+    let (after_code, code) = reply_code(line).map_err(|_| FramingError::BadCode)?;
     let (_, (is_last, text)) = all_consuming(separator_and_text)
-        .parse(rest)
+        .parse(after_code)
         .map_err(|_| FramingError::BadSeparator)?;
     Ok(ReplyLine {
         code,
@@ -54,10 +54,10 @@ fn reply_code(input: &[u8]) -> IResult<&[u8], ReplyCode> {
     .parse(input)
 }
 
-/// What follows the code: `"-" [ textstring ]` on every line but the last, `[ SP textstring ]`
-/// on the last, which comes out as `true`.
-// RFC 5321 §4.2: "the client SHOULD be prepared to process the code alone (with or without a
-// trailing space character)", so `250` and `250 ` both end a reply with empty text.
+/// What follows the code, and whether it ends the reply: `"-" [ textstring ]` on every line
+/// but the last, `[ SP textstring ]` on the last.
+// RFC 5321 §4.2: "Servers SHOULD send the <SP> if subsequent text is not sent, but clients MUST
+// be prepared for it to be omitted", so `250` and `250 ` both end a reply with empty text.
 fn separator_and_text(input: &[u8]) -> IResult<&[u8], (bool, &[u8])> {
     alt((
         map(preceded(tag("-"), textstring), |text| (false, text)),
@@ -67,11 +67,13 @@ fn separator_and_text(input: &[u8]) -> IResult<&[u8], (bool, &[u8])> {
     .parse(input)
 }
 
-/// `textstring = 1*(%d09 / %d32-126) ; HT, SP, Printable US-ASCII`, here optional and widened.
+/// `textstring = 1*(%d09 / %d32-126) ; HT, SP, Printable US-ASCII`, here optional and widened
+/// to the rest of the line.
 // Servers send 8-bit and control bytes too (QQ Mail answers a failed AUTH in GBK); the client
-// acts on codes only, so any byte but CR and LF is kept, as bytes.
+// acts on codes only, so every byte is kept. CR and LF cannot occur: the framer cuts lines at
+// the first of either.
 fn textstring(input: &[u8]) -> IResult<&[u8], &[u8]> {
-    take_while(|b: u8| b != b'\r' && b != b'\n').parse(input)
+    rest.parse(input)
 }
 
 /// Reads the enhanced status code at the start of a reply's text, if there is one.
@@ -166,10 +168,10 @@ mod tests {
     }
 
     #[test]
-    fn textstring_stops_at_cr_and_lf_only() {
+    fn textstring_keeps_every_byte() {
         assert_eq!(
-            textstring(b"a\x00\x1b\xff b\rc").unwrap(),
-            (&b"\rc"[..], &b"a\x00\x1b\xff b"[..])
+            textstring(b"a\x00\x1b\xff b").unwrap(),
+            (&b""[..], &b"a\x00\x1b\xff b"[..])
         );
         assert_eq!(textstring(b"").unwrap(), (&b""[..], &b""[..]));
     }
