@@ -473,3 +473,80 @@ async fn connection_dropped_at_every_offset() {
         assert_eq!(error.delivery(), expected, "cut at {cut}: {error}");
     }
 }
+
+/// rustls speaks TLS 1.2 and 1.3 only: a TLS 1.0-only server (OpenSSL's `s_server -tls1`) is
+/// refused in the handshake, with no fallback to anything weaker.
+#[tokio::test]
+async fn tls_1_0_only_server_is_refused() {
+    if std::process::Command::new("openssl")
+        .arg("version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but openssl is missing"
+        );
+        eprintln!("skipping: no openssl binary for a TLS 1.0 server");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("smtpwire-tls10-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut server = std::process::Command::new("openssl")
+        .args([
+            "s_server",
+            "-quiet",
+            "-tls1",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+        ])
+        .arg("-accept")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(dir.join("cert.pem"))
+        .arg("-key")
+        .arg(dir.join("key.pem"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut listening = false;
+    for _ in 0..50 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            listening = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut config = config(port, TlsPolicy::Implicit);
+    config.tls = smtpwire::transport::TlsConfig::empty();
+    config.tls.add_der(ca.der()).unwrap();
+    let result = attempt(config, &["b@y.test"]).await;
+    server.kill().unwrap();
+    server.wait().unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(listening, "openssl s_server did not start");
+    let error = result.unwrap_err();
+    assert_eq!(error.phase(), Phase::TlsHandshake, "{error}");
+    assert!(matches!(error.kind(), ErrorKind::Tls(_)), "{error}");
+    // The server cannot speak TLS 1.2 and says so with a protocol_version alert.
+    assert!(error.to_string().contains("ProtocolVersion"), "{error}");
+}
