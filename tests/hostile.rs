@@ -550,3 +550,36 @@ async fn tls_1_0_only_server_is_refused() {
     // The server cannot speak TLS 1.2 and says so with a protocol_version alert.
     assert!(error.to_string().contains("ProtocolVersion"), "{error}");
 }
+
+/// Reverse slowloris: after 354 the server stops reading. Each write has its deadline, so the
+/// send fails in the data phase instead of blocking forever, and nothing was delivered.
+#[tokio::test]
+async fn server_that_stops_reading_during_data() {
+    let (port, _server) = scripted(vec![
+        Step::Send(GREETING),
+        Step::Expect("EHLO"),
+        Step::Send(PLAIN_EHLO),
+        Step::Expect("MAIL"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("RCPT"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("DATA"),
+        Step::Send(b"354 go ahead\r\n"),
+        Step::Sleep(Duration::from_secs(4)),
+    ])
+    .await;
+    let body = format!("{}\r\n", "x".repeat(76))
+        .repeat(1 << 20)
+        .into_bytes();
+    let run = async {
+        let mut client = Client::connect(config(port, TlsPolicy::Plaintext)).await?;
+        client.send(envelope(&["b@y.test"]), &body).await
+    };
+    let error = tokio::time::timeout(Duration::from_secs(3), run)
+        .await
+        .expect("the client hung")
+        .unwrap_err();
+    assert!(matches!(error.kind(), ErrorKind::Timeout), "{error}");
+    assert_eq!(error.phase(), Phase::DataBody, "{error}");
+    assert_eq!(error.delivery(), Delivery::NotSent);
+}
