@@ -583,3 +583,38 @@ async fn server_that_stops_reading_during_data() {
     assert_eq!(error.phase(), Phase::DataBody, "{error}");
     assert_eq!(error.delivery(), Delivery::NotSent);
 }
+
+/// Security anchors 58: the server refuses in the middle of a large message. The client stops
+/// writing, reports the refusal, and never reports success.
+#[tokio::test]
+async fn refusal_in_the_middle_of_the_data() {
+    let (port, _server) = scripted(vec![
+        Step::Send(GREETING),
+        Step::Expect("EHLO"),
+        Step::Send(PLAIN_EHLO),
+        Step::Expect("MAIL"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("RCPT"),
+        Step::Send(b"250 ok\r\n"),
+        Step::Expect("DATA"),
+        Step::Send(b"354 go ahead\r\n"),
+        Step::Expect("xxxx"),
+        Step::Send(b"552 5.3.4 Message too big\r\n"),
+        Step::Sleep(Duration::from_secs(2)),
+    ])
+    .await;
+    let body = format!("{}\r\n", "x".repeat(76))
+        .repeat(1 << 20)
+        .into_bytes();
+    let run = async {
+        let mut client = Client::connect(config(port, TlsPolicy::Plaintext)).await?;
+        client.send(envelope(&["b@y.test"]), &body).await
+    };
+    let error = tokio::time::timeout(Duration::from_secs(3), run)
+        .await
+        .expect("the client hung")
+        .unwrap_err();
+    assert_eq!(error.phase(), Phase::DataBody, "{error}");
+    assert_eq!(error.reply().map(|r| r.code().get()), Some(552), "{error}");
+    assert_eq!(error.delivery(), Delivery::NotSent);
+}

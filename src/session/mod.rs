@@ -631,6 +631,12 @@ impl Session {
             .find(|t| matches!(t.state, TransactionState::Data(_)))
     }
 
+    /// The message whose data the server is waiting for, if any. A driver streaming a large
+    /// message checks it between chunks: a refused BDAT chunk ends the transaction early.
+    pub fn data_wanted(&self) -> Option<MailId> {
+        self.transaction_taking_data()
+    }
+
     fn transaction_taking_data(&self) -> Option<MailId> {
         self.transactions
             .iter()
@@ -640,7 +646,7 @@ impl Session {
 
     fn idle_action(&mut self) -> Result<Action, Error> {
         if let Some(id) = self.transaction_taking_data() {
-            return Ok(Action::SendData(id));
+            return self.data_action(id);
         }
         if self.framer.buffered() > 0 {
             let error = Error::protocol(self.phase(), ProtocolViolation::UnsolicitedData);
@@ -661,6 +667,25 @@ impl Session {
                 )))
             }
         })
+    }
+
+    /// Asks for data, unless the server already answered in the middle of it (a `552 message
+    /// too big` before the end, security anchors 58): DATA cannot be stopped cleanly — the
+    /// terminator would deliver a truncated message — so the session ends, nothing delivered.
+    fn data_action(&mut self, id: MailId) -> Result<Action, Error> {
+        if self.framer.buffered() == 0 {
+            return Ok(Action::SendData(id));
+        }
+        let error = match self.framer.next_reply() {
+            Ok(None) => return Ok(Action::SendData(id)),
+            Ok(Some(reply)) if reply.is_positive() => {
+                Error::protocol(Phase::DataBody, ProtocolViolation::UnexpectedReply)
+                    .with_reply(reply)
+            }
+            Ok(Some(reply)) => Error::rejected(Phase::DataBody, reply),
+            Err(framing) => Error::protocol(Phase::DataBody, ProtocolViolation::Framing(framing)),
+        };
+        Err(self.set_failed(error))
     }
 
     /// Once every command sent has its reply, any byte left is a reply nobody asked for; it

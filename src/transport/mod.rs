@@ -90,6 +90,8 @@ pub struct Client<S = TcpStream> {
     /// The deadline of the reply being read, with the reply count it belongs to.
     deadline: Option<(u64, Instant)>,
     first_byte: Option<u8>,
+    /// An action met while writing data (a transaction refused mid-stream), for the caller.
+    stashed: Option<Action>,
 }
 
 impl std::fmt::Debug for Client<TcpStream> {
@@ -165,6 +167,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             started: Instant::now(),
             deadline: None,
             first_byte: None,
+            stashed: None,
         };
         match client.pump().await? {
             Action::Ready => Ok(client),
@@ -188,7 +191,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         loop {
             match self.pump().await? {
                 Action::SendData(got) if got == id => {
-                    self.write_message(message).await?;
+                    self.write_message(id, message).await?;
                     report.add_bytes(message.len() as u64);
                 }
                 Action::Finished(got, outcome) if got == id => {
@@ -238,9 +241,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     }
                     self.session.write_data(data)?;
                     report.add_bytes(read as u64);
-                    match self.pump().await? {
-                        Action::SendData(got) if got == id => {}
-                        other => return Err(self.unexpected(&other)),
+                    if !self.flush(id).await? {
+                        break;
                     }
                 },
                 Action::Finished(got, outcome) if got == id => {
@@ -290,7 +292,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     };
                     report.add_bytes(body.len() as u64);
                     let body = std::mem::take(body);
-                    let written = self.write_message(&body).await;
+                    let written = self.write_message(id, &body).await;
                     if let Some((_, kept, _, _)) = in_flight.get_mut(&id) {
                         // Kept in case a further transaction needs the data again.
                         *kept = body;
@@ -420,29 +422,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     }
 
     /// Writes a whole message: data and terminator leave together when the message fits in
-    /// one chunk, so a small message costs one write.
-    async fn write_message(&mut self, message: &[u8]) -> Result<(), Error> {
+    /// one chunk, so a small message costs one write. Stops early if the server ends the
+    /// transaction meanwhile (a refused BDAT chunk).
+    async fn write_message(&mut self, id: MailId, message: &[u8]) -> Result<(), Error> {
         let mut chunks = message.chunks(DATA_CHUNK).peekable();
         while let Some(chunk) = chunks.next() {
             self.session.write_data(chunk)?;
-            if chunks.peek().is_some() {
-                self.flush().await?;
+            if chunks.peek().is_some() && !self.flush(id).await? {
+                return Ok(());
             }
         }
         self.session.finish_data()?;
         Ok(())
     }
 
-    /// Writes what the session has queued, without waiting for any reply.
-    async fn flush(&mut self) -> Result<(), Error> {
+    /// Writes what the session has queued, without waiting for any reply. Returns whether the
+    /// server still waits for this message's data.
+    async fn flush(&mut self, id: MailId) -> Result<bool, Error> {
+        self.peek_replies().await?;
         match self.pump().await? {
-            Action::SendData(_) => Ok(()),
-            other => Err(self.unexpected(&other)),
+            Action::SendData(wanted) if wanted == id => Ok(true),
+            other => {
+                self.stashed = Some(other);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Picks up what the server already sent, without waiting: a refusal in the middle of the
+    /// data (`552` before the end) should stop the writing, not wait for it to finish.
+    async fn peek_replies(&mut self) -> Result<(), Error> {
+        match tokio::time::timeout(Duration::ZERO, self.stream.read(&mut self.buffer)).await {
+            Err(_) => Ok(()),
+            Ok(Ok(0)) => Err(self.fail(ErrorKind::ConnectionClosed)),
+            Ok(Ok(read)) => {
+                self.session
+                    .feed(self.buffer.get(..read).unwrap_or_default());
+                Ok(())
+            }
+            Ok(Err(error)) => Err(self.fail(ErrorKind::Io(Arc::new(error)))),
         }
     }
 
     /// Carries out actions until one needs the caller.
     async fn pump(&mut self) -> Result<Action, Error> {
+        if let Some(action) = self.stashed.take() {
+            return Ok(action);
+        }
         loop {
             self.session.set_elapsed(self.started.elapsed());
             let action = match self.session.next_action() {
