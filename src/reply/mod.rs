@@ -208,10 +208,11 @@ impl Reply {
 
     /// The reply as it appeared on the wire (CRLF line endings), e.g. for a transcript.
     pub fn to_wire(&self) -> Vec<u8> {
+        let code = self.code.to_string();
         let mut out = Vec::new();
         let last = self.lines.len().saturating_sub(1);
         for (i, line) in self.lines.iter().enumerate() {
-            out.extend_from_slice(self.code.to_string().as_bytes());
+            out.extend_from_slice(code.as_bytes());
             if i < last {
                 out.push(b'-');
             } else if !line.is_empty() {
@@ -221,7 +222,7 @@ impl Reply {
             out.extend_from_slice(b"\r\n");
         }
         if self.lines.is_empty() {
-            out.extend_from_slice(self.code.to_string().as_bytes());
+            out.extend_from_slice(code.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         out
