@@ -538,6 +538,12 @@ impl Session {
         self.capabilities.as_ref()
     }
 
+    /// Whether the session can carry more mail: opened, not failed, not quitting. A pool
+    /// keeps a connection only while this holds.
+    pub fn is_usable(&self) -> bool {
+        self.failed.is_none() && self.stage == Stage::Ready
+    }
+
     /// Whether the connection is encrypted.
     pub fn is_tls(&self) -> bool {
         self.tls_active

@@ -375,6 +375,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         Ok(())
     }
 
+    /// Whether this connection can send more mail (see [`Session::is_usable`]).
+    pub fn is_usable(&self) -> bool {
+        self.session.is_usable()
+    }
+
     /// What TLS negotiated, once it did.
     pub fn tls_info(&self) -> Option<&TlsInfo> {
         self.tls_info.as_ref()
