@@ -27,7 +27,9 @@ impl Session {
             envid: envelope.envid().map(str::to_owned),
         };
         let mut recipients = envelope.recipients().to_vec();
-        let deferred = recipients.split_off(self.config.max_recipients.clamp(1, recipients.len()));
+        // `clamp` would panic on an empty list; an envelope never has one, but no input may panic.
+        let keep = self.config.max_recipients.max(1).min(recipients.len());
+        let deferred = recipients.split_off(keep);
         let mut commands = vec![(Command::Mail(mail), Expect::Mail(id))];
         for recipient in &recipients {
             commands.push((Command::Rcpt(recipient.clone()), Expect::Rcpt(id)));

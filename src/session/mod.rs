@@ -294,11 +294,8 @@ impl Session {
                         timeout: self.timeout_for(expect),
                     });
                 }
-                Err(framing) if expect == Expect::Quit => {
-                    // Some servers (QQ Mail) answer QUIT with junk; the session is over anyway.
-                    let _ = framing;
-                    self.close();
-                }
+                // Some servers (QQ Mail) answer QUIT with junk; the session is over anyway.
+                Err(_) if expect == Expect::Quit => self.close(),
                 Err(framing) => {
                     let error =
                         Error::protocol(expect.phase(), ProtocolViolation::Framing(framing))
