@@ -294,7 +294,10 @@ impl fmt::Display for Unsupported {
             Self::EightBitMime => f.write_str("8-bit data needs 8BITMIME, which is not offered"),
             Self::Dsn => f.write_str("delivery notifications need DSN, which is not offered"),
             Self::MessageTooLarge { size, limit } => {
-                write!(f, "message of {size} bytes exceeds the server's limit of {limit}")
+                write!(
+                    f,
+                    "message of {size} bytes exceeds the server's limit of {limit}"
+                )
             }
             Self::Ehlo => f.write_str("EHLO was refused and HELO cannot negotiate TLS"),
         }

@@ -34,6 +34,7 @@ pub mod capabilities;
 pub mod command;
 pub mod data;
 mod error;
+pub mod mime;
 pub mod reply;
 mod secret;
 pub mod session;
