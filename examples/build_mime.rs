@@ -16,8 +16,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .date(Date::from_unix(1_727_000_000, 480)?)
         .text("您好，\n\n附件是第三季度的财务报告，请查收。\n\n张三")
         .html("<p>您好，</p><p>附件是第三季度的财务报告，请查收。</p><img src=\"cid:logo\">")
-        .attach(Attachment::from_bytes("logo.png", b"\x89PNG\r\n\x1a\n".to_vec()).content_id("logo"))
-        .attach(Attachment::from_bytes("2024年第三季度财务报告（最终版）.pdf", b"%PDF-1.7\n".to_vec()))
+        .attach(
+            Attachment::from_bytes("logo.png", b"\x89PNG\r\n\x1a\n".to_vec()).content_id("logo"),
+        )
+        .attach(Attachment::from_bytes(
+            "2024年第三季度财务报告（最终版）.pdf",
+            b"%PDF-1.7\n".to_vec(),
+        ))
         .random_source(SeededRandom::new(1))
         .build()?;
     let envelope = message.envelope();

@@ -26,7 +26,16 @@ pub(crate) fn write(w: &mut HeaderWriter<'_>, text: &str, prefix: &str, suffix: 
         // One more column for a `,` or `;` that may be glued after the token.
         let reserve = if first { prefix.len() } else { 0 } + suffix.len() + 1;
         let mut room = w.room().saturating_sub(reserve);
-        if room < MIN_ROOM {
+        // Splitting costs more than folding: some decoders (Python's in display names) put a
+        // space between adjacent encoded-words, so keep the rest whole when a fresh line fits it.
+        let whole = OVERHEAD
+            + if q {
+                q_len(rest)
+            } else {
+                4 * rest.len().div_ceil(3)
+            };
+        let fresh_room = (FOLD_AT - 1).saturating_sub(reserve).min(MAX_WORD);
+        if room < MIN_ROOM || (whole > room && whole <= fresh_room) {
             w.fold();
             room = (FOLD_AT - 1).saturating_sub(reserve);
         }

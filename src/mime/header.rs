@@ -82,9 +82,7 @@ impl<'a> HeaderWriter<'a> {
 /// decoding reproduces the caller's literal text (the CVE-2024-6923 class).
 fn is_plain_word(word: &str) -> bool {
     word.len() <= MAX_PLAIN_WORD
-        && word
-            .bytes()
-            .all(|b| b == b'\t' || (0x21..0x7f).contains(&b))
+        && word.bytes().all(|b| (0x21..0x7f).contains(&b))
         && !(word.contains("=?") && word.contains("?="))
 }
 
@@ -102,13 +100,13 @@ pub(crate) fn write_unstructured(w: &mut HeaderWriter<'_>, value: &str) -> Resul
         start += word.len() + 1;
     }
     let mut encode: Vec<bool> = words.iter().map(|(_, word)| !is_plain_word(word)).collect();
-    // A leading or trailing space would be taken for folding whitespace: carry it inside an
-    // encoded-word together with its neighbour.
-    let last = words.len() - 1;
-    for (edge, inner) in [(0, 1), (last, last.saturating_sub(1))] {
-        if words.get(edge).is_some_and(|(_, word)| word.is_empty()) {
-            for i in [edge, inner] {
-                if let Some(flag) = encode.get_mut(i) {
+    // A run of spaces (an empty word between two spaces) goes inside an encoded-word with its
+    // neighbours: decoders drop whitespace between encoded-words (RFC 2047 §6.2), and many
+    // collapse runs of it elsewhere or trim it at the ends of the value.
+    for (i, (_, word)) in words.iter().enumerate() {
+        if word.is_empty() {
+            for j in [i.wrapping_sub(1), i, i + 1] {
+                if let Some(flag) = encode.get_mut(j) {
                     *flag = true;
                 }
             }

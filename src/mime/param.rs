@@ -47,24 +47,26 @@ pub(crate) fn write_quoted(w: &mut HeaderWriter<'_>, attribute: &str, value: &st
     }
 }
 
-/// Writes `attribute` both ways when needed: the quoted form from [`write_quoted`], then the
-/// RFC 2231 extended form, split into continuation sections when long.
+/// Writes `attribute` both ways when needed: the RFC 2231 extended form, split into
+/// continuation sections when long, then the quoted form from [`write_quoted`].
+///
+/// The extended form goes first because parsers that see both keep the first (Python) or
+/// merge a plain value that comes first with later sections (mail-parser 0.11).
 pub(crate) fn write_file_name(w: &mut HeaderWriter<'_>, attribute: &str, value: &str) {
+    if !is_plain(value) {
+        let sections = percent_sections(value);
+        if let [only] = sections.as_slice() {
+            w.glue(";");
+            w.token(&format!("{attribute}*=UTF-8''{only}"));
+        } else {
+            for (i, section) in sections.iter().enumerate() {
+                w.glue(";");
+                let charset = if i == 0 { "UTF-8''" } else { "" };
+                w.token(&format!("{attribute}*{i}*={charset}{section}"));
+            }
+        }
+    }
     write_quoted(w, attribute, value);
-    if is_plain(value) {
-        return;
-    }
-    let sections = percent_sections(value);
-    if let [only] = sections.as_slice() {
-        w.glue(";");
-        w.token(&format!("{attribute}*=UTF-8''{only}"));
-        return;
-    }
-    for (i, section) in sections.iter().enumerate() {
-        w.glue(";");
-        let charset = if i == 0 { "UTF-8''" } else { "" };
-        w.token(&format!("{attribute}*{i}*={charset}{section}"));
-    }
 }
 
 /// RFC 2231 `attribute-char`: a token character other than `*`, `'` and `%`.
