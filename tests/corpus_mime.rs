@@ -7,6 +7,7 @@
     clippy::indexing_slicing
 )]
 
+#[allow(unreachable_pub)] // `pub` for the fuzz target, which includes the same file.
 #[path = "../fuzz/oracles/mime.rs"]
 mod oracle;
 

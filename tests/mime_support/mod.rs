@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// What every encoded message must satisfy for SMTP DATA to take it unchanged.
-pub fn assert_wire_safe(bytes: &[u8]) {
+pub(crate) fn assert_wire_safe(bytes: &[u8]) {
     assert!(!bytes.contains(&0), "NUL in output");
     assert!(bytes.ends_with(b"\r\n"), "message does not end with CRLF");
     let mut line_len = 0;
@@ -40,12 +40,12 @@ pub fn assert_wire_safe(bytes: &[u8]) {
     }
 }
 
-pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+pub(crate) fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
 /// The top-level header lines, unfolded, as (name, raw value).
-pub fn header_fields(bytes: &[u8]) -> Vec<(String, String)> {
+pub(crate) fn header_fields(bytes: &[u8]) -> Vec<(String, String)> {
     let end = find(bytes, b"\r\n\r\n").expect("no header end");
     let head = std::str::from_utf8(&bytes[..end]).expect("header is not UTF-8");
     let mut fields: Vec<(String, String)> = Vec::new();
@@ -66,14 +66,14 @@ pub fn header_fields(bytes: &[u8]) -> Vec<(String, String)> {
 
 /// What a parser decoded from a message.
 #[derive(Default, PartialEq)]
-pub struct Decoded {
-    pub subject: Option<String>,
+pub(crate) struct Decoded {
+    pub(crate) subject: Option<String>,
     /// (field, display name, address) for every mailbox, group members included.
-    pub addresses: Vec<(String, Option<String>, String)>,
-    pub text: Option<String>,
-    pub html: Option<String>,
+    pub(crate) addresses: Vec<(String, Option<String>, String)>,
+    pub(crate) text: Option<String>,
+    pub(crate) html: Option<String>,
     /// (file name, content).
-    pub attachments: Vec<(String, Vec<u8>)>,
+    pub(crate) attachments: Vec<(String, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for Decoded {
@@ -111,7 +111,7 @@ impl std::fmt::Debug for Decoded {
     }
 }
 
-pub fn mail_parser(bytes: &[u8]) -> Decoded {
+pub(crate) fn mail_parser(bytes: &[u8]) -> Decoded {
     let message = mail_parser::MessageParser::default()
         .parse(bytes)
         .expect("mail-parser failed");
@@ -206,7 +206,7 @@ fn unhex(text: &str) -> String {
 }
 
 /// Whether Python's `email` package is there; on CI its absence is a failure.
-pub fn python_available() -> bool {
+pub(crate) fn python_available() -> bool {
     let found = Command::new("python3")
         .arg("--version")
         .output()
@@ -235,7 +235,7 @@ fn scratch_dir() -> PathBuf {
 
 /// Decodes with Python's `email` package (`policy.default`); the defects it reported come back
 /// as the second value.
-pub fn python(bytes: &[u8]) -> (Decoded, String) {
+pub(crate) fn python(bytes: &[u8]) -> (Decoded, String) {
     let dir = scratch_dir();
     let eml = dir.join("message.eml");
     std::fs::write(&eml, bytes).unwrap();
@@ -282,6 +282,6 @@ pub fn python(bytes: &[u8]) -> (Decoded, String) {
 }
 
 /// Line endings as `\n`, for comparing decoded text with what was given.
-pub fn normalize(text: impl AsRef<str>) -> String {
+pub(crate) fn normalize(text: impl AsRef<str>) -> String {
     text.as_ref().replace("\r\n", "\n").replace('\r', "\n")
 }
