@@ -39,7 +39,7 @@ pub(crate) fn write(w: &mut HeaderWriter<'_>, text: &str, prefix: &str, suffix: 
             w.fold();
             room = (FOLD_AT - 1).saturating_sub(reserve);
         }
-        let budget = room.min(MAX_WORD) - OVERHEAD;
+        let budget = room.min(MAX_WORD).saturating_sub(OVERHEAD);
         let (chunk, tail) = rest.split_at(fitting(rest, budget, q));
         rest = tail;
         let mut token = String::with_capacity(MAX_WORD + reserve);

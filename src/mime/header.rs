@@ -41,7 +41,7 @@ impl<'a> HeaderWriter<'a> {
         self.out.len() - self.line_start
     }
 
-    /// Room for a token after a space on the current line, or `None` when only a fold helps.
+    /// Columns left for a token after a space on the current line.
     pub(crate) fn room(&self) -> usize {
         FOLD_AT.saturating_sub(self.line_len() + 1)
     }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 const BLOCK: usize = BASE64_LINE_INPUT * 1024;
 
 /// A piece of the encoded message.
-#[derive(Debug)]
 pub(crate) enum Segment {
     /// Already encoded: headers, boundaries, text bodies.
     Bytes(Vec<u8>),
@@ -19,6 +18,16 @@ pub(crate) enum Segment {
     Base64(Vec<u8>),
     /// An attachment file of `len` octets, read and base64-encoded as it is written.
     File { path: PathBuf, len: u64 },
+}
+
+impl std::fmt::Debug for Segment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bytes(bytes) => write!(f, "Bytes({} octets)", bytes.len()),
+            Self::Base64(data) => write!(f, "Base64({} octets)", data.len()),
+            Self::File { path, len } => write!(f, "File({}, {len} octets)", path.display()),
+        }
+    }
 }
 
 impl Segment {
@@ -36,7 +45,6 @@ impl Segment {
 /// Implements [`BufRead`], so a transport can take each chunk with `fill_buf` and hand it on
 /// without copying, and [`Read`]. Reading an attachment file fails if the file no longer has
 /// the size it had when the message was built, since the announced size would be wrong.
-#[derive(Debug)]
 pub struct Reader {
     segments: Arc<[Segment]>,
     index: usize,
@@ -133,6 +141,16 @@ impl Reader {
         base64_lines(&self.input, self.offset == 0, &mut self.buf);
         self.offset += want as u64;
         Ok(true)
+    }
+}
+
+impl std::fmt::Debug for Reader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("segment", &self.index)
+            .field("of", &self.segments.len())
+            .field("offset", &self.offset)
+            .finish_non_exhaustive()
     }
 }
 
