@@ -318,3 +318,12 @@ fn errors_display_in_lowercase_with_the_field() {
         "the message has no from address"
     );
 }
+
+#[test]
+fn messages_and_readers_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    fn assert_send<T: Send>() {}
+    assert_send_sync::<Message>();
+    assert_send::<smtpwire::mime::Reader>();
+    assert_send::<MessageBuilder>();
+}

@@ -430,3 +430,27 @@ fn content_ids_are_validated() {
         );
     }
 }
+
+/// No single caller-provided token can stretch a line past 998 octets (found by the fuzzer: a
+/// display name of one 1171-character atom).
+#[test]
+fn long_unbroken_values_stay_within_line_limits() {
+    let long = "y".repeat(1200);
+    let group =
+        smtpwire::mime::Group::new(&long, vec![Mailbox::new("g@example.com").unwrap()]).unwrap();
+    let bytes = encode(
+        base()
+            .cc(Mailbox::with_name(&long, "a@example.com").unwrap())
+            .cc(group)
+            .subject(long.as_str())
+            .header("X-Long", &long)
+            .attach(Attachment::from_bytes(
+                format!("{}.pdf", &long[..1000]),
+                vec![1],
+            )),
+    );
+    let decoded = mail_parser(&bytes);
+    assert_eq!(decoded.subject.as_deref(), Some(long.as_str()));
+    assert_eq!(decoded.addresses[2].1.as_deref(), Some(long.as_str()));
+    assert_eq!(decoded.attachments[0].0, format!("{}.pdf", &long[..1000]));
+}

@@ -522,11 +522,10 @@ fn write_mailbox(w: &mut HeaderWriter<'_>, mailbox: &Mailbox) {
 fn write_phrase(w: &mut HeaderWriter<'_>, name: &str) {
     const MAX_QUOTED: usize = 76;
     let printable = name.bytes().all(|b| (0x20..0x7f).contains(&b)) && !name.contains("=?");
-    if printable
-        && name
-            .split(' ')
-            .all(|word| !word.is_empty() && word.chars().all(is_atext))
-    {
+    let atoms = name
+        .split(' ')
+        .all(|word| !word.is_empty() && word.len() <= MAX_QUOTED && word.chars().all(is_atext));
+    if printable && atoms {
         for word in name.split(' ') {
             w.token(word);
         }

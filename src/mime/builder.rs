@@ -63,17 +63,14 @@ impl MessageBuilder {
         }
     }
 
-    fn addresses(mut self, field: Field, input: impl IntoAddresses) -> Self {
-        if let Some(list) = self.check(field.clone(), input.into_addresses()) {
-            let target = match field {
-                Field::From => &mut self.from,
-                Field::Sender => &mut self.sender,
-                Field::ReplyTo => &mut self.reply_to,
-                Field::To => &mut self.to,
-                Field::Cc => &mut self.cc,
-                _ => &mut self.bcc,
-            };
-            target.extend(list);
+    fn addresses(
+        mut self,
+        field: Field,
+        input: impl IntoAddresses,
+        target: fn(&mut Self) -> &mut Vec<Address>,
+    ) -> Self {
+        if let Some(list) = self.check(field, input.into_addresses()) {
+            target(&mut self).extend(list);
         }
         self
     }
@@ -81,34 +78,34 @@ impl MessageBuilder {
     /// Adds authors (`From`): `"张三 <zhangsan@qq.com>"`, a [`Mailbox`], or a list. Several
     /// authors need a [`sender`](Self::sender).
     pub fn from(self, addresses: impl IntoAddresses) -> Self {
-        self.addresses(Field::From, addresses)
+        self.addresses(Field::From, addresses, |b| &mut b.from)
     }
 
     /// Sets the one mailbox that sent the message on the authors' behalf (`Sender`); it is the
     /// envelope's reverse-path when there is one.
     pub fn sender(mut self, mailbox: impl IntoAddresses) -> Self {
         self.sender.clear();
-        self.addresses(Field::Sender, mailbox)
+        self.addresses(Field::Sender, mailbox, |b| &mut b.sender)
     }
 
     /// Adds addresses for replies (`Reply-To`).
     pub fn reply_to(self, addresses: impl IntoAddresses) -> Self {
-        self.addresses(Field::ReplyTo, addresses)
+        self.addresses(Field::ReplyTo, addresses, |b| &mut b.reply_to)
     }
 
     /// Adds primary recipients (`To`).
     pub fn to(self, addresses: impl IntoAddresses) -> Self {
-        self.addresses(Field::To, addresses)
+        self.addresses(Field::To, addresses, |b| &mut b.to)
     }
 
     /// Adds copy recipients (`Cc`).
     pub fn cc(self, addresses: impl IntoAddresses) -> Self {
-        self.addresses(Field::Cc, addresses)
+        self.addresses(Field::Cc, addresses, |b| &mut b.cc)
     }
 
     /// Adds blind copy recipients: they go into the envelope only, never into the message.
     pub fn bcc(self, addresses: impl IntoAddresses) -> Self {
-        self.addresses(Field::Bcc, addresses)
+        self.addresses(Field::Bcc, addresses, |b| &mut b.bcc)
     }
 
     /// Sets the subject; any text without line breaks.
