@@ -70,7 +70,17 @@ fn subject_line_breaks_are_refused() {
 #[test]
 fn encoded_word_lookalikes_decode_literally() {
     let literal = "=?UTF-8?Q?=0D=0ABcc:_x@evil?=";
-    for subject in [literal.to_owned(), format!("Re: {literal} tail")] {
+    // Split by spaces, the halves still make one encoded-word to lenient decoders (found by the
+    // fuzzer: mail-parser decoded the first line to a CR).
+    let spaced = [
+        "=?UTF -8?Q?=0D=0cc:_x@evil?=",
+        "=?UTF-8?Q? =0D=0A?=",
+        "a=? b ?=c",
+    ];
+    let cases = [literal.to_owned(), format!("Re: {literal} tail")]
+        .into_iter()
+        .chain(spaced.map(String::from));
+    for subject in cases {
         let bytes = encode(base().subject(subject.as_str()));
         let fields = header_fields(&bytes);
         assert_eq!(fields.iter().filter(|(n, _)| n == "Subject").count(), 1);

@@ -521,7 +521,9 @@ fn write_mailbox(w: &mut HeaderWriter<'_>, mailbox: &Mailbox) {
 /// resembling an encoded-word as encoded-words (allowed in a phrase, RFC 2047 §5 (3)).
 fn write_phrase(w: &mut HeaderWriter<'_>, name: &str) {
     const MAX_QUOTED: usize = 76;
-    let printable = name.bytes().all(|b| (0x20..0x7f).contains(&b)) && !name.contains("=?");
+    let printable = name.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !name.contains("=?")
+        && !name.contains("?=");
     let atoms = name
         .split(' ')
         .all(|word| !word.is_empty() && word.len() <= MAX_QUOTED && word.chars().all(is_atext));

@@ -78,12 +78,15 @@ impl<'a> HeaderWriter<'a> {
 
 /// Whether a word of unstructured text can go on the wire as it is.
 ///
-/// Anything a decoder could take for an encoded-word (`=?…?=`) is encoded too, so that
-/// decoding reproduces the caller's literal text (the CVE-2024-6923 class).
+/// Anything a decoder could take for part of an encoded-word (`=?` or `?=`) is encoded too, so
+/// decoding reproduces the caller's literal text (the CVE-2024-6923 class). Both halves count,
+/// each on its own, because lenient decoders (mail-parser) read `=?UTF -8?Q?=0D?=` as one
+/// encoded-word across the space.
 fn is_plain_word(word: &str) -> bool {
     word.len() <= MAX_PLAIN_WORD
         && word.bytes().all(|b| (0x21..0x7f).contains(&b))
-        && !(word.contains("=?") && word.contains("?="))
+        && !word.contains("=?")
+        && !word.contains("?=")
 }
 
 /// Writes an unstructured value (RFC 5322 §3.2.5): plain words as they are, runs of other words

@@ -23,6 +23,7 @@ fn is_plain(value: &str) -> bool {
     value.len() <= MAX_PLAIN
         && value.bytes().all(|b| (0x20..0x7f).contains(&b))
         && !value.contains("=?")
+        && !value.contains("?=")
         && !value.starts_with(' ')
         && !value.ends_with(' ')
 }
