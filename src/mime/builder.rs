@@ -1,24 +1,15 @@
 //! The message builder: collects fields and parts, validates them, and lays out the MIME tree.
 
 use super::address::{self, Address, IntoAddresses, Mailbox};
-use super::attachment::{Attachment, Disposition, Source};
+use super::attachment::Attachment;
 use super::boundary::{OsRandom, RandomSource};
-use super::content_type::ContentType;
 use super::date::Date;
 use super::envelope::Envelope;
 use super::error::{check_line, Error, Field, Invalid};
-use super::header::{self, HeaderWriter};
-use super::message_id::{check_content_id, MessageId};
-use super::param;
-use super::part::{self, Body, Node};
-use super::transfer::{
-    base64_lines, canonical_text, choose_for_text, QuotedPrintable, TransferEncoding,
-};
+use super::header::{self, write_field, HeaderWriter};
+use super::message_id::MessageId;
+use super::part::{self, body_tree, has_8bit};
 use super::Message;
-use std::fs::File;
-
-/// File names longer than this (in octets) are refused.
-const MAX_FILE_NAME: usize = 1024;
 
 /// Builds a [`Message`]; every input is checked, and [`MessageBuilder::build`] reports the
 /// first problem with the field it concerns.
@@ -219,7 +210,7 @@ impl MessageBuilder {
             [] => None,
             [one] => Some(*one),
             _ => {
-                return Err(invalid(
+                return Err(Error::invalid(
                     Field::Sender,
                     Invalid::Syntax("there can be only one sender"),
                 ))
@@ -241,7 +232,7 @@ impl MessageBuilder {
             for mailbox in list.iter().flat_map(Address::mailboxes) {
                 if mailbox.needs_smtputf8() {
                     if !self.allow_utf8_addresses {
-                        return Err(invalid(field.clone(), Invalid::NeedsSmtpUtf8));
+                        return Err(Error::invalid(field.clone(), Invalid::NeedsSmtpUtf8));
                     }
                     utf8_headers |= *field != Field::Bcc;
                 }
@@ -262,7 +253,7 @@ impl MessageBuilder {
 
         let mut head = Vec::with_capacity(1024);
         let date = self.date.unwrap_or_else(Date::now);
-        field(&mut head, "Date", |w| w.token(&date.to_string()));
+        write_field(&mut head, "Date", |w| w.token(&date.to_string()));
         for (name, list) in [
             ("From", &self.from),
             ("Sender", &self.sender),
@@ -271,16 +262,16 @@ impl MessageBuilder {
             ("Cc", &self.cc),
         ] {
             if !list.is_empty() {
-                field(&mut head, name, |w| address::write_list(w, list));
+                write_field(&mut head, name, |w| address::write_list(w, list));
             }
         }
         if let Some(subject) = &self.subject {
             let mut w = HeaderWriter::new(&mut head, "Subject");
             header::write_unstructured(&mut w, subject)
-                .map_err(|reason| invalid(Field::Subject, reason))?;
+                .map_err(|reason| Error::invalid(Field::Subject, reason))?;
             w.finish();
         }
-        field(&mut head, "Message-ID", |w| {
+        write_field(&mut head, "Message-ID", |w| {
             w.token(&message_id.to_string())
         });
         for (name, ids) in [
@@ -288,7 +279,7 @@ impl MessageBuilder {
             ("References", &self.references),
         ] {
             if !ids.is_empty() {
-                field(&mut head, name, |w| {
+                write_field(&mut head, name, |w| {
                     ids.iter().for_each(|id| w.token(&id.to_string()))
                 });
             }
@@ -296,7 +287,7 @@ impl MessageBuilder {
         for (name, value) in &self.headers {
             let mut w = HeaderWriter::new(&mut head, name);
             header::write_unstructured(&mut w, value)
-                .map_err(|reason| invalid(Field::Header(name.clone()), reason))?;
+                .map_err(|reason| Error::invalid(Field::Header(name.clone()), reason))?;
             w.finish();
         }
         head.extend_from_slice(b"MIME-Version: 1.0\r\n");
@@ -325,23 +316,12 @@ impl std::fmt::Debug for MessageBuilder {
     }
 }
 
-fn invalid(field: Field, reason: Invalid) -> Error {
-    Error::Invalid { field, reason }
-}
-
-/// Writes one header field with `body` filling it in.
-fn field(out: &mut Vec<u8>, name: &str, body: impl FnOnce(&mut HeaderWriter<'_>)) {
-    let mut w = HeaderWriter::new(out, name);
-    body(&mut w);
-    w.finish();
-}
-
 /// The mailboxes of a field where RFC 5322 allows no groups (`From`, `Sender`).
 fn single_mailboxes(list: &[Address], field: Field) -> Result<Vec<&Mailbox>, Error> {
     list.iter()
         .map(|address| match address {
             Address::Mailbox(mailbox) => Ok(mailbox),
-            Address::Group(_) => Err(invalid(
+            Address::Group(_) => Err(Error::invalid(
                 field.clone(),
                 Invalid::Syntax("a group is not allowed here"),
             )),
@@ -352,7 +332,7 @@ fn single_mailboxes(list: &[Address], field: Field) -> Result<Vec<&Mailbox>, Err
 fn derive_envelope(sender: &Mailbox, lists: [&Vec<Address>; 3]) -> Result<Envelope, Error> {
     let to_envelope = |mailbox: &Mailbox| {
         crate::address::Mailbox::parse(mailbox.address())
-            .map_err(|e| invalid(Field::Envelope, Invalid::Envelope(e)))
+            .map_err(|e| Error::invalid(Field::Envelope, Invalid::Envelope(e)))
     };
     let mut recipients: Vec<crate::address::Mailbox> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -367,163 +347,4 @@ fn derive_envelope(sender: &Mailbox, lists: [&Vec<Address>; 3]) -> Result<Envelo
         }
     }
     Ok(Envelope::new(to_envelope(sender)?, recipients))
-}
-
-/// Lays out the parts: `mixed` > `alternative` > `related`, each level only when needed.
-fn body_tree(
-    text: Option<String>,
-    html: Option<String>,
-    attachments: Vec<Attachment>,
-    allow_8bit: bool,
-) -> Result<Node, Error> {
-    let (inline, attached): (Vec<_>, Vec<_>) = attachments
-        .into_iter()
-        .partition(|a| a.content_id.is_some());
-    if !inline.is_empty() && html.is_none() {
-        return Err(Error::InlineWithoutHtml);
-    }
-    let text = text.map(|text| text_leaf(&text, "plain", allow_8bit));
-    let html = match html {
-        Some(html) if inline.is_empty() => Some(text_leaf(&html, "html", allow_8bit)),
-        Some(html) => {
-            let mut children = vec![text_leaf(&html, "html", allow_8bit)];
-            for attachment in inline {
-                children.push(attachment_leaf(attachment)?);
-            }
-            Some(Node::Multipart {
-                subtype: "related",
-                children,
-            })
-        }
-        None => None,
-    };
-    let body = match (text, html) {
-        (Some(text), Some(html)) => Some(Node::Multipart {
-            subtype: "alternative",
-            children: vec![text, html],
-        }),
-        (text, html) => text.or(html),
-    };
-    if attached.is_empty() {
-        return Ok(body.unwrap_or_else(|| text_leaf("", "plain", allow_8bit)));
-    }
-    let mut children: Vec<Node> = body.into_iter().collect();
-    for attachment in attached {
-        children.push(attachment_leaf(attachment)?);
-    }
-    Ok(Node::Multipart {
-        subtype: "mixed",
-        children,
-    })
-}
-
-fn has_8bit(node: &Node) -> bool {
-    match node {
-        Node::Leaf {
-            body: Body::Text(_, encoding),
-            ..
-        } => *encoding == TransferEncoding::EightBit,
-        Node::Leaf { .. } => false,
-        Node::Multipart { children, .. } => children.iter().any(has_8bit),
-    }
-}
-
-fn text_leaf(text: &str, subtype: &str, allow_8bit: bool) -> Node {
-    let canonical = canonical_text(text);
-    let encoding = choose_for_text(&canonical, allow_8bit);
-    let body = match encoding {
-        TransferEncoding::QuotedPrintable => {
-            let mut out = Vec::with_capacity(canonical.len() * 2);
-            QuotedPrintable::encode(&canonical, &mut out);
-            out
-        }
-        TransferEncoding::Base64 => {
-            let mut out = Vec::with_capacity(canonical.len() * 3 / 2);
-            base64_lines(&canonical, true, &mut out);
-            out
-        }
-        TransferEncoding::SevenBit | TransferEncoding::EightBit => canonical,
-    };
-    let headers = format!(
-        "Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n",
-        encoding.as_str()
-    );
-    Node::Leaf {
-        headers: headers.into_bytes(),
-        body: Body::Text(body, encoding),
-    }
-}
-
-fn attachment_leaf(attachment: Attachment) -> Result<Node, Error> {
-    let (body, name_from_path) = match attachment.source {
-        Source::Bytes(data) => (Body::Base64(data), None),
-        Source::File(path) => {
-            let measured = File::open(&path)
-                .and_then(|file| file.metadata())
-                .and_then(|meta| {
-                    if meta.is_file() {
-                        Ok(meta.len())
-                    } else {
-                        Err(std::io::Error::new(
-                            std::io::ErrorKind::InvalidInput,
-                            "not a regular file",
-                        ))
-                    }
-                });
-            let len = match measured {
-                Ok(len) => len,
-                Err(source) => return Err(Error::File { path, source }),
-            };
-            let name = path
-                .file_name()
-                .map(|name| name.to_string_lossy().into_owned());
-            (Body::File(path, len), name)
-        }
-    };
-    let file_name = attachment.file_name.or(name_from_path).unwrap_or_default();
-    let file_name =
-        checked_file_name(&file_name).map_err(|reason| invalid(Field::FileName, reason))?;
-    let content_type = match &attachment.content_type {
-        Some(given) => {
-            ContentType::parse(given).map_err(|reason| invalid(Field::ContentType, reason))?
-        }
-        None => ContentType::from_file_name(file_name),
-    };
-    let content_id = attachment
-        .content_id
-        .as_deref()
-        .map(check_content_id)
-        .transpose()
-        .map_err(|reason| invalid(Field::ContentId, reason))?;
-
-    let mut headers = Vec::with_capacity(256);
-    field(&mut headers, "Content-Type", |w| {
-        w.token(content_type.as_str());
-        param::write_quoted(w, "name", file_name);
-    });
-    headers.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n");
-    field(&mut headers, "Content-Disposition", |w| {
-        w.token(match attachment.disposition {
-            Disposition::Attachment => "attachment",
-            Disposition::Inline => "inline",
-        });
-        param::write_file_name(w, "filename", file_name);
-    });
-    if let Some(id) = content_id {
-        field(&mut headers, "Content-ID", |w| w.token(&format!("<{id}>")));
-    }
-    Ok(Node::Leaf { headers, body })
-}
-
-/// The last path component of a file name, refused if it could break a header or is empty.
-fn checked_file_name(name: &str) -> Result<&str, Invalid> {
-    check_line(name)?;
-    let base = param::base_name(name);
-    if base.is_empty() || base == "." || base == ".." {
-        return Err(Invalid::Empty);
-    }
-    if base.len() > MAX_FILE_NAME {
-        return Err(Invalid::TooLong);
-    }
-    Ok(base)
 }

@@ -93,6 +93,12 @@ pub enum Invalid {
     Envelope(crate::InputError),
 }
 
+impl Error {
+    pub(crate) fn invalid(field: Field, reason: Invalid) -> Self {
+        Self::Invalid { field, reason }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -76,6 +76,13 @@ impl<'a> HeaderWriter<'a> {
     }
 }
 
+/// Writes one header field with `body` filling it in.
+pub(crate) fn write_field(out: &mut Vec<u8>, name: &str, body: impl FnOnce(&mut HeaderWriter<'_>)) {
+    let mut w = HeaderWriter::new(out, name);
+    body(&mut w);
+    w.finish();
+}
+
 /// Whether a word of unstructured text can go on the wire as it is.
 ///
 /// Anything a decoder could take for part of an encoded-word (`=?` or `?=`) is encoded too, so

@@ -1,11 +1,22 @@
-//! The MIME tree of a message (RFC 2046 §5.1) and its rendering into segments.
+//! The MIME tree of a message (RFC 2046 §5.1): laid out from the bodies and attachments, then
+//! rendered into segments.
 
+use super::attachment::{Attachment, Disposition, Source};
 use super::boundary::{boundary, RandomSource};
-use super::error::Error;
-use super::header::HeaderWriter;
+use super::content_type::ContentType;
+use super::error::{check_line, Error, Field, Invalid};
+use super::header::{write_field, HeaderWriter};
+use super::message_id::check_content_id;
+use super::param;
 use super::stream::Segment;
-use super::transfer::TransferEncoding;
+use super::transfer::{
+    base64_lines, canonical_text, choose_for_text, QuotedPrintable, TransferEncoding,
+};
+use std::fs::File;
 use std::path::PathBuf;
+
+/// File names longer than this (in octets) are refused.
+const MAX_FILE_NAME: usize = 1024;
 
 /// Draws per boundary before giving up on a source that keeps colliding with the content.
 const BOUNDARY_DRAWS: usize = 8;
@@ -187,4 +198,162 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack
         .windows(needle.len())
         .any(|window| window == needle)
+}
+
+/// Lays out the parts: `mixed` > `alternative` > `related`, each level only when needed.
+pub(crate) fn body_tree(
+    text: Option<String>,
+    html: Option<String>,
+    attachments: Vec<Attachment>,
+    allow_8bit: bool,
+) -> Result<Node, Error> {
+    let (inline, attached): (Vec<_>, Vec<_>) = attachments
+        .into_iter()
+        .partition(|a| a.content_id.is_some());
+    if !inline.is_empty() && html.is_none() {
+        return Err(Error::InlineWithoutHtml);
+    }
+    let text = text.map(|text| text_leaf(&text, "plain", allow_8bit));
+    let html = match html {
+        Some(html) if inline.is_empty() => Some(text_leaf(&html, "html", allow_8bit)),
+        Some(html) => {
+            let mut children = vec![text_leaf(&html, "html", allow_8bit)];
+            for attachment in inline {
+                children.push(attachment_leaf(attachment)?);
+            }
+            Some(Node::Multipart {
+                subtype: "related",
+                children,
+            })
+        }
+        None => None,
+    };
+    let body = match (text, html) {
+        (Some(text), Some(html)) => Some(Node::Multipart {
+            subtype: "alternative",
+            children: vec![text, html],
+        }),
+        (text, html) => text.or(html),
+    };
+    if attached.is_empty() {
+        return Ok(body.unwrap_or_else(|| text_leaf("", "plain", allow_8bit)));
+    }
+    let mut children: Vec<Node> = body.into_iter().collect();
+    for attachment in attached {
+        children.push(attachment_leaf(attachment)?);
+    }
+    Ok(Node::Multipart {
+        subtype: "mixed",
+        children,
+    })
+}
+
+pub(crate) fn has_8bit(node: &Node) -> bool {
+    match node {
+        Node::Leaf {
+            body: Body::Text(_, encoding),
+            ..
+        } => *encoding == TransferEncoding::EightBit,
+        Node::Leaf { .. } => false,
+        Node::Multipart { children, .. } => children.iter().any(has_8bit),
+    }
+}
+
+fn text_leaf(text: &str, subtype: &str, allow_8bit: bool) -> Node {
+    let canonical = canonical_text(text);
+    let encoding = choose_for_text(&canonical, allow_8bit);
+    let body = match encoding {
+        TransferEncoding::QuotedPrintable => {
+            let mut out = Vec::with_capacity(canonical.len() * 2);
+            QuotedPrintable::encode(&canonical, &mut out);
+            out
+        }
+        TransferEncoding::Base64 => {
+            let mut out = Vec::with_capacity(canonical.len() * 3 / 2);
+            base64_lines(&canonical, true, &mut out);
+            out
+        }
+        TransferEncoding::SevenBit | TransferEncoding::EightBit => canonical,
+    };
+    let headers = format!(
+        "Content-Type: text/{subtype}; charset=utf-8\r\nContent-Transfer-Encoding: {}\r\n",
+        encoding.as_str()
+    );
+    Node::Leaf {
+        headers: headers.into_bytes(),
+        body: Body::Text(body, encoding),
+    }
+}
+
+fn attachment_leaf(attachment: Attachment) -> Result<Node, Error> {
+    let (body, name_from_path) = match attachment.source {
+        Source::Bytes(data) => (Body::Base64(data), None),
+        Source::File(path) => {
+            let measured = File::open(&path)
+                .and_then(|file| file.metadata())
+                .and_then(|meta| {
+                    if meta.is_file() {
+                        Ok(meta.len())
+                    } else {
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::InvalidInput,
+                            "not a regular file",
+                        ))
+                    }
+                });
+            let len = match measured {
+                Ok(len) => len,
+                Err(source) => return Err(Error::File { path, source }),
+            };
+            let name = path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned());
+            (Body::File(path, len), name)
+        }
+    };
+    let file_name = attachment.file_name.or(name_from_path).unwrap_or_default();
+    let file_name =
+        checked_file_name(&file_name).map_err(|reason| Error::invalid(Field::FileName, reason))?;
+    let content_type = match &attachment.content_type {
+        Some(given) => ContentType::parse(given)
+            .map_err(|reason| Error::invalid(Field::ContentType, reason))?,
+        None => ContentType::from_file_name(file_name),
+    };
+    let content_id = attachment
+        .content_id
+        .as_deref()
+        .map(check_content_id)
+        .transpose()
+        .map_err(|reason| Error::invalid(Field::ContentId, reason))?;
+
+    let mut headers = Vec::with_capacity(256);
+    write_field(&mut headers, "Content-Type", |w| {
+        w.token(content_type.as_str());
+        param::write_quoted(w, "name", file_name);
+    });
+    headers.extend_from_slice(b"Content-Transfer-Encoding: base64\r\n");
+    write_field(&mut headers, "Content-Disposition", |w| {
+        w.token(match attachment.disposition {
+            Disposition::Attachment => "attachment",
+            Disposition::Inline => "inline",
+        });
+        param::write_file_name(w, "filename", file_name);
+    });
+    if let Some(id) = content_id {
+        write_field(&mut headers, "Content-ID", |w| w.token(&format!("<{id}>")));
+    }
+    Ok(Node::Leaf { headers, body })
+}
+
+/// The last path component of a file name, refused if it could break a header or is empty.
+fn checked_file_name(name: &str) -> Result<&str, Invalid> {
+    check_line(name)?;
+    let base = param::base_name(name);
+    if base.is_empty() || base == "." || base == ".." {
+        return Err(Invalid::Empty);
+    }
+    if base.len() > MAX_FILE_NAME {
+        return Err(Invalid::TooLong);
+    }
+    Ok(base)
 }
