@@ -35,6 +35,7 @@ pub mod command;
 pub mod data;
 pub mod envelope;
 mod error;
+pub mod mime;
 pub mod reply;
 mod secret;
 pub mod session;
