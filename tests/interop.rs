@@ -386,3 +386,50 @@ async fn bad_tls_server(
     });
     (addr, received)
 }
+
+/// A MIME message with a Chinese subject, display names and attachment name, through Postfix's
+/// submission port; parsed back from the Maildir with mail-parser.
+#[tokio::test]
+async fn mime_message_through_postfix_reads_back() {
+    use mail_parser::MimeHeaders;
+    use smtpwire::mime::{Attachment, Message};
+    let Some(servers) = servers() else { return };
+    let token = token();
+    let attachment: Vec<u8> = (0..=255u8).cycle().take(100_000).collect();
+    let message = Message::builder()
+        .from("测试 <tester@smtpwire.test>")
+        .to("收件人 <someone@smtpwire.test>")
+        .bcc("hidden@smtpwire.test")
+        .subject(format!("季度报告 {token}"))
+        .text("请查收附件。\n.a dot line\nFrom the team")
+        .html("<p>请查收附件。</p>")
+        .attach(Attachment::from_bytes(
+            "2026年第三季度报告.pdf",
+            attachment.clone(),
+        ))
+        .build()
+        .unwrap();
+    let config = servers.config(&servers.submission, TlsPolicy::StartTlsRequired, None);
+    let mut client = Client::connect(config).await.unwrap();
+    let report = client.send_message(&message).await.unwrap();
+    assert_eq!(report.accepted().count(), 2, "To and Bcc");
+    client.quit().await.unwrap();
+
+    let file = delivered(&servers.maildir.join("new"), &token).await;
+    let parsed = mail_parser::MessageParser::default().parse(&file).unwrap();
+    assert_eq!(parsed.subject(), Some(format!("季度报告 {token}").as_str()));
+    let from = parsed.from().and_then(|a| a.first()).unwrap();
+    assert_eq!(from.name(), Some("测试"));
+    assert!(
+        parsed.header("Bcc").is_none(),
+        "Bcc must not be in the message"
+    );
+    let part = parsed.attachments().next().unwrap();
+    assert_eq!(part.attachment_name(), Some("2026年第三季度报告.pdf"));
+    assert_eq!(part.contents(), attachment.as_slice());
+    // The encoder ends a text body with a line break.
+    assert_eq!(
+        parsed.body_text(0).unwrap().replace("\r\n", "\n"),
+        "请查收附件。\n.a dot line\nFrom the team\n"
+    );
+}

@@ -33,8 +33,9 @@ mod tls;
 pub use report::SendReport;
 pub use tls::{TlsConfig, TlsInfo};
 
-use crate::envelope::Envelope;
+use crate::envelope::{Body, Envelope, Recipient};
 use crate::error::{Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch};
+use crate::mime::Message;
 use crate::session::{Action, MailId, Session, SessionConfig, TlsPolicy};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -193,6 +194,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 Action::SendData(got) if got == id => {
                     self.write_message(id, message).await?;
                     report.add_bytes(message.len() as u64);
+                }
+                Action::Finished(got, outcome) if got == id => {
+                    let more = outcome.continues();
+                    report.add(outcome);
+                    if !more {
+                        break;
+                    }
+                }
+                other => return Err(self.unexpected(&other)),
+            }
+        }
+        report.finish(started.elapsed())
+    }
+
+    /// Sends a built MIME message to the envelope it implies (Sender or From; To, Cc and Bcc),
+    /// declaring its exact size for SIZE and `BODY=8BITMIME` when it has 8-bit parts.
+    ///
+    /// File attachments are read and encoded chunk by chunk as the data goes out, so memory
+    /// does not grow with their size (the reads are blocking file reads on the current task).
+    /// Recipients the server defers (452) get a further transaction with the same bytes.
+    ///
+    /// # Errors
+    /// As [`Client::send`]; a file attachment that cannot be read ends the session.
+    pub async fn send_message(&mut self, message: &Message) -> Result<SendReport, Error> {
+        let started = Instant::now();
+        let id = self.start(smtp_envelope(message)?).await?;
+        let mut report = SendReport::default();
+        loop {
+            match self.pump().await? {
+                Action::SendData(got) if got == id => {
+                    let written = self.write_reader(id, message.reader()).await?;
+                    report.add_bytes(written);
                 }
                 Action::Finished(got, outcome) if got == id => {
                     let more = outcome.continues();
@@ -441,6 +474,53 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         Ok(())
     }
 
+    /// Writes data read from `reader` chunk by chunk; the last chunk and the terminator leave
+    /// in one write. Returns the octets read.
+    async fn write_reader(
+        &mut self,
+        id: MailId,
+        mut reader: impl std::io::Read,
+    ) -> Result<u64, Error> {
+        let mut current = vec![0; DATA_CHUNK];
+        let mut next = vec![0; DATA_CHUNK];
+        let mut filled = self.read_chunk(&mut reader, &mut current)?;
+        let mut total = 0;
+        while filled > 0 {
+            let ahead = self.read_chunk(&mut reader, &mut next)?;
+            self.session
+                .write_data(current.get(..filled).unwrap_or_default())?;
+            total += filled as u64;
+            if ahead > 0 && !self.flush(id).await? {
+                return Ok(total);
+            }
+            std::mem::swap(&mut current, &mut next);
+            filled = ahead;
+        }
+        self.session.finish_data()?;
+        Ok(total)
+    }
+
+    /// Fills `buffer` as far as the reader goes; 0 means the end.
+    fn read_chunk(
+        &mut self,
+        reader: &mut impl std::io::Read,
+        buffer: &mut [u8],
+    ) -> Result<usize, Error> {
+        let mut filled = 0;
+        while filled < buffer.len() {
+            let Some(rest) = buffer.get_mut(filled..) else {
+                break;
+            };
+            match reader.read(rest) {
+                Ok(0) => break,
+                Ok(read) => filled += read,
+                Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(self.fail(ErrorKind::Io(Arc::new(error)))),
+            }
+        }
+        Ok(filled)
+    }
+
     /// Writes what the session has queued, without waiting for any reply. Returns whether the
     /// server still waits for this message's data.
     async fn flush(&mut self, id: MailId) -> Result<bool, Error> {
@@ -617,4 +697,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.session.note(format!("unexpected action {action:?}"));
         error
     }
+}
+
+/// The SMTP envelope of a built message, with its size and body type declared.
+fn smtp_envelope(message: &Message) -> Result<Envelope, Error> {
+    let envelope = message.envelope();
+    let recipients = envelope.recipients().iter().cloned().map(Recipient::new);
+    let body = if message.needs_8bitmime() {
+        Body::EightBitMime
+    } else {
+        Body::SevenBit
+    };
+    Envelope::new(Some(envelope.sender().clone()), recipients)
+        .map(|e| e.with_size(message.encoded_len()).with_body(body))
+        .map_err(|e| Error::input(Phase::MailFrom, e))
 }
