@@ -1,0 +1,77 @@
+//! `smtpwire`: send mail through QQ Mail and friends, diagnose why it fails, and watch the
+//! exact dialogue.
+
+mod check;
+mod demo;
+mod exit;
+mod providers;
+mod raw;
+mod send;
+mod target;
+
+use clap::{Parser, Subcommand};
+use exit::{CliError, Exit};
+use std::process::ExitCode;
+
+/// Send mail, diagnose servers and accounts, and watch the SMTP dialogue.
+#[derive(Parser, Debug)]
+#[command(name = "smtpwire", version, about, long_about = None, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Send a message built from flags or from a JSON message file.
+    Send(Box<send::SendArgs>),
+    /// Send a complete RFC 5322 message from a file or stdin as is, like sendmail.
+    Raw(Box<raw::RawArgs>),
+    /// Diagnose a server and account step by step: DNS, TCP, greeting, TLS, AUTH.
+    Check(Box<check::CheckArgs>),
+    /// Send a message to an in-process server on 127.0.0.1 and show the whole dialogue.
+    Demo(demo::DemoArgs),
+    /// List the built-in provider presets.
+    Providers,
+}
+
+const EXIT_CODES: &str = "\
+Exit codes (sysexits, like msmtp):
+  0 sent   64 usage   65 bad message   66 input missing   68 unknown host
+  69 unavailable or refused   74 I/O error   75 temporary failure (retry later)
+  76 protocol error   77 authentication failed   78 configuration error
+  79 delivery unknown: the connection was lost after the message was sent; it may have
+     been delivered, so check before sending again";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("smtpwire: cannot start the async runtime: {error}");
+            return Exit::IoErr.into();
+        }
+    };
+    let result: Result<Exit, CliError> = runtime.block_on(async {
+        match cli.command {
+            Command::Send(args) => send::run(*args).await,
+            Command::Raw(args) => raw::run(*args).await,
+            Command::Check(args) => check::run(*args).await,
+            Command::Demo(args) => demo::run(args).await,
+            Command::Providers => {
+                print!("{}", providers::table());
+                Ok(Exit::Ok)
+            }
+        }
+    });
+    match result {
+        Ok(exit) => exit.into(),
+        Err(error) => {
+            eprintln!("{error}");
+            error.exit.into()
+        }
+    }
+}

@@ -1,0 +1,521 @@
+//! Where to connect and as whom: `--server`/`--provider`/`--account`, the TLS mode, and the
+//! password, which only ever comes from an environment variable, a file or a command.
+
+use crate::exit::{CliError, Exit};
+use crate::providers;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use smtpwire::address::ClientName;
+use smtpwire::auth::{Credentials, Mechanism};
+use smtpwire::session::TlsPolicy;
+use smtpwire::transport::{ClientConfig, TlsConfig};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The connection flags shared by `send`, `raw` and `check`.
+#[derive(Args, Clone, Debug, Default)]
+pub struct TargetArgs {
+    /// The SMTP server, `HOST` or `HOST:PORT` (465 implies implicit TLS, anything else STARTTLS).
+    #[arg(long, value_name = "HOST[:PORT]", conflicts_with = "provider")]
+    pub server: Option<String>,
+    /// A built-in provider preset (see `smtpwire providers`), e.g. `qq`, `163`, `gmail`.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// A named account from the accounts file.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["server", "provider"])]
+    pub account: Option<String>,
+    /// The accounts file (default: ~/.config/smtpwire/config.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// How to encrypt: implicit, starttls (required), opportunistic, none.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub tls: Option<TlsMode>,
+    /// Allows `--tls none`: everything, the password included, crosses the network in clear.
+    #[arg(long)]
+    pub insecure_plaintext: bool,
+    /// Trusts the CA certificates in this PEM file too (a company relay, a test server).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// The user to authenticate as (usually the full address).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Reads the password (authorization code) from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with_all = ["password_file", "password_cmd"])]
+    pub password_env: Option<String>,
+    /// Reads the password from the first line of this file.
+    #[arg(long, value_name = "PATH", conflicts_with = "password_cmd")]
+    pub password_file: Option<PathBuf>,
+    /// Runs this shell command and reads the password from its first line of output, like
+    /// msmtp's passwordeval (e.g. `pass show mail/qq`).
+    #[arg(long, value_name = "CMD")]
+    pub password_cmd: Option<String>,
+    /// Refused: a password on the command line shows in `ps` and shell history.
+    #[arg(long, hide = true, value_name = "PASSWORD")]
+    pub password: Option<String>,
+    /// The AUTH mechanism: auto (PLAIN, then LOGIN), plain, login, xoauth2 (the secret is an
+    /// OAuth 2.0 access token).
+    #[arg(long, value_enum, default_value = "auto", value_name = "MECHANISM")]
+    pub auth: AuthMode,
+    /// The name to send in EHLO (default: localhost).
+    #[arg(long, value_name = "NAME")]
+    pub ehlo: Option<String>,
+    /// Seconds to wait for each reply, overriding the RFC 5321 defaults (5 min, 10 min after the data).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+}
+
+/// `--tls`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// TLS from the first byte (port 465).
+    Implicit,
+    /// STARTTLS, required (port 587).
+    Starttls,
+    /// STARTTLS when offered; credentials are still never sent in clear.
+    Opportunistic,
+    /// No TLS (needs --insecure-plaintext).
+    None,
+}
+
+impl From<TlsMode> for TlsPolicy {
+    fn from(mode: TlsMode) -> Self {
+        match mode {
+            TlsMode::Implicit => TlsPolicy::Implicit,
+            TlsMode::Starttls => TlsPolicy::StartTlsRequired,
+            TlsMode::Opportunistic => TlsPolicy::StartTlsOpportunistic,
+            TlsMode::None => TlsPolicy::Plaintext,
+        }
+    }
+}
+
+/// `--auth`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum AuthMode {
+    /// The best mechanism the server offers.
+    #[default]
+    Auto,
+    /// PLAIN.
+    Plain,
+    /// LOGIN.
+    Login,
+    /// XOAUTH2 with an OAuth 2.0 access token as the secret.
+    Xoauth2,
+}
+
+/// One account in the accounts file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    /// A provider preset.
+    pub provider: Option<String>,
+    /// Or a server, `HOST[:PORT]`.
+    pub server: Option<String>,
+    /// `implicit`, `starttls`, `opportunistic` or `none`.
+    pub tls: Option<String>,
+    /// The user to authenticate as.
+    pub user: Option<String>,
+    /// The default From address.
+    pub from: Option<String>,
+    /// Password sources, as the flags of the same names.
+    pub password_env: Option<String>,
+    /// A file holding the password.
+    pub password_file: Option<PathBuf>,
+    /// A command printing the password.
+    pub password_cmd: Option<String>,
+    /// A literal password: accepted only when the file is readable by its owner alone (0600).
+    pub password: Option<String>,
+    /// A CA file to trust.
+    pub ca_file: Option<PathBuf>,
+    /// The EHLO name.
+    pub ehlo: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountsFile {
+    #[serde(default)]
+    accounts: BTreeMap<String, Account>,
+}
+
+/// Everything needed to connect, resolved from flags, account and preset.
+#[derive(Debug)]
+pub struct Target {
+    /// The host name or address.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The TLS mode.
+    pub tls: TlsPolicy,
+    /// The credentials, if a user was given.
+    pub credentials: Option<Credentials>,
+    /// The mechanism to insist on, if any.
+    pub mechanism: Option<Mechanism>,
+    /// Extra trust anchors.
+    pub ca_file: Option<PathBuf>,
+    /// The EHLO name.
+    pub ehlo: Option<ClientName>,
+    /// The reply timeout override.
+    pub timeout: Option<Duration>,
+    /// The account's default From address.
+    pub from: Option<String>,
+    /// Whether plaintext was explicitly allowed.
+    pub insecure_plaintext: bool,
+}
+
+impl TargetArgs {
+    /// Resolves the flags (and the account they name) into a target.
+    ///
+    /// # Errors
+    /// Usage errors for conflicting or missing flags, configuration errors for a bad accounts
+    /// file or password source.
+    pub fn resolve(&self) -> Result<Target, CliError> {
+        if self.password.is_some() {
+            return Err(CliError::usage("--password is refused: a password on the command line shows in `ps` and shell history")
+                .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"));
+        }
+        let account = match &self.account {
+            Some(name) => Some(load_account(self.config.as_deref(), name)?),
+            None => None,
+        };
+        let account = account.unwrap_or_default();
+        let tls_flag = match (self.tls, &account.tls) {
+            (Some(mode), _) => Some(mode),
+            (None, Some(text)) => Some(TlsMode::from_str(text, true).map_err(|_| {
+                CliError::config(format!("accounts file: unknown tls mode {text:?}"))
+            })?),
+            (None, None) => None,
+        };
+        if tls_flag == Some(TlsMode::None) && !self.insecure_plaintext {
+            return Err(CliError::usage("--tls none sends everything in clear")
+                .hint("add --insecure-plaintext if that is really meant (a loopback relay)"));
+        }
+        let provider_name = self.provider.as_ref().or(account.provider.as_ref());
+        let server = self.server.as_ref().or(account.server.as_ref());
+        let (host, port, tls) = match (server, provider_name) {
+            (Some(server), _) => {
+                let (host, port) = split_host_port(server)?;
+                let port = port.unwrap_or(match tls_flag {
+                    Some(TlsMode::Implicit) => 465,
+                    Some(TlsMode::None) => 25,
+                    _ => 587,
+                });
+                let tls = tls_flag.map_or_else(|| TlsPolicy::for_port(port), TlsPolicy::from);
+                (host, port, tls)
+            }
+            (None, Some(name)) => {
+                let provider = providers::find(name).ok_or_else(|| {
+                    CliError::usage(format!("unknown provider {name:?}"))
+                        .hint("see `smtpwire providers` for the list")
+                })?;
+                let (port, tls) = provider
+                    .endpoint(tls_flag.map(TlsPolicy::from))
+                    .ok_or_else(|| {
+                        CliError::usage(format!("{} does not offer that TLS mode", provider.label))
+                    })?;
+                (provider.host.to_owned(), port, tls)
+            }
+            (None, None) => {
+                return Err(CliError::usage(
+                    "no server: give --server HOST[:PORT], --provider NAME or --account NAME",
+                ))
+            }
+        };
+        let user = self.user.clone().or(account.user.clone());
+        let credentials = match user {
+            Some(user) => {
+                let secret = self.password_source(&account)?.read()?;
+                Some(if self.auth == AuthMode::Xoauth2 {
+                    Credentials::oauth2(user, secret)
+                } else {
+                    Credentials::new(user, secret)
+                })
+            }
+            None => None,
+        };
+        let mechanism = match self.auth {
+            AuthMode::Auto => None,
+            AuthMode::Plain => Some(Mechanism::Plain),
+            AuthMode::Login => Some(Mechanism::Login),
+            AuthMode::Xoauth2 => Some(Mechanism::XOAuth2),
+        };
+        let ehlo = match self.ehlo.as_ref().or(account.ehlo.as_ref()) {
+            Some(name) => {
+                Some(ClientName::parse(name).map_err(|e| CliError::usage(format!("--ehlo: {e}")))?)
+            }
+            None => None,
+        };
+        Ok(Target {
+            host,
+            port,
+            tls,
+            credentials,
+            mechanism,
+            ca_file: self.ca_file.clone().or(account.ca_file.clone()),
+            ehlo,
+            timeout: self.timeout.map(Duration::from_secs),
+            from: account.from.clone(),
+            insecure_plaintext: self.insecure_plaintext,
+        })
+    }
+
+    fn password_source(&self, account: &Account) -> Result<PasswordSource, CliError> {
+        if let Some(var) = &self.password_env {
+            return Ok(PasswordSource::Env(var.clone()));
+        }
+        if let Some(path) = &self.password_file {
+            return Ok(PasswordSource::File(path.clone()));
+        }
+        if let Some(command) = &self.password_cmd {
+            return Ok(PasswordSource::Command(command.clone()));
+        }
+        if let Some(var) = &account.password_env {
+            return Ok(PasswordSource::Env(var.clone()));
+        }
+        if let Some(path) = &account.password_file {
+            return Ok(PasswordSource::File(path.clone()));
+        }
+        if let Some(command) = &account.password_cmd {
+            return Ok(PasswordSource::Command(command.clone()));
+        }
+        if let Some(password) = &account.password {
+            return Ok(PasswordSource::Literal(password.clone()));
+        }
+        if std::env::var_os("SMTPWIRE_PASSWORD").is_some() {
+            return Ok(PasswordSource::Env("SMTPWIRE_PASSWORD".into()));
+        }
+        Err(CliError::config("a user was given but no password source")
+            .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"))
+    }
+}
+
+/// Where the password comes from; never the command line.
+enum PasswordSource {
+    Env(String),
+    File(PathBuf),
+    Command(String),
+    Literal(String),
+}
+
+impl PasswordSource {
+    fn read(self) -> Result<String, CliError> {
+        let text = match self {
+            Self::Env(var) => std::env::var(&var)
+                .map_err(|_| CliError::config(format!("the password variable {var} is not set")))?,
+            Self::File(path) => std::fs::read_to_string(&path).map_err(|e| {
+                CliError::new(
+                    Exit::NoInput,
+                    format!("cannot read the password file {}: {e}", path.display()),
+                )
+            })?,
+            Self::Command(command) => {
+                let output = std::process::Command::new("sh")
+                    .arg("-c")
+                    .arg(&command)
+                    .stdin(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::inherit())
+                    .output()
+                    .map_err(|e| {
+                        CliError::config(format!("cannot run the password command: {e}"))
+                    })?;
+                if !output.status.success() {
+                    return Err(CliError::config(format!(
+                        "the password command failed ({})",
+                        output.status
+                    )));
+                }
+                String::from_utf8(output.stdout).map_err(|_| {
+                    CliError::config("the password command printed something that is not UTF-8")
+                })?
+            }
+            Self::Literal(password) => password,
+        };
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('\r')
+            .to_owned();
+        if first.is_empty() {
+            return Err(CliError::config(
+                "the password source gave an empty password",
+            ));
+        }
+        Ok(first)
+    }
+}
+
+fn split_host_port(server: &str) -> Result<(String, Option<u16>), CliError> {
+    let bad = || CliError::usage(format!("--server {server:?}: expected HOST or HOST:PORT"));
+    if let Some(rest) = server.strip_prefix('[') {
+        // [IPv6]:port
+        let (host, tail) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match tail.strip_prefix(':') {
+            Some(port) => Some(port.parse().map_err(|_| bad())?),
+            None if tail.is_empty() => None,
+            None => return Err(bad()),
+        };
+        return Ok((host.to_owned(), port));
+    }
+    match server.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && !host.is_empty() => {
+            Ok((host.to_owned(), Some(port.parse().map_err(|_| bad())?)))
+        }
+        Some(_) => Ok((server.to_owned(), None)),
+        None if server.is_empty() => Err(bad()),
+        None => Ok((server.to_owned(), None)),
+    }
+}
+
+/// The default accounts file: `$XDG_CONFIG_HOME/smtpwire/config.toml` or
+/// `~/.config/smtpwire/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("smtpwire").join("config.toml"))
+}
+
+fn load_account(path: Option<&Path>, name: &str) -> Result<Account, CliError> {
+    let path = match path {
+        Some(path) => path.to_owned(),
+        None => default_config_path()
+            .ok_or_else(|| CliError::config("no accounts file: give --config PATH"))?,
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        CliError::config(format!(
+            "cannot read the accounts file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let file: AccountsFile = toml::from_str(&text)
+        .map_err(|e| CliError::config(format!("accounts file {}: {e}", path.display())))?;
+    let account =
+        file.accounts.get(name).cloned().ok_or_else(|| {
+            CliError::config(format!("no account {name:?} in {}", path.display()))
+        })?;
+    if account.password.is_some() && !owner_only(&path) {
+        return Err(CliError::config(format!(
+            "{} holds a literal password but others can read it",
+            path.display()
+        ))
+        .hint("chmod 600 the file, or use password_env / password_file / password_cmd"));
+    }
+    Ok(account)
+}
+
+#[cfg(unix)]
+fn owner_only(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 == 0)
+}
+
+#[cfg(not(unix))]
+fn owner_only(_: &Path) -> bool {
+    false
+}
+
+impl Target {
+    /// The library configuration for this target.
+    ///
+    /// # Errors
+    /// An unreadable `--ca-file`.
+    pub fn client_config(&self, transcript: bool) -> Result<ClientConfig, CliError> {
+        let mut config = ClientConfig::new(self.host.clone(), self.port);
+        config.session.tls = self.tls;
+        config.session.credentials = self.credentials.clone();
+        config.session.mechanism = self.mechanism.clone();
+        config.session.transcript = transcript;
+        if let Some(name) = &self.ehlo {
+            config.session.client_name = name.clone();
+        }
+        if let Some(timeout) = self.timeout {
+            let t = &mut config.session.timeouts;
+            for slot in [
+                &mut t.greeting,
+                &mut t.command,
+                &mut t.mail,
+                &mut t.rcpt,
+                &mut t.data_initiation,
+                &mut t.data_block,
+                &mut t.data_termination,
+                &mut t.tls_handshake,
+                &mut t.connect,
+            ] {
+                *slot = timeout;
+            }
+        }
+        if self.tls == TlsPolicy::Plaintext && self.insecure_plaintext {
+            config.session = config.session.dangerous_allow_plaintext_auth();
+        }
+        if let Some(path) = &self.ca_file {
+            let mut tls = TlsConfig::default();
+            tls.add_pem_file(path)
+                .map_err(|e| CliError::config(format!("--ca-file {}: {e}", path.display())))?;
+            config.tls = tls;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port_forms() {
+        assert_eq!(
+            split_host_port("smtp.qq.com").unwrap(),
+            ("smtp.qq.com".into(), None)
+        );
+        assert_eq!(
+            split_host_port("smtp.qq.com:465").unwrap(),
+            ("smtp.qq.com".into(), Some(465))
+        );
+        assert_eq!(
+            split_host_port("[::1]:2525").unwrap(),
+            ("::1".into(), Some(2525))
+        );
+        assert_eq!(split_host_port("::1").unwrap(), ("::1".into(), None));
+        assert!(split_host_port("host:port").is_err());
+        assert!(split_host_port("").is_err());
+    }
+
+    #[test]
+    fn port_decides_the_default_tls_mode() {
+        let args = |server: &str| TargetArgs {
+            server: Some(server.into()),
+            ..TargetArgs::default()
+        };
+        assert_eq!(
+            args("smtp.qq.com:465").resolve().unwrap().tls,
+            TlsPolicy::Implicit
+        );
+        assert_eq!(
+            args("smtp.qq.com:587").resolve().unwrap().tls,
+            TlsPolicy::StartTlsRequired
+        );
+        let target = args("smtp.qq.com").resolve().unwrap();
+        assert_eq!(
+            (target.port, target.tls),
+            (587, TlsPolicy::StartTlsRequired)
+        );
+    }
+
+    #[test]
+    fn literal_password_and_unguarded_plaintext_are_refused() {
+        let literal = TargetArgs {
+            server: Some("h".into()),
+            password: Some("x".into()),
+            ..TargetArgs::default()
+        };
+        assert_eq!(literal.resolve().unwrap_err().exit, Exit::Usage);
+        let plain = TargetArgs {
+            server: Some("h:25".into()),
+            tls: Some(TlsMode::None),
+            ..TargetArgs::default()
+        };
+        assert_eq!(plain.resolve().unwrap_err().exit, Exit::Usage);
+    }
+}
