@@ -35,6 +35,9 @@ pub mod command;
 pub mod data;
 pub mod envelope;
 mod error;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod pool;
 pub mod reply;
 mod secret;
 pub mod session;

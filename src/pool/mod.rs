@@ -1,0 +1,10 @@
+//! Reliable sending at volume: a pool of connections to one server and account, with retries,
+//! a rate limit, a circuit breaker and observability.
+
+mod breaker;
+mod rate;
+mod retry;
+
+pub use breaker::BreakerPolicy;
+pub use rate::Rate;
+pub use retry::RetryPolicy;
