@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Counts what a mailer did and how long it took. Clones share the same numbers.
 ///
-/// ```ignore
+/// ```no_run
 /// use smtpwire::pool::{Mailer, Metrics};
 /// use smtpwire::transport::ClientConfig;
 ///
