@@ -50,10 +50,17 @@ pub(crate) struct Breaker {
 
 #[derive(Clone, Copy, Debug)]
 enum State {
-    Closed { failures: u32 },
-    Open { until: Instant, failures: u32 },
+    Closed {
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+        failures: u32,
+    },
     /// One probe connection is under way; everyone else still fails fast.
-    Probing { failures: u32 },
+    Probing {
+        failures: u32,
+    },
 }
 
 impl Breaker {

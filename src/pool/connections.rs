@@ -151,7 +151,7 @@ where
         self.client.as_ref().is_some_and(Client::is_usable)
     }
 
-    /// Checks the connection with NOOP. On failure the connection is closed when dropped.
+    /// Checks the connection with NOOP; one that fails it is closed, and the lease is empty.
     pub(crate) async fn check(&mut self) -> Result<(), Error> {
         self.busy = true;
         let checked = match self.client.as_mut() {
@@ -160,6 +160,11 @@ where
         };
         self.busy = false;
         self.since = Instant::now();
+        if checked.is_err() && self.client.take().is_some() {
+            self.observers.emit(Event::ConnectionClosed {
+                reason: CloseReason::CheckFailed,
+            });
+        }
         checked
     }
 

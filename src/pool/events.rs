@@ -185,7 +185,7 @@ impl fmt::Debug for Observers {
     }
 }
 
-/// The event as a `tracing` event under the target `smtpwire::pool`, inside the span of the
+/// The event as a `tracing` event (target `smtpwire::pool::events`), inside the span of the
 /// send or connection it belongs to.
 #[cfg(feature = "tracing")]
 fn trace(event: &Event<'_>) {

@@ -301,7 +301,12 @@ impl Tally {
     /// The connection or the session failed. `may_have_completed` says that a transaction of
     /// this send may have been accepted before the failure, which makes every recipient's
     /// delivery unknown whatever the error says.
-    pub(crate) fn on_failure(&mut self, error: &Error, may_have_completed: bool, retry_unknown: bool) {
+    pub(crate) fn on_failure(
+        &mut self,
+        error: &Error,
+        may_have_completed: bool,
+        retry_unknown: bool,
+    ) {
         let unknown = may_have_completed || error.delivery() == Delivery::Unknown;
         let status = match (unknown, error.is_transient()) {
             (true, true) if retry_unknown => None,
@@ -395,8 +400,14 @@ mod tests {
             queue_id(&reply("OK id=1rABCD-000EFG-HI")).as_deref(),
             Some("1rABCD-000EFG-HI")
         );
-        assert_eq!(queue_id(&reply("Ok: queued as <abc.def>")).as_deref(), Some("abc.def"));
+        assert_eq!(
+            queue_id(&reply("Ok: queued as <abc.def>")).as_deref(),
+            Some("abc.def")
+        );
         assert_eq!(queue_id(&reply("OK: queued as.")), None);
-        assert_eq!(queue_id(&reply("2.0.0 OK 1700000000 x1-20020a - gsmtp")), None);
+        assert_eq!(
+            queue_id(&reply("2.0.0 OK 1700000000 x1-20020a - gsmtp")),
+            None
+        );
     }
 }

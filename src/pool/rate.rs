@@ -153,7 +153,10 @@ mod tests {
             limiter.acquire(1).await;
             times.push(start.elapsed());
         }
-        let in_first_second = times.iter().filter(|t| **t < Duration::from_secs(1)).count();
+        let in_first_second = times
+            .iter()
+            .filter(|t| **t < Duration::from_secs(1))
+            .count();
         assert_eq!(in_first_second, 5);
         for (earlier, later) in times.iter().zip(times.iter().skip(5)) {
             assert!(*later - *earlier >= Duration::from_secs(1), "{times:?}");

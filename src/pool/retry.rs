@@ -172,7 +172,10 @@ mod tests {
             .jitter_seed(7);
         let delays: Vec<Duration> = (0..1000).map(|_| policy.delay(3)).collect();
         assert!(delays.iter().all(|d| *d < Duration::from_millis(400)));
-        let low = delays.iter().filter(|d| **d < Duration::from_millis(200)).count();
+        let low = delays
+            .iter()
+            .filter(|d| **d < Duration::from_millis(200))
+            .count();
         assert!((400..600).contains(&low), "{low} of 1000 in the lower half");
     }
 
