@@ -414,6 +414,26 @@ async fn invalid_input_is_not_retried() {
         panic!("{error}")
     };
     assert!(matches!(cause.kind(), ErrorKind::Input(_)), "{cause}");
+    assert_eq!(statuses(error.outcome()), [Status::NotSent]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn connection_lost_in_the_middle_of_the_data_is_retried() {
+    let server = Scripted::new();
+    server.then([open(), vec![OK, OK, "354 go ahead<close>"]].concat());
+    server.then([open(), deliver(1, OK)].concat());
+    let mailer = mailer(&server).build();
+    // Larger than one write: the first chunk fails, the end of the data never left.
+    let mut message = b"Subject: big\r\n\r\n".to_vec();
+    for _ in 0..4000 {
+        message.extend_from_slice(b"0123456789012345678901234567890123456789\r\n");
+    }
+    let outcome = mailer
+        .send(envelope(&["b@y.test"]), &message)
+        .await
+        .unwrap();
+    assert_eq!(outcome.attempts(), 2);
+    assert_eq!(server.connections(), 2);
 }
 
 #[tokio::test(start_paused = true)]

@@ -5,6 +5,7 @@ use super::events::{CloseReason, Event, Observers};
 use super::outcome::Failure;
 use crate::envelope::Envelope;
 use crate::error::{Error, InputError, Phase};
+use crate::session::Session;
 use crate::transport::{Client, SendReport};
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -139,11 +140,9 @@ where
         self.since.elapsed()
     }
 
-    /// How many replies the session has received so far.
-    pub(crate) fn replies_received(&self) -> u64 {
-        self.client
-            .as_ref()
-            .map_or(0, |c| c.session().replies_received())
+    /// The session, until the lease is dropped.
+    pub(crate) fn session(&self) -> Option<&Session> {
+        self.client.as_ref().map(Client::session)
     }
 
     /// Whether the session can carry more mail.

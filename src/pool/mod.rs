@@ -68,6 +68,7 @@ use rate::RateLimiter;
 
 use crate::envelope::Envelope;
 use crate::error::Error;
+use crate::session::Session;
 use crate::transport::{Client, ClientConfig};
 use std::fmt;
 use std::future::Future;
@@ -363,11 +364,10 @@ impl<C: Connector> Mailer<C> {
                 Err(failure) => return tally.on_refused_locally(failure),
             };
         }
-        let first_transaction = envelope
-            .recipients()
-            .len()
-            .min(shared.config.session.max_recipients.max(1));
-        let replies_before = lease.replies_received();
+        let replies_to_complete = lease.session().map_or(0, |session| {
+            replies_to_complete(session, envelope.recipients().len())
+        });
+        let replies_before = replies_received(&lease);
         let started = Instant::now();
         let sent = lease.send(envelope, message).await;
         let duration = started.elapsed();
@@ -403,13 +403,11 @@ impl<C: Connector> Mailer<C> {
                 tally.on_refusal(&error);
             }
             Err(error) => {
-                // A transaction completes only once MAIL, each RCPT and the end of the data
-                // are answered; with fewer replies, none of this send was accepted. With more,
-                // a further transaction (452 "too many recipients") may have failed after an
-                // earlier one was accepted, and the error does not say which recipients it
-                // took.
-                let replies = lease.replies_received().saturating_sub(replies_before);
-                let may_have_completed = replies >= first_transaction as u64 + 2;
+                // With enough replies, a further transaction of this message (deferred
+                // recipients) may have failed after an earlier one was accepted, and the
+                // error does not say which recipients that one took.
+                let replies = replies_received(&lease).saturating_sub(replies_before);
+                let may_have_completed = replies >= replies_to_complete;
                 shared.observers.emit(Event::AttemptFailed {
                     error: &error,
                     duration,
@@ -507,6 +505,22 @@ impl<C: Connector> Mailer<C> {
             tokio::spawn(reap(Arc::downgrade(&self.shared), period));
         });
     }
+}
+
+fn replies_received<S>(lease: &Lease<'_, S>) -> u64
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    lease.session().map_or(0, Session::replies_received)
+}
+
+/// The fewest replies a send to `recipients` must receive before its first transaction can
+/// be accepted: MAIL, each RCPT of that transaction, and the end of the data, plus the 354
+/// to DATA unless the server offers CHUNKING (and BDAT may be in use).
+fn replies_to_complete(session: &Session, recipients: usize) -> u64 {
+    let rcpts = recipients.min(session.config().max_recipients.max(1)) as u64;
+    let chunking = session.capabilities().is_some_and(|c| c.chunking());
+    rcpts + if chunking { 2 } else { 3 }
 }
 
 async fn reap<C: Connector>(shared: Weak<Shared<C>>, period: Duration) {

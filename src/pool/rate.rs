@@ -45,9 +45,9 @@ impl Rate {
 
 /// Token buckets for messages and recipients, taken from together.
 ///
-/// Each bucket holds `count` tokens, and a token spent comes back exactly one interval later.
-/// Unlike a bucket refilled at a steady rate, no window of the interval's length can then
-/// see more than `count` sends, bursts included: N in the window, never N + 1.
+/// Each bucket holds `count` tokens, and a token spent comes back one interval later, never
+/// sooner. Unlike a bucket refilled at a steady rate, no window of the interval's length can
+/// then see more than `count` sends, bursts included: N in the window, never N + 1.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     /// Held while waiting, so waiters are served in arrival order (tokio's mutex is fair).
@@ -73,11 +73,13 @@ impl RateLimiter {
         let [messages, rcpts] = &mut *buckets;
         loop {
             let now = Instant::now();
-            let ready = [(messages.as_mut(), 1), (rcpts.as_mut(), recipients)]
-                .into_iter()
-                .filter_map(|(bucket, tokens)| Some(bucket?.ready_at(now, tokens)))
-                .max()
-                .unwrap_or(now);
+            let mut ready = now;
+            for (bucket, tokens) in [(messages.as_mut(), 1), (rcpts.as_mut(), recipients)] {
+                if let Some(bucket) = bucket {
+                    bucket.refill(now);
+                    ready = ready.max(bucket.ready_at(now, tokens));
+                }
+            }
             if ready <= now {
                 for (bucket, tokens) in [(messages.as_mut(), 1), (rcpts.as_mut(), recipients)] {
                     if let Some(bucket) = bucket {
@@ -95,7 +97,7 @@ impl RateLimiter {
 #[derive(Debug)]
 struct Bucket {
     rate: Rate,
-    spent: VecDeque<(Instant, u32)>,
+    spent: VecDeque<(Instant, u64)>,
     out: u64,
 }
 
@@ -108,16 +110,20 @@ impl Bucket {
         }
     }
 
-    /// When `tokens` will be in the bucket. A request larger than the bucket waits for a
-    /// full one: it could never be served otherwise.
-    fn ready_at(&mut self, now: Instant, tokens: u32) -> Instant {
+    /// Puts back the tokens due by `now`.
+    fn refill(&mut self, now: Instant) {
         while let Some(&(back, n)) = self.spent.front() {
             if back > now {
                 break;
             }
-            self.out -= u64::from(n);
+            self.out -= n;
             self.spent.pop_front();
         }
+    }
+
+    /// When `tokens` will be in the bucket. A request larger than the bucket waits for a
+    /// full one: it could never be served otherwise.
+    fn ready_at(&self, now: Instant, tokens: u32) -> Instant {
         let capacity = u64::from(self.rate.count);
         let wanted = u64::from(tokens).min(capacity);
         let mut short = (self.out + wanted).saturating_sub(capacity);
@@ -125,7 +131,7 @@ impl Bucket {
             return now;
         }
         for &(back, n) in &self.spent {
-            short = short.saturating_sub(u64::from(n));
+            short = short.saturating_sub(n);
             if short == 0 {
                 return back;
             }
@@ -134,8 +140,20 @@ impl Bucket {
     }
 
     fn take(&mut self, now: Instant, tokens: u32) {
-        self.spent.push_back((now + self.rate.interval, tokens));
-        self.out += u64::from(tokens);
+        let back = now + self.rate.interval;
+        let tokens = u64::from(tokens);
+        self.out += tokens;
+        // Tokens spent within a thousandth of the interval of the last ones come back with
+        // them: at most that much late, never early, and the log holds at most a thousand
+        // entries however high the rate.
+        if let Some((last, n)) = self.spent.back_mut() {
+            if back.saturating_duration_since(*last) <= self.rate.interval / 1000 {
+                *last = back;
+                *n += tokens;
+                return;
+            }
+        }
+        self.spent.push_back((back, tokens));
     }
 }
 
@@ -161,6 +179,19 @@ mod tests {
         for (earlier, later) in times.iter().zip(times.iter().skip(5)) {
             assert!(*later - *earlier >= Duration::from_secs(1), "{times:?}");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_limit_never_reached_keeps_a_short_log() {
+        let mut bucket = Bucket::new(Rate::per_second(u32::MAX));
+        let start = Instant::now();
+        for i in 0..100_000 {
+            let now = start + Duration::from_micros(10 * i);
+            bucket.refill(now);
+            assert_eq!(bucket.ready_at(now, 1), now);
+            bucket.take(now, 1);
+        }
+        assert!(bucket.spent.len() <= 1001, "{} entries", bucket.spent.len());
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 
-/// Closes the connection instead of answering.
+/// Closes the connection instead of answering; after a reply, right after sending it.
 pub const CLOSE: &str = "<close>";
 /// Never answers.
 pub const HANG: &str = "<hang>";
@@ -143,9 +143,13 @@ async fn serve(stream: DuplexStream, script: Vec<&'static str>, seen: Log) {
                 return;
             }
             reply => {
+                let (reply, close) = match reply.strip_suffix(CLOSE) {
+                    Some(reply) => (reply, true),
+                    None => (reply, false),
+                };
                 in_data = reply.starts_with("354");
                 let wire = format!("{reply}\r\n");
-                if stream.write_all(wire.as_bytes()).await.is_err() {
+                if stream.write_all(wire.as_bytes()).await.is_err() || close {
                     return;
                 }
             }
