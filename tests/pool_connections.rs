@@ -73,7 +73,10 @@ async fn a_connection_that_fails_its_check_is_replaced_without_costing_an_attemp
     server.then([open(), deliver(1, OK), vec![CLOSE]].concat());
     server.then([open(), deliver(1, OK)].concat());
     let events = Recorder::new();
-    let mailer = mailer(&server).observer(events.clone()).build();
+    let mailer = mailer(&server)
+        .max_connections(1)
+        .observer(events.clone())
+        .build();
     mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
     sleep(30 * SEC).await;
     let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();

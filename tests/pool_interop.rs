@@ -23,7 +23,7 @@ use smtpwire::pool::{Failure, Mailer, Metrics, RetryPolicy, Status};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{ClientConfig, TlsConfig};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 struct Servers {
     plain: u16,
@@ -96,35 +96,45 @@ fn message(token: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// How many delivered files of the Maildir contain `token`, once Postfix has delivered
-/// `expected` of them (or waiting longer makes no sense).
-async fn copies(maildir: &Path, token: &str, expected: usize) -> usize {
+/// How many files delivered to the Maildir since `since` contain each token, once each is
+/// there at least once (or waiting longer makes no sense).
+async fn copies(maildir: &Path, since: SystemTime, tokens: &[String]) -> Vec<usize> {
     for _ in 0..100 {
-        if copies_now(maildir, token) >= expected {
+        if copies_now(maildir, since, tokens).iter().all(|&n| n > 0) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Linger a little: a duplicate would arrive about now.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    copies_now(maildir, token)
+    copies_now(maildir, since, tokens)
 }
 
-fn copies_now(maildir: &Path, token: &str) -> usize {
-    ["new", "cur"]
+fn copies_now(maildir: &Path, since: SystemTime, tokens: &[String]) -> Vec<usize> {
+    let mut counts = vec![0; tokens.len()];
+    let files = ["new", "cur"]
         .iter()
         .filter_map(|sub| std::fs::read_dir(maildir.join(sub)).ok())
         .flat_map(|entries| entries.flatten())
-        .filter(|entry| {
-            let bytes = std::fs::read(entry.path()).unwrap_or_default();
-            bytes.windows(token.len()).any(|w| w == token.as_bytes())
-        })
-        .count()
+        .filter(|file| {
+            let modified = file.metadata().and_then(|m| m.modified());
+            modified.is_ok_and(|modified| modified >= since)
+        });
+    for file in files {
+        let bytes = std::fs::read(file.path()).unwrap_or_default();
+        for (token, count) in tokens.iter().zip(&mut counts) {
+            if bytes.windows(token.len()).any(|w| w == token.as_bytes()) {
+                *count += 1;
+            }
+        }
+    }
+    counts
 }
 
 #[tokio::test]
 async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
     let Some(servers) = servers() else { return };
+    let started = SystemTime::now() - Duration::from_secs(1);
     let config = servers.config(
         servers.submission,
         TlsPolicy::StartTlsRequired,
@@ -154,15 +164,19 @@ async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
         sent.push(task.await.unwrap());
     }
     mailer.close().await;
-    for (token, outcome) in &sent {
+    for (_, outcome) in &sent {
         assert!(outcome.is_complete());
         assert!(
             outcome.queue_id().is_some(),
             "{:?}",
             outcome.final_replies()
         );
-        assert_eq!(copies(&servers.maildir, token, 1).await, 1, "{token}");
     }
+    let tokens: Vec<String> = sent.into_iter().map(|(token, _)| token).collect();
+    assert_eq!(
+        copies(&servers.maildir, started, &tokens).await,
+        vec![1; 24]
+    );
     let snapshot = metrics.snapshot();
     assert!((1..=3).contains(&snapshot.connections), "{snapshot:?}");
     assert_eq!(snapshot.sent, 24);
@@ -201,6 +215,7 @@ async fn a_refused_password_is_tried_once() {
 #[tokio::test]
 async fn recipients_are_accepted_refused_and_deferred_one_by_one() {
     let Some(servers) = servers() else { return };
+    let started = SystemTime::now() - Duration::from_secs(1);
     let config = servers.config(servers.plain, TlsPolicy::Plaintext, "");
     let mailer = Mailer::builder(config)
         .retry(
@@ -235,8 +250,8 @@ async fn recipients_are_accepted_refused_and_deferred_one_by_one() {
     );
     assert_eq!(outcome.attempts(), 3, "deferred@ was tried three times");
     assert_eq!(
-        copies(&servers.maildir, &token, 1).await,
-        1,
+        copies(&servers.maildir, started, &[token]).await,
+        [1],
         "someone@ got the message once, retries notwithstanding"
     );
 }

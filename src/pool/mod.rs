@@ -67,9 +67,9 @@ use outcome::Tally;
 use rate::RateLimiter;
 
 use crate::envelope::Envelope;
-use crate::error::Error;
+use crate::error::{Delivery, Error, ErrorKind};
 use crate::session::Session;
-use crate::transport::{Client, ClientConfig};
+use crate::transport::{Client, ClientConfig, SendReport};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Once, Weak};
@@ -341,29 +341,11 @@ impl<C: Connector> Mailer<C> {
 
     /// One attempt for the pending recipients; what it tells goes into `tally`.
     async fn attempt(&self, envelope: Envelope, message: &[u8], tally: &mut Tally) {
-        let shared = &*self.shared;
-        let mut lease = match self.checkout().await {
+        let observers = &self.shared.observers;
+        let mut lease = match self.ready_connection(envelope.recipients().len()).await {
             Ok(lease) => lease,
-            Err(outcome::Failure::Smtp(error)) => return tally.on_failure(&error, false, false),
-            Err(failure) => return tally.on_refused_locally(failure),
+            Err(failure) => return tally.on_no_connection(failure),
         };
-        if let Some(rate) = &shared.rate {
-            rate.acquire(envelope.recipients().len()).await;
-        }
-        // Held while waiting for the rate limit, or idle in the pool: same check either way.
-        while lease.idle_for() >= shared.check_after {
-            if lease.check().await.is_ok() {
-                break;
-            }
-            drop(lease);
-            lease = match self.checkout().await {
-                Ok(lease) => lease,
-                Err(outcome::Failure::Smtp(error)) => {
-                    return tally.on_failure(&error, false, false)
-                }
-                Err(failure) => return tally.on_refused_locally(failure),
-            };
-        }
         let replies_to_complete = lease.session().map_or(0, |session| {
             replies_to_complete(session, envelope.recipients().len())
         });
@@ -371,61 +353,80 @@ impl<C: Connector> Mailer<C> {
         let started = Instant::now();
         let sent = lease.send(envelope, message).await;
         let duration = started.elapsed();
-        match sent {
+        let error = match sent {
             Ok(report) => {
-                for recipient in report.recipients() {
-                    shared.observers.emit(if recipient.is_accepted() {
-                        Event::RecipientAccepted {
-                            recipient: recipient.mailbox(),
-                        }
-                    } else {
-                        Event::RecipientRejected {
-                            recipient: recipient.mailbox(),
-                            reply: recipient.reply(),
-                        }
-                    });
-                }
-                if let Some(reply) = report.final_reply() {
-                    let queue_id = outcome::queue_id(reply);
-                    shared.observers.emit(Event::MessageAccepted {
-                        reply,
-                        queue_id: queue_id.as_deref(),
-                        duration,
-                    });
-                }
-                tally.on_report(&report);
+                self.report_accepted(&report, duration);
+                return tally.on_report(&report);
             }
-            Err(error) if outcome::is_refusal(&error, lease.is_usable()) => {
-                shared.observers.emit(Event::AttemptFailed {
-                    error: &error,
-                    duration,
-                });
-                tally.on_refusal(&error);
+            Err(error) => error,
+        };
+        observers.emit(Event::AttemptFailed {
+            error: &error,
+            duration,
+        });
+        // A refusal of the whole message leaves the session usable; anything else ends it.
+        if lease.is_usable() && matches!(error.kind(), ErrorKind::Rejected) {
+            return tally.on_refusal(&error);
+        }
+        // With enough replies, a further transaction of this message (deferred recipients)
+        // may have failed after an earlier one was accepted, and the error does not say which
+        // recipients that one took.
+        let replies = replies_received(&lease).saturating_sub(replies_before);
+        let may_have_completed = replies >= replies_to_complete;
+        if may_have_completed || error.delivery() == Delivery::Unknown {
+            observers.emit(Event::DeliveryUnknown {
+                error: &error,
+                recipients: tally.pending_count(),
+            });
+        }
+        let retry_unknown = self.shared.retry.retries_unknown();
+        tally.on_failure(&error, may_have_completed, retry_unknown);
+    }
+
+    /// A connection ready to send now: from the pool or new, cleared by the rate limit, and
+    /// checked with NOOP if it sat idle too long, in the pool or waiting for the rate limit.
+    async fn ready_connection(&self, recipients: usize) -> Result<Lease<'_, C::Stream>, Failure> {
+        let shared = &*self.shared;
+        let mut lease = self.checkout().await?;
+        if let Some(rate) = &shared.rate {
+            rate.acquire(recipients).await;
+        }
+        loop {
+            if lease.idle_for() < shared.check_after || lease.check().await.is_ok() {
+                return Ok(lease);
             }
-            Err(error) => {
-                // With enough replies, a further transaction of this message (deferred
-                // recipients) may have failed after an earlier one was accepted, and the
-                // error does not say which recipients that one took.
-                let replies = replies_received(&lease).saturating_sub(replies_before);
-                let may_have_completed = replies >= replies_to_complete;
-                shared.observers.emit(Event::AttemptFailed {
-                    error: &error,
-                    duration,
-                });
-                let in_doubt = may_have_completed || error.delivery() == crate::Delivery::Unknown;
-                if in_doubt {
-                    shared.observers.emit(Event::DeliveryUnknown {
-                        error: &error,
-                        recipients: tally.pending_count(),
-                    });
+            // Its slot first: with a pool of one, the next checkout waits for it.
+            drop(lease);
+            lease = self.checkout().await?;
+        }
+    }
+
+    fn report_accepted(&self, report: &SendReport, duration: Duration) {
+        let observers = &self.shared.observers;
+        for recipient in report.recipients() {
+            observers.emit(if recipient.is_accepted() {
+                Event::RecipientAccepted {
+                    recipient: recipient.mailbox(),
                 }
-                tally.on_failure(&error, may_have_completed, shared.retry.retries_unknown());
-            }
+            } else {
+                Event::RecipientRejected {
+                    recipient: recipient.mailbox(),
+                    reply: recipient.reply(),
+                }
+            });
+        }
+        if let Some(reply) = report.final_reply() {
+            let queue_id = outcome::queue_id(reply);
+            observers.emit(Event::MessageAccepted {
+                reply,
+                queue_id: queue_id.as_deref(),
+                duration,
+            });
         }
     }
 
     /// A connection from the pool, or a new one if the breaker lets it open.
-    async fn checkout(&self) -> Result<Lease<'_, C::Stream>, outcome::Failure> {
+    async fn checkout(&self) -> Result<Lease<'_, C::Stream>, Failure> {
         let shared = &*self.shared;
         shared
             .connections
@@ -433,7 +434,7 @@ impl<C: Connector> Mailer<C> {
             .await
     }
 
-    async fn connect(&self) -> Result<Client<C::Stream>, outcome::Failure> {
+    async fn connect(&self) -> Result<Client<C::Stream>, Failure> {
         let work = self.connect_through_breaker();
         #[cfg(feature = "tracing")]
         let work = tracing::Instrument::instrument(
@@ -447,12 +448,12 @@ impl<C: Connector> Mailer<C> {
         work.await
     }
 
-    async fn connect_through_breaker(&self) -> Result<Client<C::Stream>, outcome::Failure> {
+    async fn connect_through_breaker(&self) -> Result<Client<C::Stream>, Failure> {
         let shared = &*self.shared;
         let (ticket, transition) = shared
             .breaker
             .admit()
-            .map_err(|retry_after| outcome::Failure::CircuitOpen { retry_after })?;
+            .map_err(|retry_after| Failure::CircuitOpen { retry_after })?;
         self.report(transition);
         let started = Instant::now();
         let connected = shared.connector.connect(&shared.config).await;
@@ -477,7 +478,7 @@ impl<C: Connector> Mailer<C> {
                 .emit(Event::ConnectFailed { error, duration }),
         }
         self.report(transition);
-        connected.map_err(outcome::Failure::Smtp)
+        connected.map_err(Failure::Smtp)
     }
 
     fn report(&self, transition: Option<Transition>) {

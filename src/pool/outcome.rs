@@ -3,7 +3,7 @@
 
 use crate::address::Mailbox;
 use crate::envelope::{Envelope, Recipient};
-use crate::error::{Delivery, Error, ErrorKind, InputError, Phase};
+use crate::error::{Delivery, Error, InputError, Phase};
 use crate::reply::Reply;
 use crate::transport::SendReport;
 use std::fmt;
@@ -322,8 +322,12 @@ impl Tally {
         self.last_failure = Some(Failure::Smtp(error.clone()));
     }
 
-    /// Nothing was sent and nothing will be: the breaker is open, or the mailer closed.
-    pub(crate) fn on_refused_locally(&mut self, failure: Failure) {
+    /// No connection to send over: opening one failed, the breaker is open, or the mailer is
+    /// closed. Only a failed connection may be worth a retry.
+    pub(crate) fn on_no_connection(&mut self, failure: Failure) {
+        if let Failure::Smtp(error) = &failure {
+            return self.on_failure(error, false, false);
+        }
         for slot in self.pending_slots_mut() {
             slot.status = Some(Status::NotSent);
         }
@@ -358,12 +362,6 @@ impl Tally {
         });
         Err(SendError { failure, outcome })
     }
-}
-
-/// Whether an error from `send` is the server refusing the whole message on a session that
-/// can go on, rather than the session failing.
-pub(crate) fn is_refusal(error: &Error, session_usable: bool) -> bool {
-    session_usable && matches!(error.kind(), ErrorKind::Rejected)
 }
 
 /// The token after `queued as ` or `id=` in a reply's text.
