@@ -60,7 +60,8 @@ where
             observers,
             _permit: permit,
         };
-        while let Some(idle) = self.lock().pop() {
+        loop {
+            let Some(idle) = self.lock().pop() else { break };
             if idle.since.elapsed() < self.idle_timeout {
                 return Ok(lease(idle.client, idle.since));
             }

@@ -226,8 +226,10 @@ impl HistogramSnapshot {
 
     /// The average, if any was recorded.
     pub fn mean(&self) -> Option<Duration> {
-        let count = u32::try_from(self.count).ok().filter(|&n| n > 0)?;
-        Some(self.sum / count)
+        let nanos = self.sum.as_nanos().checked_div(u128::from(self.count))?;
+        Some(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ))
     }
 
     /// An upper bound for the `q` quantile (0.5 for the median, 0.99…): the upper bound of

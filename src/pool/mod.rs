@@ -192,7 +192,8 @@ impl<C: Connector> MailerBuilder<C> {
         self
     }
 
-    /// A connection idle for this long is closed with QUIT (default 60 s).
+    /// A connection idle for this long is closed with QUIT (default 60 s), by a task that
+    /// looks every quarter of it.
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = timeout;
         self
@@ -502,8 +503,10 @@ impl<C: Connector> Mailer<C> {
     fn start_reaper(&self) {
         let shared = &*self.shared;
         shared.reaper.call_once(|| {
-            let period = (shared.idle_timeout / 2).max(Duration::from_millis(100));
-            tokio::spawn(reap(Arc::downgrade(&self.shared), period));
+            let period = (shared.idle_timeout / 4).max(Duration::from_millis(100));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(reap(Arc::downgrade(&self.shared), period));
+            }
         });
     }
 }
