@@ -46,15 +46,15 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let total: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
     let postfix = args.iter().any(|a| a == "--postfix");
     let retry_unknown = args.iter().any(|a| a == "--retry-unknown");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
     let seed = std::env::var("SOAK_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(1, |d| d.as_nanos() as u64)
-        });
-    let run = format!("{seed:x}");
+        .unwrap_or(now);
+    // Unique even when the seed is not: a Maildir keeps earlier runs.
+    let run = format!("{now:x}");
 
     let server = if postfix {
         Server::postfix()?
