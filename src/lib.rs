@@ -36,6 +36,9 @@ pub mod data;
 pub mod envelope;
 mod error;
 pub mod mime;
+#[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
+pub mod pool;
 pub mod reply;
 mod secret;
 pub mod session;

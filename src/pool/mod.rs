@@ -1,0 +1,549 @@
+//! Reliable sending at volume: a pool of connections to one server and account, with retries,
+//! a rate limit, a circuit breaker and observability.
+//!
+//! ```no_run
+//! use smtpwire::address::Mailbox;
+//! use smtpwire::auth::Credentials;
+//! use smtpwire::envelope::{Envelope, Recipient};
+//! use smtpwire::pool::{Mailer, Metrics, Rate, RetryPolicy, Status};
+//! use smtpwire::transport::ClientConfig;
+//!
+//! # async fn send() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut config = ClientConfig::new("smtp.qq.com", 465);
+//! config.session.credentials = Some(Credentials::new("1234567@qq.com", std::env::var("QQ_AUTH_CODE")?));
+//! let metrics = Metrics::new();
+//! let mailer = Mailer::builder(config)
+//!     .max_connections(2)
+//!     .message_rate(Rate::per_minute(20))
+//!     .retry(RetryPolicy::default().max_attempts(5))
+//!     .observer(metrics.clone())
+//!     .build();
+//!
+//! let envelope = Envelope::new(
+//!     Some(Mailbox::parse("1234567@qq.com")?),
+//!     [Recipient::new(Mailbox::parse("friend@163.com")?)],
+//! )?;
+//! match mailer.send(envelope, b"Subject: code\r\n\r\n123456\r\n").await {
+//!     Ok(outcome) => println!("queued as {:?}", outcome.queue_id()),
+//!     // Nothing accepted: each recipient says whether it may have the message all the same.
+//!     Err(error) => for recipient in error.outcome().with_status(Status::Unknown) {
+//!         println!("{} may have it: do not resend blindly", recipient.mailbox());
+//!     },
+//! }
+//! mailer.close().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Honest about delivery: a message goes out once, not twice and not silently zero times.
+//! A recipient is sent to again only when the last attempt certainly did not deliver to it
+//! (a 4xx reply, a timeout or a lost connection before the end of the data); recipients
+//! already accepted are never sent again; 5xx replies are final; and when the connection is
+//! lost after the end of the data the recipient is reported [`Status::Unknown`] rather than
+//! retried, unless [`RetryPolicy::retry_delivery_unknown`] says otherwise.
+//!
+//! Every future here is cancel-safe: dropping a send at any point leaks no rate tokens and
+//! returns no half-used connection to the pool.
+
+mod breaker;
+mod connections;
+mod events;
+mod metrics;
+mod outcome;
+mod rate;
+mod retry;
+
+pub use breaker::BreakerPolicy;
+pub use events::{CloseReason, Event, Observer};
+pub use metrics::{HistogramSnapshot, Metrics, MetricsSnapshot};
+pub use outcome::{Failure, Outcome, RecipientResult, SendError, Status};
+pub use rate::Rate;
+pub use retry::RetryPolicy;
+
+use breaker::{Breaker, Transition};
+use connections::{Connections, Lease};
+use events::Observers;
+use outcome::Tally;
+use rate::RateLimiter;
+
+use crate::envelope::Envelope;
+use crate::error::{Delivery, Error, ErrorKind};
+use crate::session::Session;
+use crate::transport::{Client, ClientConfig, SendReport};
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Once, Weak};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+/// Opens the connections of a [`Mailer`]: over TCP by default ([`Tcp`]); through a proxy, a
+/// Unix socket or an in-memory pipe with [`Client::connect_with`].
+pub trait Connector: Send + Sync + 'static {
+    /// The stream the sessions run over.
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// Opens a connection and runs the session up to ready, as [`Client::connect`] does.
+    fn connect(
+        &self,
+        config: &ClientConfig,
+    ) -> impl Future<Output = Result<Client<Self::Stream>, Error>> + Send;
+}
+
+/// Connects over TCP with [`Client::connect`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tcp;
+
+impl Connector for Tcp {
+    type Stream = TcpStream;
+
+    fn connect(
+        &self,
+        config: &ClientConfig,
+    ) -> impl Future<Output = Result<Client<TcpStream>, Error>> + Send {
+        Client::connect(config.clone())
+    }
+}
+
+/// A pooled sender for one server and account: cheap to clone, shared by every task.
+///
+/// Build one with [`Mailer::builder`], send with [`Mailer::send`], and say goodbye with
+/// [`Mailer::close`] (dropping the last clone closes the connections without QUIT).
+pub struct Mailer<C: Connector = Tcp> {
+    shared: Arc<Shared<C>>,
+}
+
+impl<C: Connector> Clone for Mailer<C> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C: Connector> fmt::Debug for Mailer<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mailer")
+            .field("host", &self.shared.config.host)
+            .field("port", &self.shared.config.port)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Shared<C: Connector> {
+    config: ClientConfig,
+    connector: C,
+    connections: Connections<C::Stream>,
+    check_after: Duration,
+    idle_timeout: Duration,
+    retry: RetryPolicy,
+    rate: Option<RateLimiter>,
+    breaker: Breaker,
+    observers: Observers,
+    reaper: Once,
+}
+
+/// Settings for a [`Mailer`]; every one has a default.
+#[must_use = "call build() to get the mailer"]
+pub struct MailerBuilder<C = Tcp> {
+    config: ClientConfig,
+    connector: C,
+    max_connections: usize,
+    check_after: Duration,
+    idle_timeout: Duration,
+    retry: RetryPolicy,
+    message_rate: Option<Rate>,
+    recipient_rate: Option<Rate>,
+    breaker: BreakerPolicy,
+    observers: Observers,
+}
+
+impl Mailer {
+    /// Settings for a mailer to the server and account of `config`.
+    pub fn builder(config: ClientConfig) -> MailerBuilder {
+        MailerBuilder {
+            config,
+            connector: Tcp,
+            max_connections: 4,
+            check_after: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            retry: RetryPolicy::default(),
+            message_rate: None,
+            recipient_rate: None,
+            breaker: BreakerPolicy::default(),
+            observers: Observers::default(),
+        }
+    }
+}
+
+impl<C: Connector> MailerBuilder<C> {
+    /// Most connections open at once, and so most sends at once (default 4). Providers limit
+    /// concurrent connections per account; more than they allow gets refused with 421.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// A connection idle for longer than this is checked with NOOP before use (default
+    /// 10 s). Below it, it is used as is: no round trip per message.
+    pub fn idle_check_after(mut self, idle: Duration) -> Self {
+        self.check_after = idle;
+        self
+    }
+
+    /// A connection idle for this long is closed with QUIT (default 60 s), by a task that
+    /// looks every quarter of it.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
+        self
+    }
+
+    /// When to try again (default: [`RetryPolicy::default`]).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Most messages per interval, for the whole pool (default: no limit). Sends wait.
+    pub fn message_rate(mut self, rate: Rate) -> Self {
+        self.message_rate = Some(rate);
+        self
+    }
+
+    /// Most recipients per interval, for the whole pool (default: no limit). Sends wait.
+    pub fn recipient_rate(mut self, rate: Rate) -> Self {
+        self.recipient_rate = Some(rate);
+        self
+    }
+
+    /// When to stop opening connections (default: [`BreakerPolicy::default`]).
+    pub fn breaker(mut self, policy: BreakerPolicy) -> Self {
+        self.breaker = policy;
+        self
+    }
+
+    /// Adds an observer of the mailer's events, e.g. a [`Metrics`].
+    pub fn observer(mut self, observer: impl Observer) -> Self {
+        self.observers.push(Arc::new(observer));
+        self
+    }
+
+    /// Opens connections with `connector` instead.
+    pub fn connector<D: Connector>(self, connector: D) -> MailerBuilder<D> {
+        MailerBuilder {
+            config: self.config,
+            connector,
+            max_connections: self.max_connections,
+            check_after: self.check_after,
+            idle_timeout: self.idle_timeout,
+            retry: self.retry,
+            message_rate: self.message_rate,
+            recipient_rate: self.recipient_rate,
+            breaker: self.breaker,
+            observers: self.observers,
+        }
+    }
+
+    /// The mailer. No connection is opened until the first send.
+    pub fn build(self) -> Mailer<C> {
+        Mailer {
+            shared: Arc::new(Shared {
+                connections: Connections::new(self.max_connections, self.idle_timeout),
+                config: self.config,
+                connector: self.connector,
+                check_after: self.check_after,
+                idle_timeout: self.idle_timeout,
+                retry: self.retry,
+                rate: RateLimiter::new(self.message_rate, self.recipient_rate),
+                breaker: Breaker::new(self.breaker),
+                observers: self.observers,
+                reaper: Once::new(),
+            }),
+        }
+    }
+}
+
+impl<C: Connector> Mailer<C> {
+    /// Sends one message to the envelope's recipients, retrying those that failed
+    /// transiently, and reports what became of each.
+    ///
+    /// `message` is the complete RFC 5322 message, as for [`Client::send`].
+    ///
+    /// # Errors
+    /// When no recipient was accepted: why, and each recipient's [`Status`]. With some
+    /// accepted it returns `Ok`; check [`Outcome::is_complete`] for the others.
+    pub async fn send(&self, envelope: Envelope, message: &[u8]) -> Result<Outcome, SendError> {
+        let work = self.send_with_retries(envelope, message);
+        #[cfg(feature = "tracing")]
+        let work = tracing::Instrument::instrument(
+            work,
+            tracing::info_span!("smtpwire.send", host = %self.shared.config.host),
+        );
+        work.await
+    }
+
+    /// Closes the pool: later sends fail with [`Failure::Closed`], idle connections say QUIT
+    /// now, and busy ones when their sends end.
+    pub async fn close(&self) {
+        for client in self.shared.connections.close() {
+            self.shared.observers.emit(Event::ConnectionClosed {
+                reason: CloseReason::Shutdown,
+            });
+            let _ = client.quit().await;
+        }
+    }
+
+    async fn send_with_retries(
+        &self,
+        envelope: Envelope,
+        message: &[u8],
+    ) -> Result<Outcome, SendError> {
+        self.start_reaper();
+        let shared = &*self.shared;
+        let started = Instant::now();
+        let mut tally = Tally::new(&envelope);
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let pending = envelope.with_recipients(tally.pending());
+            self.attempt(pending, message, &mut tally).await;
+            let recipients = tally.pending_count();
+            if recipients == 0 || attempts >= shared.retry.attempts() {
+                break;
+            }
+            let delay = shared.retry.delay(attempts);
+            if started.elapsed() + delay > shared.retry.limit() {
+                break;
+            }
+            shared.observers.emit(Event::RetryScheduled {
+                attempt: attempts + 1,
+                delay,
+                recipients,
+            });
+            tokio::time::sleep(delay).await;
+        }
+        let result = tally.finish(attempts, started.elapsed());
+        let outcome = match &result {
+            Ok(outcome) => outcome,
+            Err(error) => error.outcome(),
+        };
+        let count = |status| outcome.with_status(status).count();
+        shared.observers.emit(Event::Finished {
+            accepted: count(Status::Accepted),
+            rejected: count(Status::Rejected),
+            not_sent: count(Status::NotSent),
+            unknown: count(Status::Unknown),
+            attempts,
+            duration: outcome.duration(),
+        });
+        result
+    }
+
+    /// One attempt for the pending recipients; what it tells goes into `tally`.
+    async fn attempt(&self, envelope: Envelope, message: &[u8], tally: &mut Tally) {
+        let observers = &self.shared.observers;
+        let mut lease = match self.ready_connection(envelope.recipients().len()).await {
+            Ok(lease) => lease,
+            Err(failure) => return tally.on_no_connection(failure),
+        };
+        let replies_to_complete = lease.session().map_or(0, |session| {
+            replies_to_complete(session, envelope.recipients().len())
+        });
+        let replies_before = replies_received(&lease);
+        let started = Instant::now();
+        let sent = lease.send(envelope, message).await;
+        let duration = started.elapsed();
+        let error = match sent {
+            Ok(report) => {
+                self.report_accepted(&report, duration);
+                return tally.on_report(&report);
+            }
+            Err(error) => error,
+        };
+        observers.emit(Event::AttemptFailed {
+            error: &error,
+            duration,
+        });
+        // A refusal of the whole message leaves the session usable; anything else ends it.
+        if lease.is_usable() && matches!(error.kind(), ErrorKind::Rejected) {
+            return tally.on_refusal(&error);
+        }
+        // With enough replies, a further transaction of this message (deferred recipients)
+        // may have failed after an earlier one was accepted, and the error does not say which
+        // recipients that one took.
+        let replies = replies_received(&lease).saturating_sub(replies_before);
+        let may_have_completed = replies >= replies_to_complete;
+        if may_have_completed || error.delivery() == Delivery::Unknown {
+            observers.emit(Event::DeliveryUnknown {
+                error: &error,
+                recipients: tally.pending_count(),
+            });
+        }
+        let retry_unknown = self.shared.retry.retries_unknown();
+        tally.on_failure(&error, may_have_completed, retry_unknown);
+    }
+
+    /// A connection ready to send now: from the pool or new, cleared by the rate limit, and
+    /// checked with NOOP if it sat idle too long, in the pool or waiting for the rate limit.
+    async fn ready_connection(&self, recipients: usize) -> Result<Lease<'_, C::Stream>, Failure> {
+        let shared = &*self.shared;
+        let mut lease = self.checkout().await?;
+        if let Some(rate) = &shared.rate {
+            rate.acquire(recipients).await;
+        }
+        loop {
+            if lease.idle_for() < shared.check_after || lease.check().await.is_ok() {
+                return Ok(lease);
+            }
+            // Its slot first: with a pool of one, the next checkout waits for it.
+            drop(lease);
+            lease = self.checkout().await?;
+        }
+    }
+
+    fn report_accepted(&self, report: &SendReport, duration: Duration) {
+        let observers = &self.shared.observers;
+        for recipient in report.recipients() {
+            observers.emit(if recipient.is_accepted() {
+                Event::RecipientAccepted {
+                    recipient: recipient.mailbox(),
+                }
+            } else {
+                Event::RecipientRejected {
+                    recipient: recipient.mailbox(),
+                    reply: recipient.reply(),
+                }
+            });
+        }
+        if let Some(reply) = report.final_reply() {
+            let queue_id = outcome::queue_id(reply);
+            observers.emit(Event::MessageAccepted {
+                reply,
+                queue_id: queue_id.as_deref(),
+                duration,
+            });
+        }
+    }
+
+    /// A connection from the pool, or a new one if the breaker lets it open.
+    async fn checkout(&self) -> Result<Lease<'_, C::Stream>, Failure> {
+        let shared = &*self.shared;
+        shared
+            .connections
+            .checkout(&shared.observers, || self.connect())
+            .await
+    }
+
+    async fn connect(&self) -> Result<Client<C::Stream>, Failure> {
+        let work = self.connect_through_breaker();
+        #[cfg(feature = "tracing")]
+        let work = tracing::Instrument::instrument(
+            work,
+            tracing::info_span!(
+                "smtpwire.connect",
+                host = %self.shared.config.host,
+                port = self.shared.config.port
+            ),
+        );
+        work.await
+    }
+
+    async fn connect_through_breaker(&self) -> Result<Client<C::Stream>, Failure> {
+        let shared = &*self.shared;
+        let (ticket, transition) = shared
+            .breaker
+            .admit()
+            .map_err(|retry_after| Failure::CircuitOpen { retry_after })?;
+        self.report(transition);
+        let started = Instant::now();
+        let connected = shared.connector.connect(&shared.config).await;
+        let duration = started.elapsed();
+        let transition = ticket.record(connected.as_ref().err());
+        match &connected {
+            Ok(client) => {
+                shared.observers.emit(Event::Connected { duration });
+                if let Some(tls) = client.tls_info() {
+                    shared.observers.emit(Event::TlsEstablished {
+                        protocol: &tls.protocol,
+                        cipher_suite: &tls.cipher_suite,
+                        verified: tls.verified,
+                    });
+                }
+                if client.session().is_authenticated() {
+                    shared.observers.emit(Event::Authenticated);
+                }
+            }
+            Err(error) => shared
+                .observers
+                .emit(Event::ConnectFailed { error, duration }),
+        }
+        self.report(transition);
+        connected.map_err(Failure::Smtp)
+    }
+
+    fn report(&self, transition: Option<Transition>) {
+        let event = match transition {
+            None => return,
+            Some(Transition::Opened {
+                failures,
+                cool_down,
+            }) => Event::BreakerOpened {
+                failures,
+                cool_down,
+            },
+            Some(Transition::HalfOpen) => Event::BreakerHalfOpen,
+            Some(Transition::Closed) => Event::BreakerClosed,
+        };
+        self.shared.observers.emit(event);
+    }
+
+    /// Starts, once, the task that closes connections left idle past the timeout. It holds
+    /// the mailer weakly and ends with it.
+    fn start_reaper(&self) {
+        let shared = &*self.shared;
+        shared.reaper.call_once(|| {
+            let period = (shared.idle_timeout / 4).max(Duration::from_millis(100));
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(reap(Arc::downgrade(&self.shared), period));
+            }
+        });
+    }
+}
+
+fn replies_received<S>(lease: &Lease<'_, S>) -> u64
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    lease.session().map_or(0, Session::replies_received)
+}
+
+/// The fewest replies a send to `recipients` must receive before its first transaction can
+/// be accepted: MAIL, each RCPT of that transaction, and the end of the data, plus the 354
+/// to DATA unless the server offers CHUNKING (and BDAT may be in use).
+fn replies_to_complete(session: &Session, recipients: usize) -> u64 {
+    let rcpts = recipients.min(session.config().max_recipients.max(1)) as u64;
+    let chunking = session.capabilities().is_some_and(|c| c.chunking());
+    rcpts + if chunking { 2 } else { 3 }
+}
+
+async fn reap<C: Connector>(shared: Weak<Shared<C>>, period: Duration) {
+    let mut ticks = tokio::time::interval_at(Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
+        let expired = strong.connections.take_expired();
+        for _ in &expired {
+            strong.observers.emit(Event::ConnectionClosed {
+                reason: CloseReason::IdleTimeout,
+            });
+        }
+        drop(strong);
+        for client in expired {
+            let _ = client.quit().await;
+        }
+    }
+}

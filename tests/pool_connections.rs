@@ -1,0 +1,209 @@
+//! The mailer's connections against scripted servers, on tokio's paused clock: reuse, idle
+//! checks and timeouts, replacement after 421, the connection limit, closing, and sends
+//! dropped halfway.
+
+#![cfg(feature = "tokio")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod pool_support;
+
+use pool_support::*;
+use smtpwire::pool::{Failure, Mailer, Rate, Status};
+use std::time::Duration;
+use tokio::time::sleep;
+
+const SEC: Duration = Duration::from_secs(1);
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_is_reused_without_reset_or_noop() {
+    let server = Scripted::new();
+    server.then([open(), deliver(1, OK), deliver(1, OK), deliver(2, OK)].concat());
+    let mailer = mailer(&server).build();
+    for to in [&["b@y.test"][..], &["c@y.test"], &["d@y.test", "e@y.test"]] {
+        mailer.send(envelope(to), MESSAGE).await.unwrap();
+        sleep(5 * SEC).await;
+    }
+    assert_eq!(server.connections(), 1);
+    let commands = server.commands(0);
+    assert!(
+        !commands.iter().any(|c| c == "RSET" || c == "NOOP"),
+        "{commands:?}"
+    );
+    assert_eq!(commands.iter().filter(|c| *c == "<data>").count(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn noop_only_after_the_idle_threshold() {
+    let server = Scripted::new();
+    server.then(
+        [
+            open(),
+            deliver(1, OK),
+            deliver(1, OK),
+            vec![OK], // NOOP
+            deliver(1, OK),
+        ]
+        .concat(),
+    );
+    let mailer = mailer(&server).idle_check_after(10 * SEC).build();
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    sleep(9 * SEC).await;
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    sleep(11 * SEC).await;
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let commands = server.commands(0);
+    let noops: Vec<usize> = commands
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| *c == "NOOP")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(noops.len(), 1, "{commands:?}");
+    assert!(commands[noops[0] + 1].starts_with("MAIL"), "{commands:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_fails_its_check_is_replaced_without_costing_an_attempt() {
+    let server = Scripted::new();
+    server.then([open(), deliver(1, OK), vec![CLOSE]].concat());
+    server.then([open(), deliver(1, OK)].concat());
+    let events = Recorder::new();
+    let mailer = mailer(&server)
+        .max_connections(1)
+        .observer(events.clone())
+        .build();
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    sleep(30 * SEC).await;
+    let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    assert_eq!(outcome.attempts(), 1);
+    assert_eq!(server.connections(), 2);
+    assert_eq!(events.count("closed: failed the idle check"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn idle_connections_are_closed_with_quit_after_the_timeout() {
+    let server = Scripted::new();
+    server.then([open(), deliver(1, OK)].concat());
+    let events = Recorder::new();
+    let mailer = mailer(&server)
+        .idle_timeout(60 * SEC)
+        .observer(events.clone())
+        .build();
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    sleep(59 * SEC).await;
+    assert!(!server.commands(0).contains(&"QUIT".to_owned()));
+    sleep(30 * SEC).await;
+    assert_eq!(server.commands(0).last().map(String::as_str), Some("QUIT"));
+    assert_eq!(events.count("closed: idle timeout"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_421_replaces_the_connection() {
+    let server = Scripted::new();
+    server.then([open(), deliver(1, OK), vec!["421 4.4.2 mx.test closing"]].concat());
+    server.then([open(), deliver(1, OK)].concat());
+    let events = Recorder::new();
+    let mailer = mailer(&server).observer(events.clone()).build();
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    assert_eq!(outcome.attempts(), 2);
+    assert_eq!(server.connections(), 2);
+    assert_eq!(events.count("closed: no longer usable"), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_dropped_halfway_does_not_return_its_connection() {
+    let server = Scripted::new();
+    server.then([open(), vec![OK, OK, GO, HANG]].concat());
+    server.then([open(), deliver(1, OK)].concat());
+    let events = Recorder::new();
+    let mailer = mailer(&server).observer(events.clone()).build();
+    let dropped =
+        tokio::time::timeout(5 * SEC, mailer.send(envelope(&["b@y.test"]), MESSAGE)).await;
+    assert!(dropped.is_err(), "the server never answers the dot");
+    assert_eq!(events.count("closed: send interrupted"), 1);
+    mailer.send(envelope(&["c@y.test"]), MESSAGE).await.unwrap();
+    assert_eq!(
+        server.connections(),
+        2,
+        "the interrupted session was not reused"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_send_dropped_while_waiting_for_the_rate_keeps_the_connection() {
+    let server = Scripted::new();
+    server.then([open(), deliver(1, OK), vec![OK], deliver(1, OK)].concat());
+    let mailer = mailer(&server).message_rate(Rate::per_minute(1)).build();
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let dropped =
+        tokio::time::timeout(5 * SEC, mailer.send(envelope(&["c@y.test"]), MESSAGE)).await;
+    assert!(dropped.is_err(), "the rate allows one a minute");
+    let started = tokio::time::Instant::now();
+    mailer.send(envelope(&["d@y.test"]), MESSAGE).await.unwrap();
+    assert_eq!(
+        started.elapsed(),
+        55 * SEC,
+        "the dropped send took no token"
+    );
+    assert_eq!(server.connections(), 1);
+    let commands = server.commands(0);
+    assert!(commands.contains(&"NOOP".to_owned()), "held 55 s: checked");
+}
+
+#[tokio::test(start_paused = true)]
+async fn at_most_n_connections_serve_many_tasks() {
+    let server = Scripted::new();
+    for _ in 0..3 {
+        server.then([open(), deliver(1, OK).repeat(12)].concat());
+    }
+    let mailer = mailer(&server).max_connections(2).build();
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let mailer = mailer.clone();
+            tokio::spawn(async move {
+                let to = format!("r{i}@y.test");
+                mailer.send(envelope(&[to.as_str()]), MESSAGE).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(server.connections(), 2);
+    let copies = server
+        .all_commands()
+        .iter()
+        .filter(|c| *c == "<data>")
+        .count();
+    assert_eq!(copies, 12);
+}
+
+#[tokio::test(start_paused = true)]
+async fn close_says_quit_and_refuses_later_sends() {
+    let server = Scripted::new();
+    server.then([open(), deliver(1, OK)].concat());
+    let mailer = mailer(&server).build();
+    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    mailer.close().await;
+    assert_eq!(server.commands(0).last().map(String::as_str), Some("QUIT"));
+    let error = mailer
+        .send(envelope(&["b@y.test"]), MESSAGE)
+        .await
+        .unwrap_err();
+    assert!(matches!(error.failure(), Failure::Closed), "{error}");
+    assert_eq!(error.outcome().recipients()[0].status(), Status::NotSent);
+    assert_eq!(server.connections(), 1);
+}
+
+#[test]
+fn the_mailer_is_shared_across_threads() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<Mailer>();
+    shareable::<Mailer<Scripted>>();
+}
