@@ -7,10 +7,21 @@
 //! cargo run --release --example throughput -- --sizes 1k --modes plain --runs 5
 //! ```
 //!
-//! Options: `--runs K` (repetitions of each timed case; the table shows the median run and
-//! the range), `--sizes 1k,100k,5m`, `--modes plain,tls`, `--budget SECONDS` (a loop stops
-//! early once this has passed, default 5), `--quick`. `SMTP_SINK` overrides the path of
-//! `smtp-sink` (default `/usr/sbin/smtp-sink`, Debian's `postfix` package).
+//! Options:
+//!
+//! * `--runs K`: repetitions of each timed case (default 3); the table shows the median run
+//!   and the range of msg/s;
+//! * `--sizes 1k,100k,5m`, `--modes plain,tls`,
+//!   `--clients send,batch,lettre,lettre-nodelay,lettre-pool`: what to run;
+//! * `--budget SECONDS`: a send loop stops early once this has passed (default 5; lettre
+//!   manages about 23 messages/s in some cases);
+//! * `--no-flights`: skip the counting pass;
+//! * `--dot-every N`: every Nth body line starts with a dot, to be stuffed (default 50, 0 for
+//!   none);
+//! * `--quick`: a tenth of the messages, one run, a 3 s budget.
+//!
+//! `SMTP_SINK` overrides the path of `smtp-sink` (default `/usr/sbin/smtp-sink`, from
+//! Debian's `postfix` package).
 //!
 //! What runs, all on 127.0.0.1:
 //!
@@ -28,8 +39,8 @@
 //!   (the documented API; it sends NOOP before each reuse).
 //!
 //! Every client sends the same pre-built message bytes (CRLF lines, 2% of them starting with
-//! a dot). Each timed run connects, sends one message untimed, times the messages, then quits
-//! untimed, so the figures are for a reused connection.
+//! a dot by default). Each timed run connects, sends one message untimed, times the messages,
+//! then quits untimed, so the figures are for a reused connection.
 //!
 //! Two passes:
 //!
@@ -110,6 +121,9 @@ impl Mode {
 
 struct Options {
     runs: usize,
+    clients: Vec<Kind>,
+    flights: bool,
+    dot_every: usize,
     sizes: Vec<Size>,
     modes: Vec<Mode>,
     budget: Duration,
@@ -120,6 +134,9 @@ impl Options {
     fn parse() -> Result<Self, Box<dyn Error>> {
         let mut options = Self {
             runs: 3,
+            clients: Kind::ALL.to_vec(),
+            flights: true,
+            dot_every: 50,
             sizes: SIZES.to_vec(),
             modes: vec![Mode::Plain, Mode::Tls],
             budget: Duration::from_secs(5),
@@ -157,20 +174,33 @@ impl Options {
                         })
                         .collect();
                 }
+                "--clients" => {
+                    let wanted = value()?;
+                    options.clients = Kind::ALL
+                        .into_iter()
+                        .filter(|k| wanted.split(',').any(|w| w == k.short()))
+                        .collect();
+                }
+                "--no-flights" => options.flights = false,
+                "--dot-every" => options.dot_every = value()?.parse()?,
                 "--bench" => {} // passed by `cargo bench`
                 other => return Err(format!("unknown option {other} (see the doc comment)").into()),
             }
         }
-        if options.sizes.is_empty() || options.modes.is_empty() {
-            return Err("no size or no mode selected (sizes: 1k,100k,5m; modes: plain,tls)".into());
+        if options.sizes.is_empty() || options.modes.is_empty() || options.clients.is_empty() {
+            return Err(
+                "nothing selected (sizes: 1k,100k,5m; modes: plain,tls; clients: \
+                 send,batch,lettre,lettre-nodelay,lettre-pool)"
+                    .into(),
+            );
         }
         Ok(options)
     }
 }
 
-/// `bytes` of message: a few headers, then 76-character lines, every 50th starting with a
-/// dot, CRLF line endings.
-fn message(bytes: usize) -> Vec<u8> {
+/// `bytes` of message: a few headers, then 76-character lines, every `dot_every`th starting
+/// with a dot (none if 0), CRLF line endings.
+fn message(bytes: usize, dot_every: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut message = format!(
         "From: <bench@localhost>\r\nTo: <sink@localhost>\r\nSubject: throughput, {bytes} bytes\r\n\
@@ -183,7 +213,7 @@ fn message(bytes: usize) -> Vec<u8> {
         let room = bytes - message.len();
         let length = 76.min(room.saturating_sub(2));
         for at in 0..length {
-            let byte = if at == 0 && line % 50 == 0 {
+            let byte = if at == 0 && dot_every > 0 && line % dot_every == 0 {
                 b'.'
             } else {
                 ALPHABET[(line * 7 + at) % ALPHABET.len()]
@@ -375,7 +405,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let messages: Vec<(Size, Vec<u8>)> = options
         .sizes
         .iter()
-        .map(|&size| (size, message(size.bytes)))
+        .map(|&size| (size, message(size.bytes, options.dot_every)))
         .collect();
 
     // Pass 1: flights and writes.
@@ -391,7 +421,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
             plans.push(("PIPELINING", proxy, mode, size, message));
         }
     }
-    if let Some((size, message)) = messages.first() {
+    if !options.flights {
+        plans.clear();
+        println!("(skipped: --no-flights)");
+    } else if let Some((size, message)) = messages.first() {
         if options.modes.contains(&Mode::Plain) {
             plans.push((
                 "no PIPELINING",
@@ -403,7 +436,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         }
     }
     for (server, proxy, mode, size, message) in plans {
-        for kind in Kind::ALL {
+        for &kind in &options.clients {
             let ca = (mode == Mode::Tls).then(|| bench.ca_der.clone());
             let n = size.flight_count;
             let one = bench.count(proxy, kind, ca.clone(), message, 1).await?;
@@ -448,7 +481,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         for (size, message) in &messages {
             let count = (size.count / options.scale).max(2);
             let first = timed_rows.len();
-            for kind in Kind::ALL {
+            for &kind in &options.clients {
                 timed_rows.push(TimedRow {
                     size: *size,
                     mode,
@@ -460,7 +493,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             // Interleave the clients within each repetition, so a burst of load from another
             // process hits them alike.
             for _ in 0..options.runs {
-                for (offset, kind) in Kind::ALL.into_iter().enumerate() {
+                for (offset, &kind) in options.clients.iter().enumerate() {
                     let server_before = bench.server_cpu(mode);
                     let outcome = clients::run(&Job {
                         kind,

@@ -68,6 +68,17 @@ impl Kind {
         }
     }
 
+    /// The name `--clients` takes.
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Self::Send => "send",
+            Self::Batch => "batch",
+            Self::LettreConnection => "lettre",
+            Self::LettreNodelay => "lettre-nodelay",
+            Self::LettrePool => "lettre-pool",
+        }
+    }
+
     pub(crate) fn is_lettre(self) -> bool {
         matches!(
             self,
