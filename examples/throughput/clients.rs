@@ -1,0 +1,418 @@
+//! The clients measured: smtpwire's `send` in a loop and `send_batch`, and lettre 0.11 both
+//! through `AsyncSmtpConnection` (one connection, no pool) and through
+//! `AsyncSmtpTransport<Tokio1Executor>` with a pool of one connection.
+//!
+//! Each run connects, sends one message untimed (lettre's pool opens its connection on the
+//! first send), then times `count` messages over the same connection (the loops also stop
+//! once `budget` has passed), then quits untimed.
+
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, Tls, TlsParameters,
+};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use smtpwire::address::Mailbox;
+use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::session::{DataCommand, TlsPolicy};
+use smtpwire::transport::{Client, ClientConfig, TlsConfig};
+use std::error::Error;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+
+const FROM: &str = "bench@localhost";
+const TO: &str = "sink@localhost";
+/// Both clients name themselves alike in EHLO, and check the certificate for this address.
+const HOST: &str = "127.0.0.1";
+
+/// Which client, and how it is driven.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `Client::send`, one message after the other: MAIL/RCPT/DATA pipelined.
+    Send,
+    /// `Client::send_batch` with every message at once: the next envelope follows the dot.
+    Batch,
+    /// lettre's `AsyncSmtpConnection::send` in a loop on one connection.
+    LettreConnection,
+    /// The same over a socket the benchmark opened with TCP_NODELAY (lettre sets none):
+    /// what lettre would do with Nagle's algorithm out of the way.
+    LettreNodelay,
+    /// lettre's `AsyncSmtpTransport::send_raw` with a pool of at most one connection.
+    LettrePool,
+}
+
+impl Kind {
+    pub(crate) const ALL: [Self; 5] = [
+        Self::Send,
+        Self::Batch,
+        Self::LettreConnection,
+        Self::LettreNodelay,
+        Self::LettrePool,
+    ];
+
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Self::Send => "smtpwire send",
+            Self::Batch => "smtpwire send_batch",
+            Self::LettreConnection => "lettre connection",
+            Self::LettreNodelay => "lettre conn+NODELAY*",
+            Self::LettrePool => "lettre transport+pool",
+        }
+    }
+
+    /// The name `--clients` takes.
+    pub(crate) fn short(self) -> &'static str {
+        match self {
+            Self::Send => "send",
+            Self::Batch => "batch",
+            Self::LettreConnection => "lettre",
+            Self::LettreNodelay => "lettre-nodelay",
+            Self::LettrePool => "lettre-pool",
+        }
+    }
+
+    pub(crate) fn is_lettre(self) -> bool {
+        matches!(
+            self,
+            Self::LettreConnection | Self::LettreNodelay | Self::LettrePool
+        )
+    }
+}
+
+/// Where to connect: implicit TLS when the CA (DER) to trust is given.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
+    pub(crate) ca_der: Option<Vec<u8>>,
+}
+
+/// One run.
+pub(crate) struct Job<'a> {
+    pub(crate) kind: Kind,
+    pub(crate) target: &'a Target,
+    pub(crate) message: &'a [u8],
+    pub(crate) count: usize,
+    pub(crate) budget: Duration,
+    /// Count the client's socket writes through [`CountWrites`] (smtpwire through
+    /// `Client::connect_with`, lettre through `connect_with_transport`; not possible for
+    /// lettre's pool).
+    pub(crate) count_writes: bool,
+}
+
+/// What one run measured, for the timed messages only.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) messages: usize,
+    pub(crate) elapsed: Duration,
+    /// CPU time of this thread, where the client runs (TLS included).
+    pub(crate) cpu: Duration,
+    /// Socket writes over the whole connection, setup and QUIT included.
+    pub(crate) writes: Option<u64>,
+}
+
+/// Runs one job on the calling thread's runtime.
+pub(crate) async fn run(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
+    let writes = Arc::new(AtomicU64::new(0));
+    let mut outcome = match job.kind {
+        Kind::Send | Kind::Batch => {
+            let config = smtpwire_config(job.target)?;
+            if job.count_writes {
+                let stream = TcpStream::connect(job.target.addr).await?;
+                // What Client::connect does before connect_with.
+                stream.set_nodelay(true)?;
+                let stream = CountWrites::new(stream, writes.clone());
+                smtpwire(job, Client::connect_with(stream, config).await?).await?
+            } else {
+                smtpwire(job, Client::connect(config).await?).await?
+            }
+        }
+        Kind::LettreConnection | Kind::LettreNodelay => {
+            let hello = ClientId::Domain("localhost".into());
+            let nodelay = job.kind == Kind::LettreNodelay;
+            let connection = if job.count_writes || nodelay {
+                let tcp = TcpStream::connect(job.target.addr).await?;
+                // lettre itself sets no TCP_NODELAY.
+                tcp.set_nodelay(nodelay)?;
+                let counted = CountWrites::new(tcp, writes.clone());
+                let stream: Box<dyn AsyncTokioStream> = match &job.target.ca_der {
+                    None => Box::new(counted),
+                    // lettre's own rustls stream is this same tokio-rustls type; only the
+                    // counting layer underneath is added.
+                    Some(ca) => Box::new(LettreTls(tls_connect(counted, ca).await?)),
+                };
+                AsyncSmtpConnection::connect_with_transport(stream, &hello).await?
+            } else {
+                let tls = match &job.target.ca_der {
+                    None => None,
+                    Some(ca) => Some(lettre_tls(ca)?),
+                };
+                AsyncSmtpConnection::connect_tokio1(
+                    job.target.addr,
+                    Some(Duration::from_secs(60)),
+                    &hello,
+                    tls,
+                    None,
+                )
+                .await?
+            };
+            lettre_connection(job, connection).await?
+        }
+        Kind::LettrePool => lettre_pool(job).await?,
+    };
+    if job.count_writes && job.kind != Kind::LettrePool {
+        outcome.writes = Some(writes.load(Ordering::SeqCst));
+    }
+    Ok(outcome)
+}
+
+fn smtpwire_config(target: &Target) -> Result<ClientConfig, Box<dyn Error>> {
+    let mut config = ClientConfig::new(HOST, target.addr.port());
+    config.tls = TlsConfig::empty();
+    config.session.tls = match &target.ca_der {
+        None => TlsPolicy::Plaintext,
+        Some(ca) => {
+            config.tls.add_der(ca)?;
+            TlsPolicy::Implicit
+        }
+    };
+    // smtp-sink offers no CHUNKING, so Auto would pick DATA too; said here so the comparison
+    // with lettre (always DATA) stays like for like.
+    config.session.data_command = DataCommand::Data;
+    Ok(config)
+}
+
+async fn smtpwire<S>(job: &Job<'_>, mut client: Client<S>) -> Result<Outcome, Box<dyn Error>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let envelope = Envelope::new(
+        Some(Mailbox::parse(FROM)?),
+        [Recipient::new(Mailbox::parse(TO)?)],
+    )?;
+    client.send(envelope.clone(), job.message).await?;
+    let mut outcome = Outcome::default();
+    match job.kind {
+        Kind::Batch => {
+            // The batch owns its messages; building it is not timed.
+            let batch: Vec<(Envelope, Vec<u8>)> = (0..job.count)
+                .map(|_| (envelope.clone(), job.message.to_vec()))
+                .collect();
+            let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
+            let results = client.send_batch(batch).await;
+            outcome.elapsed = started.elapsed();
+            outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+            for result in results {
+                result?;
+                outcome.messages += 1;
+            }
+        }
+        _ => {
+            let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
+            while outcome.messages < job.count && started.elapsed() < job.budget {
+                client.send(envelope.clone(), job.message).await?;
+                outcome.messages += 1;
+            }
+            outcome.elapsed = started.elapsed();
+            outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+        }
+    }
+    client.quit().await?;
+    Ok(outcome)
+}
+
+fn lettre_envelope() -> Result<lettre::address::Envelope, Box<dyn Error>> {
+    Ok(lettre::address::Envelope::new(
+        Some(FROM.parse()?),
+        vec![TO.parse()?],
+    )?)
+}
+
+fn lettre_tls(ca: &[u8]) -> Result<TlsParameters, Box<dyn Error>> {
+    Ok(TlsParameters::builder(HOST.into())
+        .add_root_certificate(Certificate::from_der(ca.to_vec())?)
+        .build_rustls()?)
+}
+
+async fn lettre_connection(
+    job: &Job<'_>,
+    mut connection: AsyncSmtpConnection,
+) -> Result<Outcome, Box<dyn Error>> {
+    let envelope = lettre_envelope()?;
+    connection.send(&envelope, job.message).await?;
+    let mut outcome = Outcome::default();
+    let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
+    while outcome.messages < job.count && started.elapsed() < job.budget {
+        connection.send(&envelope, job.message).await?;
+        outcome.messages += 1;
+    }
+    outcome.elapsed = started.elapsed();
+    outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+    connection.quit().await?;
+    Ok(outcome)
+}
+
+async fn lettre_pool(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(HOST)
+        .port(job.target.addr.port())
+        .hello_name(ClientId::Domain("localhost".into()))
+        .timeout(Some(Duration::from_secs(60)))
+        .pool_config(PoolConfig::new().max_size(1));
+    if let Some(ca) = &job.target.ca_der {
+        builder = builder.tls(Tls::Wrapper(lettre_tls(ca)?));
+    }
+    let transport = builder.build();
+    let envelope = lettre_envelope()?;
+    transport.send_raw(&envelope, job.message).await?;
+    // The pool puts a connection back from a task spawned when the send's guard drops. On a
+    // single-threaded runtime that task has not run when the next send looks for a
+    // connection, so the pool opens a second one and then alternates between the two. A
+    // yield lets it run, so that one connection really is reused (it changes no round trip).
+    tokio::task::yield_now().await;
+    let mut outcome = Outcome::default();
+    let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
+    while outcome.messages < job.count && started.elapsed() < job.budget {
+        transport.send_raw(&envelope, job.message).await?;
+        tokio::task::yield_now().await;
+        outcome.messages += 1;
+    }
+    outcome.elapsed = started.elapsed();
+    outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+    transport.shutdown().await;
+    Ok(outcome)
+}
+
+/// A TLS client over `stream` trusting `ca`, configured as lettre configures rustls (ring,
+/// TLS 1.2 and 1.3).
+async fn tls_connect<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    ca: &[u8],
+) -> Result<tokio_rustls::client::TlsStream<S>, Box<dyn Error>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(rustls::pki_types::CertificateDer::from(ca.to_vec()))?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(rustls::ALL_VERSIONS)?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(HOST)?;
+    Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, stream)
+        .await?)
+}
+
+/// Counts the writes that reach the socket: each `poll_write` that wrote something is one
+/// `send(2)`.
+#[derive(Debug)]
+pub(crate) struct CountWrites<S> {
+    inner: S,
+    writes: Arc<AtomicU64>,
+}
+
+impl<S> CountWrites<S> {
+    pub(crate) fn new(inner: S, writes: Arc<AtomicU64>) -> Self {
+        Self { inner, writes }
+    }
+
+    fn note(&self, poll: &Poll<io::Result<usize>>) {
+        if matches!(poll, Poll::Ready(Ok(written)) if *written > 0) {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for CountWrites<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for CountWrites<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note(&poll);
+        poll
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note(&poll);
+        poll
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl AsyncTokioStream for CountWrites<TcpStream> {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+}
+
+/// lettre's stream trait for a TLS stream over the counting layer.
+#[derive(Debug)]
+struct LettreTls(tokio_rustls::client::TlsStream<CountWrites<TcpStream>>);
+
+impl AsyncTokioStream for LettreTls {
+    fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.0.get_ref().0.inner.peer_addr()
+    }
+}
+
+impl AsyncRead for LettreTls {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for LettreTls {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
