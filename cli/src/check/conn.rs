@@ -205,6 +205,19 @@ impl Conn {
         }
     }
 
+    /// The first bytes waiting on the plaintext socket, without consuming them (empty if
+    /// none arrive within a moment).
+    pub(crate) async fn peek(&self) -> Vec<u8> {
+        let Stream::Plain(s) = &self.stream else {
+            return Vec::new();
+        };
+        let mut buffer = [0u8; 16];
+        match tokio::time::timeout(Duration::from_millis(500), s.inner.peek(&mut buffer)).await {
+            Ok(Ok(read)) => buffer.get(..read).unwrap_or_default().to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The next action of the session, or the one it already returned.
     pub(crate) fn take_action(&mut self) -> Result<Action, Error> {
         self.session.set_elapsed(self.started.elapsed());

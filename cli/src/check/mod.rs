@@ -522,6 +522,18 @@ impl Check {
         let Some(conn) = self.conn() else {
             return false;
         };
+        if !implicit {
+            // A TLS record is not a line: the reply framer would wait for a line end until
+            // the deadline. Recognise it from the first bytes instead.
+            let peeked = conn.peek().await;
+            if explain::what_it_speaks(&peeked) == Some(Speaks::Tls) {
+                let step = self.greeting_failure(None, None, &peeked, started.elapsed(), implicit);
+                return self.report.push(step);
+            }
+        }
+        let Some(conn) = self.conn() else {
+            return false;
+        };
         let answer = conn.await_reply().await;
         let first = conn.first_bytes().to_vec();
         let took = started.elapsed();
