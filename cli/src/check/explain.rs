@@ -635,6 +635,15 @@ pub(crate) enum Speaks {
     Other(&'static str),
 }
 
+/// The bytes up to the first line end.
+pub(crate) fn first_line(bytes: &[u8]) -> &[u8] {
+    let end = bytes
+        .iter()
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(bytes.len());
+    bytes.get(..end).unwrap_or(bytes)
+}
+
 /// Up to 80 bytes, printable, for showing what arrived.
 pub(crate) fn printable(bytes: &[u8]) -> String {
     let mut out = String::new();
