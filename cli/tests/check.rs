@@ -711,6 +711,11 @@ fn an_expired_certificate_is_explained_with_the_clock() {
 /// A CA and a certificate for localhost and 127.0.0.1 made for this test; returns the leaf
 /// pair and the CA file.
 fn trusted_pair() -> ((String, String), tempfile::TempDir) {
+    pair_valid_from(None)
+}
+
+/// As [`trusted_pair`], the certificate valid from `year` (for five years) if given.
+fn pair_valid_from(year: Option<i32>) -> ((String, String), tempfile::TempDir) {
     let ca_key = rcgen::KeyPair::generate().unwrap();
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -719,9 +724,13 @@ fn trusted_pair() -> ((String, String), tempfile::TempDir) {
         .push(rcgen::DnType::CommonName, "check test CA");
     let ca = ca_params.self_signed(&ca_key).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
-    let params =
+    let mut params =
         rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
             .unwrap();
+    if let Some(year) = year {
+        params.not_before = rcgen::date_time_ymd(year, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+    }
     let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
@@ -811,6 +820,27 @@ fn smtp_switched_off_is_told_apart_from_a_wrong_password() {
         run.has("SMTP service is most likely not switched on"),
         "{run:?}"
     );
+}
+
+#[test]
+fn a_certificate_from_the_future_means_this_clock_is_behind() {
+    let (pair, dir) = pair_valid_from(Some(2090));
+    let fake = fake(Mode::Implicit, pair, FRIENDLY);
+    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
+    assert_eq!(run.code, 69, "{run:?}");
+    let line = step_line(&run, "TLS");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("not valid until 2090-01-01"),
+        "{run:?}"
+    );
+    assert!(run.has("chain     [ok] trusted"), "{run:?}");
+    assert!(
+        run.has("dates     [FAIL] not valid yet by this machine's clock"),
+        "{run:?}"
+    );
+    assert!(run.has("so this machine's clock is behind"), "{run:?}");
+    assert!(run.has("timedatectl set-ntp true"), "{run:?}");
+    assert_nothing_after_failure(&fake, &run);
 }
 
 // ===== no server needed =====

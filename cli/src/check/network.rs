@@ -321,3 +321,38 @@ impl ConnectFailure {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_failures_are_told_apart() {
+        let refused = ConnectFailure::from_io(std::io::ErrorKind::ConnectionRefused.into());
+        assert_eq!(refused.id(), "refused");
+        assert_eq!(refused.exit(), Exit::Unavailable);
+        // EHOSTUNREACH, as Linux reports an ICMP "administratively prohibited" too.
+        let filtered = ConnectFailure::from_io(std::io::Error::from_raw_os_error(113));
+        assert_eq!(filtered.id(), "unreachable");
+        assert_eq!(ConnectFailure::TimedOut.exit(), Exit::TempFail);
+        let address: SocketAddr = "[2001:db8::1]:25"
+            .parse()
+            .unwrap_or_else(|_| unreachable!());
+        let (why, fix) =
+            ConnectFailure::TimedOut.explain(address, 25, Family::Other, Duration::from_secs(10));
+        assert!(
+            why.contains("dropped silently") && why.contains("port 25"),
+            "{why}"
+        );
+        assert!(fix.contains("465 or 587"), "{fix}");
+        let (why, _) = filtered.explain(address, 25, Family::Other, Duration::from_secs(10));
+        assert!(why.contains("no working IPv6"), "{why}");
+    }
+
+    #[test]
+    fn incoming_servers_are_spotted() {
+        assert!(incoming_server("imap.qq.com").is_some());
+        assert!(incoming_server("pop.163.com").is_some());
+        assert!(incoming_server("smtp.qq.com").is_none());
+    }
+}
