@@ -120,6 +120,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         conn: None,
         greeting_clock: None,
         pending_error: None,
+        greeted: false,
         target,
     };
     check.header();
@@ -161,6 +162,9 @@ struct Check {
     /// What the session decided after a reply that itself was fine (STARTTLS missing after a
     /// good EHLO, no usable AUTH): reported by the step it concerns.
     pending_error: Option<Error>,
+    /// Whether the server answered with an SMTP reply: only then is a QUIT worth sending
+    /// after a failure.
+    greeted: bool,
 }
 
 /// The steps a run can have, in order, with their titles.
@@ -251,9 +255,10 @@ impl Check {
         let ok = self.opening(address).await;
         if ok && self.auth_step().await && self.mail_from_step().await {
             self.quit_step().await;
-        } else if let Some(conn) = &mut self.conn {
-            // After a refusal the connection is still sound: say goodbye. After a failed
-            // handshake the socket is gone and nothing at all is written.
+        } else if let Some(conn) = self.conn.as_mut().filter(|_| self.greeted) {
+            // After a refusal the connection is still sound: say goodbye (RFC 5321 §3.8), as
+            // long as the other end spoke SMTP at all. After a failed handshake the socket is
+            // gone and nothing at all is written.
             let _ = conn.quit(Duration::from_secs(2)).await;
         }
     }
@@ -262,7 +267,7 @@ impl Check {
     async fn opening(&mut self, address: SocketAddr) -> bool {
         match self.policy() {
             TlsPolicy::Implicit => {
-                self.tls_step(address).await
+                self.tls_step().await
                     && self.greeting_step(address).await
                     && self.ehlo_step("ehlo").await
             }
@@ -288,7 +293,7 @@ impl Check {
                     return false;
                 }
                 match self.starttls_step().await {
-                    Some(true) => self.tls_step(address).await && self.ehlo_step("ehlo_tls").await,
+                    Some(true) => self.tls_step().await && self.ehlo_step("ehlo_tls").await,
                     Some(false) => true,
                     None => false,
                 }

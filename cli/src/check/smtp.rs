@@ -64,6 +64,7 @@ impl Check {
         let first = conn.first_bytes().to_vec();
         let took = started.elapsed();
         let Answer { reply, outcome } = answer;
+        self.greeted = reply.is_some();
         match (reply, outcome) {
             (Some(reply), Ok(())) if reply.code().get() == 220 => {
                 self.greeting_clock = explain::find_date(&reply.text_lossy());
@@ -320,6 +321,7 @@ impl Check {
         }
         go_on
     }
+
     // ===== STARTTLS =====
 
     /// `Some(true)`: the handshake follows; `Some(false)`: no TLS, go on (opportunistic);
@@ -375,7 +377,9 @@ impl Check {
                 );
                 Some(true)
             }
-            (Some(reply), outcome) if self.policy() == TlsPolicy::StartTlsOpportunistic => {
+            (Some(reply), outcome)
+                if self.policy() == TlsPolicy::StartTlsOpportunistic && !reply.is_positive() =>
+            {
                 if let Err(error) = outcome {
                     self.pending_error = Some(error);
                 }
@@ -502,7 +506,7 @@ impl Check {
                         }
                         (_, Some(ErrorKind::ConnectionClosed)) => step
                             .summary("the server closed the connection during AUTH")
-                            .why("Some providers (QQ Mail among them) hang up instead of answering a wrong password or authorization code.")
+                            .why("Some providers hang up instead of answering a wrong password or authorization code.")
                             .fix("Check the password: for QQ Mail, 163 and 126 it must be the authorization code (授权码) from the web mailbox's settings, not the login password."),
                         (_, Some(ErrorKind::Timeout)) => step
                             .summary("no answer to AUTH")

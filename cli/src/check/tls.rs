@@ -5,7 +5,7 @@ use super::*;
 impl Check {
     // ===== TLS =====
 
-    pub(super) async fn tls_step(&mut self, _address: SocketAddr) -> bool {
+    pub(super) async fn tls_step(&mut self) -> bool {
         let started = Instant::now();
         let timeout = self.timeouts().tls_handshake;
         let implicit = self.policy() == TlsPolicy::Implicit;
@@ -47,13 +47,11 @@ impl Check {
         let seen = seen.lock().ok().and_then(|mut slot| slot.take());
         let examined = seen.map(|s| self.trust.examine(&s, &host, report::now_unix()));
         let style = self.report.style();
-        let mut details = Vec::new();
-        if let (Some(protocol), Some(cipher)) = (&handshake.protocol, &handshake.cipher) {
-            details.push(format!("{:<10}{protocol}, {cipher}", "protocol"));
-        }
-        if let Some(examined) = &examined {
-            details.extend(self.certificate_lines(examined, style));
-        }
+        // The protocol and cipher suite are in the summary line.
+        let details = examined
+            .as_ref()
+            .map(|e| self.certificate_lines(e, style))
+            .unwrap_or_default();
         let data = json!({
             "protocol": handshake.protocol,
             "cipher_suite": handshake.cipher,
