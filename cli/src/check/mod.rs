@@ -84,7 +84,7 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     let target = args.target.resolve()?;
     let from = match args.from.as_deref().or(target.from.as_deref()) {
         Some(text) => Some(
-            Mailbox::parse(text.trim().trim_start_matches('<').trim_end_matches('>'))
+            Mailbox::parse(bare_address(text))
                 .map_err(|e| CliError::usage(format!("--from {text:?}: {e}")))?,
         ),
         None => None,
@@ -142,6 +142,15 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         }
     }
     Ok(exit)
+}
+
+/// `Name <me@qq.com>` or `<me@qq.com>` → `me@qq.com`.
+fn bare_address(text: &str) -> &str {
+    let text = text.trim();
+    match (text.rfind('<'), text.strip_suffix('>')) {
+        (Some(open), Some(inner)) => inner.get(open + 1..).unwrap_or(text),
+        _ => text,
+    }
 }
 
 struct Check {
@@ -418,5 +427,18 @@ impl Check {
             Ok(text) => println!("{text}"),
             Err(error) => eprintln!("smtpwire: cannot write the JSON report: {error}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sender_may_carry_a_display_name() {
+        assert_eq!(bare_address("me@qq.com"), "me@qq.com");
+        assert_eq!(bare_address(" <me@qq.com> "), "me@qq.com");
+        assert_eq!(bare_address("Wang Wei <me@qq.com>"), "me@qq.com");
+        assert_eq!(bare_address("\"a <b>\" <me@qq.com>"), "me@qq.com");
     }
 }
