@@ -402,6 +402,34 @@ fn mail_from_is_tested_and_nothing_is_sent() {
     run.assert_no_secret(&s.user, &s.password);
 }
 
+#[test]
+fn an_account_is_checked_with_its_sender() {
+    let Some(s) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.test]\nserver = \"localhost:{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
+             from = \"Tester <{}>\"\npassword_env = \"CHECK_PASSWORD\"\nca_file = \"{}\"\n",
+            s.submission,
+            s.user,
+            s.user,
+            s.ca.display()
+        ),
+    )
+    .unwrap();
+    let run = check(
+        &["--config", config.to_str().unwrap(), "--account", "test"],
+        &[("CHECK_PASSWORD", &s.password)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
+    let line = step_line(&run, "MAIL FROM");
+    assert!(line.contains(&format!("<{}> accepted", s.user)), "{run:?}");
+    run.assert_no_secret(&s.user, &s.password);
+}
+
 // ===== servers with bad certificates =====
 
 /// A certificate and key from the files `scripts/test-servers.sh` made.
