@@ -68,8 +68,30 @@ impl Check {
         match (reply, outcome) {
             (Some(reply), Ok(())) if reply.code().get() == 220 => {
                 self.greeting_clock = explain::find_date(&reply.text_lossy());
-                self.report
-                    .push(Step::pass("greeting", "greeting", took).summary(reply.to_string()))
+                let mut step = Step::pass("greeting", "greeting", took).summary(reply.to_string());
+                if let Some(server) = self.greeting_clock {
+                    let now = report::now_unix();
+                    let skew = now - server;
+                    if skew.abs() > 300 {
+                        step = step.warn(
+                            format!(
+                                "The greeting gives the server's time as {}, but this machine's \
+                                 clock says {}: {} {}. A clock this far off makes certificates \
+                                 look expired or not yet valid, and dates mail wrongly.",
+                                report::date_time(server),
+                                report::date_time(now),
+                                report::span(skew),
+                                if skew > 0 { "ahead" } else { "behind" }
+                            ),
+                            Some(
+                                "If this machine's clock is the wrong one, turn on network time \
+                                 (`timedatectl set-ntp true`)."
+                                    .to_owned(),
+                            ),
+                        );
+                    }
+                }
+                self.report.push(step)
             }
             (reply, outcome) => {
                 let error = outcome.err();
