@@ -27,7 +27,7 @@ enum Command {
     Send(Box<send::SendArgs>),
     /// Send a complete RFC 5322 message from a file or stdin as is, like sendmail.
     Raw(Box<raw::RawArgs>),
-    /// Diagnose a server and account step by step: DNS, TCP, greeting, TLS, AUTH.
+    /// Diagnose a server and account step by step (DNS, TCP, greeting, TLS, AUTH); sends no mail.
     Check(Box<check::CheckArgs>),
     /// Send a message to an in-process server on 127.0.0.1 and show the whole dialogue.
     Demo(demo::DemoArgs),

@@ -1,0 +1,1000 @@
+//! End-to-end tests of `smtpwire check` against the loopback Postfix of
+//! `scripts/test-servers.sh` (STARTTLS 2587, implicit TLS 2465, plain 2525), against TLS
+//! servers of this file presenting the bad certificates the script makes (untrusted CA, wrong
+//! host, expired), and against scripted servers that answer like QQ Mail and 163.
+//!
+//! Tests that need the real servers or their certificates are skipped with a message when
+//! they are not up, except under `CI=true`, where they fail.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use assert_cmd::Command;
+use base64::Engine as _;
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+// ===== the real servers =====
+
+struct Servers {
+    plain: u16,
+    submission: u16,
+    smtps: u16,
+    ca: PathBuf,
+    user: String,
+    password: String,
+    tls: PathBuf,
+}
+
+fn servers() -> Option<Servers> {
+    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
+    let port = |address: String| address.rsplit(':').next()?.parse().ok();
+    let found = (|| {
+        Some(Servers {
+            plain: port(var("POSTFIX_PLAIN")?)?,
+            submission: port(var("POSTFIX_SUBMISSION")?)?,
+            smtps: port(var("POSTFIX_SMTPS")?)?,
+            ca: var("CA")?.into(),
+            user: var("USER")?,
+            password: var("PASSWORD")?,
+            tls: PathBuf::from(var("UNTRUSTED_CERT")?).parent()?.to_owned(),
+        })
+    })();
+    if found.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env"
+        );
+        eprintln!("skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
+    }
+    found
+}
+
+/// What one run printed.
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Whether stdout holds `needle`, also across the wrapping of explanations.
+    fn has(&self, needle: &str) -> bool {
+        let flat = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        self.stdout.contains(needle) || flat(&self.stdout).contains(&flat(needle))
+    }
+
+    /// The secret, and the base64 forms AUTH PLAIN and LOGIN would carry, appear nowhere.
+    fn assert_no_secret(&self, user: &str, secret: &str) {
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let forms = [
+            secret.to_owned(),
+            b64.encode(secret),
+            b64.encode(format!("\0{user}\0{secret}")),
+        ];
+        for form in forms {
+            assert!(
+                !self.stdout.contains(&form) && !self.stderr.contains(&form),
+                "a secret leaked:\n{}\n{}",
+                self.stdout,
+                self.stderr
+            );
+        }
+    }
+}
+
+impl std::fmt::Debug for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+fn check(args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut command = Command::cargo_bin("smtpwire").unwrap();
+    command
+        .arg("check")
+        .args(args)
+        .env_remove("SMTPWIRE_PASSWORD")
+        .env("HOME", std::env::temp_dir())
+        .timeout(Duration::from_secs(60));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().unwrap();
+    Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// The line of a step, e.g. `[ok]   TLS ...`.
+fn step_line<'a>(run: &'a Run, title: &str) -> &'a str {
+    run.stdout
+        .lines()
+        .find(|l| {
+            l.starts_with('[')
+                && l.get(7..)
+                    .is_some_and(|rest| rest.starts_with(&format!("{title} ")))
+        })
+        .unwrap_or_else(|| panic!("no step {title}: {run:?}"))
+}
+
+#[test]
+fn starttls_with_the_right_password_passes_every_step() {
+    let Some(s) = servers() else { return };
+    let run = check(
+        &[
+            "--server",
+            &format!("localhost:{}", s.submission),
+            "--ca-file",
+            s.ca.to_str().unwrap(),
+            "--user",
+            &s.user,
+            "--password-env",
+            "CHECK_PASSWORD",
+            "--transcript",
+        ],
+        &[("CHECK_PASSWORD", &s.password)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    for title in [
+        "DNS",
+        "TCP connect",
+        "greeting",
+        "EHLO",
+        "STARTTLS",
+        "TLS",
+        "EHLO after TLS",
+        "AUTH",
+        "QUIT",
+    ] {
+        assert!(
+            step_line(&run, title).starts_with("[ok]"),
+            "{title}: {run:?}"
+        );
+    }
+    assert!(!run.has("[FAIL]") && !run.has("[warn]"), "{run:?}");
+    assert!(run.has("TLS 1.3") || run.has("TLS 1.2"), "{run:?}");
+    assert!(run.has("subject   CN=localhost"), "{run:?}");
+    assert!(
+        run.has("issuer    O=smtpwire tests, CN=smtpwire test CA"),
+        "{run:?}"
+    );
+    assert!(run.has("DNS:localhost, IP:127.0.0.1"), "{run:?}");
+    assert!(
+        run.has("trusted: issued under a CA from --ca-file"),
+        "{run:?}"
+    );
+    assert!(run.has("235 2.7.0"), "{run:?}");
+    assert!(run.has("No mail was sent"), "{run:?}");
+    // The redacted transcript is the library's, on stderr.
+    assert!(run.stderr.contains("C: AUTH PLAIN <redacted"), "{run:?}");
+    assert!(
+        !run.stderr.contains("MAIL FROM") && !run.stderr.contains("RCPT"),
+        "{run:?}"
+    );
+    run.assert_no_secret(&s.user, &s.password);
+}
+
+#[test]
+fn implicit_tls_passes_and_reports_the_certificate() {
+    let Some(s) = servers() else { return };
+    let run = check(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", s.smtps),
+            "--tls",
+            "implicit",
+            "--ca-file",
+            s.ca.to_str().unwrap(),
+            "--user",
+            &s.user,
+            "--password-env",
+            "CHECK_PASSWORD",
+        ],
+        &[("CHECK_PASSWORD", &s.password)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(step_line(&run, "TLS").starts_with("[ok]"), "{run:?}");
+    assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
+    assert!(
+        run.has("127.0.0.1 is covered by the certificate"),
+        "{run:?}"
+    );
+    assert!(
+        !run.has("STARTTLS "),
+        "no STARTTLS step on implicit TLS: {run:?}"
+    );
+    run.assert_no_secret(&s.user, &s.password);
+}
+
+#[test]
+fn json_lists_every_step() {
+    let Some(s) = servers() else { return };
+    let run = check(
+        &[
+            "--server",
+            &format!("localhost:{}", s.submission),
+            "--ca-file",
+            s.ca.to_str().unwrap(),
+            "--user",
+            &s.user,
+            "--password-env",
+            "CHECK_PASSWORD",
+            "--json",
+            "--transcript",
+        ],
+        &[("CHECK_PASSWORD", &s.password)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["exit_code"], 0);
+    assert_eq!(value["mail_sent"], false);
+    let ids: Vec<&str> = value["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        ["dns", "connect", "greeting", "ehlo", "starttls", "tls", "ehlo_tls", "auth", "quit"]
+    );
+    let tls = &value["steps"][5];
+    assert_eq!(tls["status"], "pass");
+    assert_eq!(
+        tls["data"]["certificate"]["leaf"]["subject"],
+        "CN=localhost"
+    );
+    assert_eq!(tls["data"]["certificate"]["host_matches"], true);
+    assert_eq!(value["steps"][6]["data"]["auth"][0], "PLAIN");
+    assert!(value["transcript"].as_array().unwrap().len() > 5);
+    run.assert_no_secret(&s.user, &s.password);
+}
+
+#[test]
+fn a_plain_port_without_starttls_is_reported() {
+    let Some(s) = servers() else { return };
+    let run = check(&["--server", &format!("127.0.0.1:{}", s.plain)], &[]);
+    assert_eq!(run.code, 69, "{run:?}");
+    assert!(step_line(&run, "EHLO").starts_with("[ok]"), "{run:?}");
+    let line = step_line(&run, "STARTTLS");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("not offered"),
+        "{run:?}"
+    );
+    assert!(run.has("465 with --tls implicit"), "{run:?}");
+    assert!(run.has("Not run: TLS, EHLO after TLS, AUTH."), "{run:?}");
+}
+
+#[test]
+fn implicit_tls_against_a_starttls_port_explains_the_mix_up() {
+    let Some(s) = servers() else { return };
+    let run = check(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", s.submission),
+            "--tls",
+            "implicit",
+            "--ca-file",
+            s.ca.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 78, "{run:?}");
+    let line = step_line(&run, "TLS");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("plain SMTP"),
+        "{run:?}"
+    );
+    assert!(run.has("received: 220 "), "{run:?}");
+    assert!(run.has("Use --tls starttls"), "{run:?}");
+    assert!(run.has("mix-up of implicit TLS and STARTTLS"), "{run:?}");
+}
+
+#[test]
+fn starttls_against_an_implicit_tls_port_explains_the_mix_up() {
+    let Some(s) = servers() else { return };
+    let started = std::time::Instant::now();
+    let run = check(
+        &[
+            "--server",
+            &format!("127.0.0.1:{}", s.smtps),
+            "--tls",
+            "starttls",
+            "--ca-file",
+            s.ca.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 78, "{run:?}");
+    let line = step_line(&run, "greeting");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("waits for TLS"),
+        "{run:?}"
+    );
+    assert!(run.has("Use --tls implicit"), "{run:?}");
+    // Told after a few seconds of silence, not after the greeting timeout.
+    assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+#[test]
+fn a_wrong_password_is_explained_with_the_authorization_code() {
+    let Some(s) = servers() else { return };
+    let wrong = "qqmailwebpassword";
+    let run = check(
+        &[
+            "--server",
+            &format!("localhost:{}", s.submission),
+            "--ca-file",
+            s.ca.to_str().unwrap(),
+            "--user",
+            &s.user,
+            "--password-env",
+            "CHECK_PASSWORD",
+            "--from",
+            &s.user,
+            "--transcript",
+        ],
+        &[("CHECK_PASSWORD", wrong)],
+    );
+    assert_eq!(run.code, 77, "{run:?}");
+    let line = step_line(&run, "AUTH");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("535"),
+        "{run:?}"
+    );
+    assert!(
+        run.has("授权码") && run.has("authorization code"),
+        "{run:?}"
+    );
+    // No MAIL FROM after a failed login, only QUIT.
+    assert!(run.has("Not run: MAIL FROM."), "{run:?}");
+    assert!(!run.stderr.contains("MAIL FROM"), "{run:?}");
+    assert!(run.stderr.contains("C: QUIT"), "{run:?}");
+    run.assert_no_secret(&s.user, wrong);
+}
+
+#[test]
+fn mail_from_is_tested_and_nothing_is_sent() {
+    let Some(s) = servers() else { return };
+    let run = check(
+        &[
+            "--server",
+            &format!("localhost:{}", s.submission),
+            "--ca-file",
+            s.ca.to_str().unwrap(),
+            "--user",
+            &s.user,
+            "--password-env",
+            "CHECK_PASSWORD",
+            "--from",
+            &s.user,
+            "--transcript",
+        ],
+        &[("CHECK_PASSWORD", &s.password)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let line = step_line(&run, "MAIL FROM");
+    assert!(line.starts_with("[ok]") && line.contains("250"), "{run:?}");
+    assert!(run.has("then RSET: 250"), "{run:?}");
+    assert!(run.has("no mail was sent"), "{run:?}");
+    assert!(run.stderr.contains("C: MAIL FROM:<"), "{run:?}");
+    assert!(run.stderr.contains("C: RSET"), "{run:?}");
+    assert!(
+        !run.stderr.contains("RCPT") && !run.stderr.contains("DATA"),
+        "{run:?}"
+    );
+    run.assert_no_secret(&s.user, &s.password);
+}
+
+#[test]
+fn an_account_is_checked_with_its_sender() {
+    let Some(s) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.test]\nserver = \"localhost:{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
+             from = \"Tester <{}>\"\npassword_env = \"CHECK_PASSWORD\"\nca_file = \"{}\"\n",
+            s.submission,
+            s.user,
+            s.user,
+            s.ca.display()
+        ),
+    )
+    .unwrap();
+    let run = check(
+        &["--config", config.to_str().unwrap(), "--account", "test"],
+        &[("CHECK_PASSWORD", &s.password)],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
+    let line = step_line(&run, "MAIL FROM");
+    assert!(line.contains(&format!("<{}> accepted", s.user)), "{run:?}");
+    run.assert_no_secret(&s.user, &s.password);
+}
+
+// ===== servers with bad certificates =====
+
+/// A certificate and key from the files `scripts/test-servers.sh` made.
+fn pem_pair(dir: &std::path::Path, name: &str) -> (String, String) {
+    let read = |file: String| std::fs::read_to_string(dir.join(file)).unwrap();
+    (read(format!("{name}.pem")), read(format!("{name}.key")))
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Implicit,
+    StartTls,
+}
+
+/// How the scripted server answers.
+#[derive(Clone, Copy)]
+struct Script {
+    greeting: &'static str,
+    auth: &'static str,
+    mail: &'static str,
+}
+
+const FRIENDLY: Script = Script {
+    greeting: "220 fake.test ESMTP\r\n",
+    auth: "235 2.7.0 Authentication successful\r\n",
+    mail: "250 2.1.0 Ok\r\n",
+};
+
+/// What the scripted server saw.
+#[derive(Default, Debug)]
+struct Seen {
+    /// Command lines, in order; `<tls ok>` and `<tls failed>` mark the handshake.
+    lines: Vec<String>,
+    /// Bytes the client wrote after a failed handshake.
+    after_failure: usize,
+}
+
+struct Fake {
+    port: u16,
+    seen: Arc<Mutex<Seen>>,
+}
+
+impl Fake {
+    fn lines(&self) -> Vec<String> {
+        self.seen.lock().unwrap().lines.clone()
+    }
+}
+
+/// An SMTP server on 127.0.0.1 presenting `cert`, in its own thread; it serves connections
+/// until the test process ends.
+fn fake(mode: Mode, (cert, key): (String, String), script: Script) -> Fake {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, log) = (acceptor.clone(), log.clone());
+                tokio::spawn(async move {
+                    let _ = serve(tcp, mode, acceptor, script, log).await;
+                });
+            }
+        });
+    });
+    Fake { port, seen }
+}
+
+async fn serve(
+    tcp: TcpStream,
+    mode: Mode,
+    acceptor: tokio_rustls::TlsAcceptor,
+    script: Script,
+    log: Arc<Mutex<Seen>>,
+) -> std::io::Result<()> {
+    let note = |line: &str| log.lock().unwrap().lines.push(line.to_owned());
+    let tcp = if mode == Mode::StartTls {
+        let mut reader = BufReader::new(tcp);
+        reader
+            .get_mut()
+            .write_all(script.greeting.as_bytes())
+            .await?;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).await? == 0 {
+                return Ok(());
+            }
+            note(line.trim_end());
+            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+            let answer: &[u8] = match verb.as_str() {
+                "EHLO" => b"250-fake.test\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n",
+                "STAR" => b"220 2.0.0 Ready to start TLS\r\n",
+                "QUIT" => b"221 2.0.0 Bye\r\n",
+                _ => b"530 5.7.0 Must issue a STARTTLS command first\r\n",
+            };
+            reader.get_mut().write_all(answer).await?;
+            if verb == "STAR" {
+                break reader.into_inner();
+            }
+            if verb == "QUIT" {
+                return Ok(());
+            }
+        }
+    } else {
+        tcp
+    };
+    let tls = match acceptor.accept(tcp).into_fallible().await {
+        Ok(tls) => tls,
+        Err((_, mut tcp)) => {
+            note("<tls failed>");
+            let mut rest = Vec::new();
+            let _ = tokio::time::timeout(Duration::from_secs(3), tcp.read_to_end(&mut rest)).await;
+            log.lock().unwrap().after_failure = rest.len();
+            return Ok(());
+        }
+    };
+    note("<tls ok>");
+    let mut reader = BufReader::new(tls);
+    if mode == Mode::Implicit {
+        reader
+            .get_mut()
+            .write_all(script.greeting.as_bytes())
+            .await?;
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(());
+        }
+        note(line.trim_end());
+        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+        let answer: &[u8] = match verb.as_str() {
+            "EHLO" => b"250-fake.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
+            "AUTH" => script.auth.as_bytes(),
+            "MAIL" => script.mail.as_bytes(),
+            "RSET" => b"250 2.0.0 Ok\r\n",
+            "QUIT" => b"221 2.0.0 Bye\r\n",
+            _ => b"554 5.5.1 not in this test\r\n",
+        };
+        reader.get_mut().write_all(answer).await?;
+        reader.get_mut().flush().await?;
+        if verb == "QUIT" {
+            return Ok(());
+        }
+    }
+}
+
+/// Runs a check with a password against a fake server and returns the run.
+fn check_fake(fake: &Fake, tls: &str, ca: &std::path::Path, extra: &[&str]) -> Run {
+    let server = format!("127.0.0.1:{}", fake.port);
+    let mut args = vec![
+        "--server",
+        &server,
+        "--tls",
+        tls,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--user",
+        "1234567@qq.com",
+        "--password-env",
+        "CHECK_PASSWORD",
+    ];
+    args.extend_from_slice(extra);
+    check(&args, &[("CHECK_PASSWORD", "abcdefghijklmnop")])
+}
+
+/// Nothing at all went over the connection once the handshake failed.
+fn assert_nothing_after_failure(fake: &Fake, run: &Run) {
+    // The server thread records the end of the connection shortly after the client leaves.
+    for _ in 0..50 {
+        if fake.lines().iter().any(|l| l == "<tls failed>") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let seen = fake.seen.lock().unwrap();
+    assert!(
+        seen.lines.iter().any(|l| l == "<tls failed>"),
+        "{seen:?} {run:?}"
+    );
+    assert!(!seen.lines.iter().any(|l| l == "<tls ok>"), "{seen:?}");
+    assert!(
+        !seen
+            .lines
+            .iter()
+            .any(|l| l.starts_with("AUTH") || l.starts_with("MAIL")),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.after_failure, 0,
+        "bytes after the failed handshake: {seen:?}"
+    );
+}
+
+#[test]
+fn an_untrusted_certificate_is_shown_and_nothing_is_sent() {
+    let Some(s) = servers() else { return };
+    let fake = fake(Mode::Implicit, pem_pair(&s.tls, "untrusted"), FRIENDLY);
+    let run = check_fake(&fake, "implicit", &s.ca, &["--transcript"]);
+    assert_eq!(run.code, 69, "{run:?}");
+    let line = step_line(&run, "TLS");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("not trusted"),
+        "{run:?}"
+    );
+    assert!(run.has("subject   CN=localhost"), "{run:?}");
+    assert!(
+        run.has("issuer    O=smtpwire tests, CN=smtpwire untrusted CA"),
+        "{run:?}"
+    );
+    assert!(run.has("names     DNS:localhost, IP:127.0.0.1"), "{run:?}");
+    assert!(run.has("valid     "), "{run:?}");
+    assert!(run.has("chain     [FAIL] NOT trusted"), "{run:?}");
+    assert!(run.has("host name [ok] 127.0.0.1 is covered"), "{run:?}");
+    assert!(run.has("--ca-file"), "{run:?}");
+    assert!(run.has("Nothing was sent over this connection"), "{run:?}");
+    assert!(run.has("Not run: greeting, EHLO, AUTH."), "{run:?}");
+    assert_nothing_after_failure(&fake, &run);
+    run.assert_no_secret("1234567@qq.com", "abcdefghijklmnop");
+}
+
+#[test]
+fn a_certificate_for_another_host_lists_its_names() {
+    let Some(s) = servers() else { return };
+    let fake = fake(Mode::StartTls, pem_pair(&s.tls, "wrong-host"), FRIENDLY);
+    let run = check_fake(&fake, "starttls", &s.ca, &[]);
+    assert_eq!(run.code, 69, "{run:?}");
+    assert!(step_line(&run, "STARTTLS").starts_with("[ok]"), "{run:?}");
+    let line = step_line(&run, "TLS");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("not for 127.0.0.1"),
+        "{run:?}"
+    );
+    assert!(run.has("subject   CN=other.example"), "{run:?}");
+    assert!(run.has("names     DNS:other.example"), "{run:?}");
+    assert!(run.has("chain     [ok] trusted"), "{run:?}");
+    assert!(
+        run.has("host name [FAIL] 127.0.0.1 is NOT among"),
+        "{run:?}"
+    );
+    assert!(run.has("--server other.example:"), "{run:?}");
+    // AUTH was offered before TLS here: noted as a warning on the first EHLO.
+    assert!(step_line(&run, "EHLO").starts_with("[warn]"), "{run:?}");
+    assert!(run.has("offers AUTH before TLS"), "{run:?}");
+    assert_nothing_after_failure(&fake, &run);
+    let lines = fake.lines();
+    assert_eq!(lines[..2], ["EHLO localhost", "STARTTLS"], "{lines:?}");
+}
+
+#[test]
+fn an_expired_certificate_is_explained_with_the_clock() {
+    let Some(s) = servers() else { return };
+    let fake = fake(Mode::Implicit, pem_pair(&s.tls, "expired"), FRIENDLY);
+    let run = check_fake(&fake, "implicit", &s.ca, &["--json"]);
+    assert_eq!(run.code, 69, "{run:?}");
+    let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let tls = value["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "tls")
+        .unwrap();
+    assert_eq!(tls["status"], "fail");
+    assert_eq!(tls["exit_code"], 69);
+    let certificate = &tls["data"]["certificate"];
+    assert_eq!(certificate["dates"], "expired");
+    assert_eq!(certificate["trusted"], true);
+    assert_eq!(certificate["leaf"]["not_after"], "2020-01-02 00:00:00 UTC");
+    let why = tls["why"].as_str().unwrap();
+    assert!(why.contains("expired on 2020-01-02"), "{why}");
+    assert!(why.contains("this machine's clock"), "{why}");
+    assert!(
+        tls["fix"].as_str().unwrap().contains("timedatectl"),
+        "{tls}"
+    );
+    assert_eq!(
+        value["not_run"],
+        serde_json::json!(["greeting", "ehlo", "auth"])
+    );
+    assert_nothing_after_failure(&fake, &run);
+}
+
+// ===== scripted servers with a trusted certificate =====
+
+/// A CA and a certificate for localhost and 127.0.0.1 made for this test; returns the leaf
+/// pair and the CA file.
+fn trusted_pair() -> ((String, String), tempfile::TempDir) {
+    pair_valid_from(None)
+}
+
+/// As [`trusted_pair`], the certificate valid from `year` (for five years) if given.
+fn pair_valid_from(year: Option<i32>) -> ((String, String), tempfile::TempDir) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "check test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    if let Some(year) = year {
+        params.not_before = rcgen::date_time_ymd(year, 1, 1);
+        params.not_after = rcgen::date_time_ymd(year + 5, 1, 1);
+    }
+    let leaf = params.signed_by(&key, &ca, &ca_key).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.pem()).unwrap();
+    ((leaf.pem(), key.serialize_pem()), dir)
+}
+
+#[test]
+fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
+    let (pair, dir) = trusted_pair();
+    let fake = fake(
+        Mode::Implicit,
+        pair,
+        Script {
+            greeting: FRIENDLY.greeting,
+            auth: "235 Authentication successful\r\n",
+            mail: "501 Mail from address must be same as authorization user.\r\n",
+        },
+    );
+    let run = check_fake(
+        &fake,
+        "implicit",
+        &dir.path().join("ca.pem"),
+        &["--from", "boss@qq.com"],
+    );
+    assert_eq!(run.code, 69, "{run:?}");
+    assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
+    let line = step_line(&run, "MAIL FROM");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("501"),
+        "{run:?}"
+    );
+    assert!(run.has("not the account you logged in as"), "{run:?}");
+    assert!(run.has("--from 1234567@qq.com"), "{run:?}");
+    assert!(run.has("no mail was sent"), "{run:?}");
+    // MAIL, RSET, QUIT: never RCPT or DATA.
+    for _ in 0..50 {
+        if fake.lines().iter().any(|l| l == "QUIT") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let lines = fake.lines();
+    let verbs: Vec<&str> = lines.iter().map(|l| l.get(..4).unwrap_or(l)).collect();
+    assert_eq!(
+        verbs,
+        ["<tls", "EHLO", "AUTH", "MAIL", "RSET", "QUIT"],
+        "{lines:?}"
+    );
+    assert_eq!(lines[3], "MAIL FROM:<boss@qq.com>");
+    run.assert_no_secret("1234567@qq.com", "abcdefghijklmnop");
+}
+
+#[test]
+fn the_qq_login_refusal_names_the_authorization_code() {
+    let (pair, dir) = trusted_pair();
+    let fake = fake(
+        Mode::Implicit,
+        pair,
+        Script {
+            greeting: FRIENDLY.greeting,
+            auth: "535 Login Fail. Please enter your authorization code to login. More information in https://service.mail.qq.com/detail/0/53\r\n",
+            mail: "250 Ok\r\n",
+        },
+    );
+    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
+    assert_eq!(run.code, 77, "{run:?}");
+    assert!(
+        run.has("QQ Mail wants the authorization code (授权码)"),
+        "{run:?}"
+    );
+    assert!(run.has("生成授权码"), "{run:?}");
+    run.assert_no_secret("1234567@qq.com", "abcdefghijklmnop");
+}
+
+#[test]
+fn smtp_switched_off_is_told_apart_from_a_wrong_password() {
+    let (pair, dir) = trusted_pair();
+    let fake = fake(
+        Mode::Implicit,
+        pair,
+        Script {
+            greeting: FRIENDLY.greeting,
+            auth: "550 User has no permission\r\n",
+            mail: "250 Ok\r\n",
+        },
+    );
+    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
+    assert_eq!(run.code, 77, "{run:?}");
+    assert!(
+        run.has("SMTP service is most likely not switched on"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_certificate_from_the_future_means_this_clock_is_behind() {
+    let (pair, dir) = pair_valid_from(Some(2090));
+    let fake = fake(Mode::Implicit, pair, FRIENDLY);
+    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
+    assert_eq!(run.code, 69, "{run:?}");
+    let line = step_line(&run, "TLS");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("not valid until 2090-01-01"),
+        "{run:?}"
+    );
+    assert!(run.has("chain     [ok] trusted"), "{run:?}");
+    assert!(
+        run.has("dates     [FAIL] not valid yet by this machine's clock"),
+        "{run:?}"
+    );
+    assert!(run.has("so this machine's clock is behind"), "{run:?}");
+    assert!(run.has("timedatectl set-ntp true"), "{run:?}");
+    assert_nothing_after_failure(&fake, &run);
+}
+
+#[test]
+fn an_expired_certificate_and_the_servers_clock_in_the_greeting_blame_this_clock() {
+    // Valid 2020 to 2025; the server says it is June 2020; this machine says later.
+    let (pair, dir) = pair_valid_from(Some(2020));
+    let fake = fake(
+        Mode::StartTls,
+        pair,
+        Script {
+            greeting: "220 fake.test ESMTP Sendmail 8.15.2; Mon, 1 Jun 2020 12:00:00 +0000\r\n",
+            ..FRIENDLY
+        },
+    );
+    let run = check_fake(&fake, "starttls", &dir.path().join("ca.pem"), &[]);
+    assert_eq!(run.code, 69, "{run:?}");
+    let greeting = step_line(&run, "greeting");
+    assert!(greeting.starts_with("[warn]"), "{run:?}");
+    assert!(run.has("2020-06-01 12:00:00 UTC"), "{run:?}");
+    let line = step_line(&run, "TLS");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("expired on 2025-01-01"),
+        "{run:?}"
+    );
+    assert!(
+        run.has("when the certificate was still valid: this machine's clock is"),
+        "{run:?}"
+    );
+    assert_nothing_after_failure(&fake, &run);
+}
+
+// ===== no server needed =====
+
+#[test]
+fn a_refused_port_is_explained_at_the_connect_step() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let run = check(&["--server", &format!("127.0.0.1:{port}"), "--plain"], &[]);
+    assert_eq!(run.code, 69, "{run:?}");
+    assert!(step_line(&run, "DNS").starts_with("[ok]"), "{run:?}");
+    let line = step_line(&run, "TCP connect");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("connection refused"),
+        "{run:?}"
+    );
+    assert!(
+        run.has("why: 127.0.0.1 answered that nothing takes connections"),
+        "{run:?}"
+    );
+    assert!(run.has("fix: Check the port"), "{run:?}");
+    assert!(
+        run.has("Not run: greeting, EHLO, STARTTLS, TLS, EHLO after TLS, AUTH."),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn an_unknown_host_is_reported_at_the_dns_step() {
+    let run = check(
+        &["--server", "no-such-host.invalid:587", "--timeout", "10"],
+        &[],
+    );
+    // 68 when the resolver says the name does not exist; 75 if it does not answer at all.
+    assert!(matches!(run.code, 68 | 75), "{run:?}");
+    let line = step_line(&run, "DNS");
+    assert!(line.starts_with("[FAIL]"), "{run:?}");
+    if run.code == 68 {
+        assert!(run.has("smtp.qq.com"), "{run:?}");
+    }
+}
+
+#[test]
+fn a_server_that_speaks_tls_first_is_recognised_from_its_bytes() {
+    // A server that sends a TLS alert at once, like some SMTPS servers do to a plaintext
+    // client.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            use std::io::Write as _;
+            let _ = stream.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink);
+        }
+    });
+    let run = check(&["--server", &format!("127.0.0.1:{port}")], &[]);
+    assert_eq!(run.code, 78, "{run:?}");
+    let line = step_line(&run, "greeting");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("TLS bytes"),
+        "{run:?}"
+    );
+    assert!(run.has("--tls implicit"), "{run:?}");
+}
+
+#[test]
+fn an_imap_port_is_recognised() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        if let Ok((mut stream, _)) = listener.accept() {
+            use std::io::Write as _;
+            let _ = stream.write_all(b"* OK [CAPABILITY IMAP4rev1] ready\r\n");
+            let mut sink = Vec::new();
+            let _ = stream.read_to_end(&mut sink);
+        }
+    });
+    let run = check(&["--server", &format!("127.0.0.1:{port}")], &[]);
+    assert_eq!(run.code, 76, "{run:?}");
+    assert!(
+        step_line(&run, "greeting").contains("IMAP server, not SMTP"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_literal_password_is_refused_before_anything_runs() {
+    let run = check(&["--server", "127.0.0.1:1", "--password", "hunter2"], &[]);
+    assert_eq!(run.code, 64, "{run:?}");
+    assert!(run.stdout.is_empty(), "{run:?}");
+    assert!(!run.stderr.contains("hunter2"), "{run:?}");
+}
