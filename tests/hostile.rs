@@ -272,11 +272,14 @@ async fn plaintext_greeting_on_an_implicit_tls_connection() {
 #[tokio::test]
 async fn tls_bytes_on_a_plaintext_connection() {
     // A TLS alert record, as an implicit-TLS port may send to a client that says nothing.
+    // The server keeps the connection open: the mix-up is reported at once, not when the
+    // greeting's deadline passes.
     let (port, _server) = scripted(vec![
         Step::Send(b"\x15\x03\x03\x00\x02\x02\x46"),
-        Step::Sleep(Duration::from_millis(300)),
+        Step::Sleep(Duration::from_secs(3)),
     ])
     .await;
+    let started = std::time::Instant::now();
     let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
         .await
         .unwrap_err();
@@ -286,6 +289,11 @@ async fn tls_bytes_on_a_plaintext_connection() {
             ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls)
         ),
         "{error}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
     );
 }
 

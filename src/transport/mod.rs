@@ -46,8 +46,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-/// How much message data goes into one write.
-const DATA_CHUNK: usize = 64 * 1024;
+/// How much message data goes into one write. Dot-stuffing makes the encoded chunk a little
+/// larger; 60 KiB keeps it under rustls's 64 KiB send buffer, so a chunk leaves as full TLS
+/// records instead of 64 KiB plus a tiny record for the last few bytes.
+const DATA_CHUNK: usize = 60 * 1024;
 /// The read buffer; replies are small, and the session's framer holds what is incomplete.
 const READ_BUFFER: usize = 16 * 1024;
 
@@ -604,6 +606,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 let data = self.buffer.get(..read).unwrap_or_default();
                 if self.first_byte.is_none() {
                     self.first_byte = data.first().copied();
+                    // A TLS record where the greeting is due: say so now, not when the
+                    // greeting's deadline passes (the framer would wait for a line end).
+                    if self.tls_info.is_none() && matches!(self.first_byte, Some(0x15 | 0x16)) {
+                        return Err(
+                            self.fail(ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls))
+                        );
+                    }
                 }
                 self.session.feed(data);
                 Ok(())
