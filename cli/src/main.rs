@@ -2,6 +2,7 @@
 //! exact dialogue.
 
 mod check;
+mod compose;
 mod demo;
 mod exit;
 mod providers;
