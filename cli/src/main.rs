@@ -5,6 +5,7 @@ mod check;
 mod compose;
 mod demo;
 mod exit;
+mod message_file;
 mod providers;
 mod raw;
 mod send;
