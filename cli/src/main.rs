@@ -3,9 +3,11 @@
 
 mod check;
 mod compose;
+mod deliver;
 mod demo;
 mod exit;
 mod message_file;
+mod output;
 mod providers;
 mod raw;
 mod send;
