@@ -170,6 +170,10 @@ pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
         (ErrorKind::Unsupported(Unsupported::StartTls), ..) => {
             "this port offers no STARTTLS: use --tls implicit on port 465, or check --server"
         }
+        (ErrorKind::Timeout, Phase::Greeting, _) => {
+            "the server sent no greeting: a port that expects implicit TLS (like 465) stays \
+             silent, so try --tls implicit; --timeout SECS waits less"
+        }
         (ErrorKind::Io(_), Phase::Connect, _) | (ErrorKind::Timeout, Phase::Connect, _) => {
             "check the host and port; submission is usually 465 (implicit TLS) or 587 (STARTTLS), \
              and some networks block outgoing port 25"
