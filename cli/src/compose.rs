@@ -130,9 +130,29 @@ pub struct Draft {
     pub files: Vec<Sourced<FileSpec>>,
     /// Extra headers.
     pub headers: Vec<Sourced<(String, String)>>,
-    /// How a missing required field is reported: a usage error for flags, a data error for
-    /// a message file.
-    pub missing: Option<Exit>,
+    /// Where the draft came from, for reporting what is missing.
+    pub origin: Origin,
+}
+
+/// Flags or a message file: a missing sender or recipient is a usage error (64) in one, a
+/// data error (65) in the other, and named after the flag or the field.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// The command line.
+    #[default]
+    Flags,
+    /// A `--message` file.
+    File,
+}
+
+impl Origin {
+    fn missing(self, problems: &mut Problems, at: &str, flags: &str, fields: &str) {
+        let (exit, what) = match self {
+            Self::Flags => (Exit::Usage, flags),
+            Self::File => (Exit::DataErr, fields),
+        };
+        problems.add(exit, at, what);
+    }
 }
 
 /// Problems found in the input, each with where it is; reported all at once.
@@ -292,13 +312,12 @@ impl Draft {
                 .map(|h| Sourced::new("--html", h)),
             files,
             headers,
-            missing: Some(Exit::Usage),
+            origin: Origin::Flags,
         }
     }
 
     /// Checks every field, recording each problem, and builds the message when there is none.
     pub fn build(&self, problems: &mut Problems) -> Option<Message> {
-        let missing = self.missing.unwrap_or(Exit::DataErr);
         let mut builder = Message::builder();
 
         let from = match &self.from {
@@ -310,10 +329,11 @@ impl Draft {
                 }
             },
             None => {
-                problems.add(
-                    missing,
+                self.origin.missing(
+                    problems,
                     "from",
                     "no sender: give --from ADDRESS, or use an account with `from`",
+                    "no sender: add \"from\", or use an account with `from`",
                 );
                 None
             }
@@ -323,7 +343,12 @@ impl Draft {
         }
 
         if self.to.is_empty() && self.cc.is_empty() && self.bcc.is_empty() {
-            problems.add(missing, "to", "no recipients: give --to, --cc or --bcc");
+            self.origin.missing(
+                problems,
+                "to",
+                "no recipients: give --to, --cc or --bcc",
+                "no recipients: add \"to\", \"cc\" or \"bcc\"",
+            );
         }
         for list in &self.to {
             if let Some(addresses) = addresses(list, problems) {
@@ -558,7 +583,6 @@ mod tests {
                 "--to",
                 "b@example.com, C <c@example.com>".to_owned(),
             )],
-            missing: Some(Exit::Usage),
             ..Draft::default()
         }
     }

@@ -22,7 +22,7 @@
 //!
 //! Paths are relative to the message file. Every problem is reported with its field path.
 
-use crate::compose::{Draft, FileSpec, Problems, Sourced};
+use crate::compose::{Draft, FileSpec, Origin, Problems, Sourced};
 use crate::exit::Exit;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -161,7 +161,7 @@ impl Reader<'_> {
             html,
             files: self.attachments(object.get("attachments")),
             headers: self.headers(object.get("headers")),
-            missing: Some(Exit::DataErr),
+            origin: Origin::File,
         }
     }
 

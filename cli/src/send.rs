@@ -116,7 +116,10 @@ fn default_from(args: &TargetArgs, target: Option<&Target>) -> Option<Sourced<St
     let from = from_target
         .or_else(|| args.user.clone())
         .or_else(|| account_from(args))?;
-    Some(Sourced::new("from (from the account or --user)", from))
+    Some(Sourced::new(
+        "the default sender (the account's from, or --user)",
+        from,
+    ))
 }
 
 fn account_from(args: &TargetArgs) -> Option<String> {
