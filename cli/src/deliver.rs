@@ -93,47 +93,49 @@ pub struct Attempt {
 /// Connects, sends the payload once, and says goodbye.
 pub async fn deliver(config: ClientConfig, payload: Payload<'_>) -> Attempt {
     let (envelope_from, envelope_to) = payload.envelope();
-    let mut attempt = Attempt {
-        server: format!("{}:{}", config.host, config.port),
-        policy: config.session.tls,
-        peer: None,
-        tls: None,
-        transcript: None,
+    let server = format!("{}:{}", config.host, config.port);
+    let policy = config.session.tls;
+    let mut seen = Seen::default();
+    let result = talk(config, payload, &mut seen).await;
+    Attempt {
+        server,
+        policy,
+        peer: seen.peer,
+        tls: seen.tls,
+        transcript: seen.transcript,
         envelope_from,
         envelope_to,
-        result: Err(smtpwire::Error::new(
-            ErrorKind::ConnectionClosed,
-            Phase::Connect,
-        )),
-    };
-    let stream = match open(&config).await {
-        Ok(stream) => stream,
-        Err(error) => {
-            attempt.result = Err(error);
-            return attempt;
-        }
-    };
-    attempt.peer = stream.peer_addr().ok();
-    let bar = progress_bar(payload.len());
-    let mut client = match Client::connect_with(Counting::new(stream, bar.clone()), config).await {
-        Ok(client) => client,
-        Err(error) => {
-            attempt.result = Err(error);
-            return attempt;
-        }
-    };
-    attempt.result = match payload {
+        result,
+    }
+}
+
+/// What the connection showed on the way, kept even when it fails.
+#[derive(Default)]
+struct Seen {
+    peer: Option<SocketAddr>,
+    tls: Option<TlsInfo>,
+    transcript: Option<Transcript>,
+}
+
+async fn talk(
+    config: ClientConfig,
+    payload: Payload<'_>,
+    seen: &mut Seen,
+) -> Result<SendReport, smtpwire::Error> {
+    let stream = open(&config).await?;
+    seen.peer = stream.peer_addr().ok();
+    let bar = Bar(progress_bar(payload.len()));
+    let mut client = Client::connect_with(Counting::new(stream, bar.0.clone()), config).await?;
+    let result = match payload {
         Payload::Message(message) => client.send_message(message).await,
         Payload::Raw { envelope, bytes } => client.send(envelope, bytes).await,
     };
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
-    }
-    attempt.tls = client.tls_info().cloned();
-    attempt.transcript = client.session().transcript().cloned();
+    drop(bar);
+    seen.tls = client.tls_info().cloned();
+    seen.transcript = client.session().transcript().cloned();
     // Whatever QUIT gets, the message is accepted or not already.
     let _ = client.quit().await;
-    attempt
+    result
 }
 
 /// Opens the TCP connection as `Client::connect` does (each address in turn, within the
@@ -177,6 +179,18 @@ fn progress_bar(len: u64) -> Option<ProgressBar> {
     .map(|style| style.progress_chars("=> "))
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     Some(ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style))
+}
+
+/// Clears the bar when done, however it ends, so no half-drawn bar is left above the
+/// error or the transcript.
+struct Bar(Option<ProgressBar>);
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
 }
 
 /// A stream that moves a progress bar by the bytes written: the commands are a few hundred

@@ -223,7 +223,7 @@ pub fn transcript(attempt: &Attempt) -> String {
 }
 
 /// Subject, issuer, names and validity of the server's certificate.
-pub fn certificate_lines(tls: &TlsInfo) -> Vec<String> {
+fn certificate_lines(tls: &TlsInfo) -> Vec<String> {
     use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
     let Some(der) = tls.peer_certificates.first() else {
         return Vec::new();
@@ -312,39 +312,39 @@ fn print_json(report: &JsonReport) {
 
 /// The `--json` result; every key is always present, `null` when unknown.
 #[derive(Debug, Default, Serialize)]
-pub struct JsonReport {
+struct JsonReport {
     /// `sent`, `partial`, `failed`, `delivery_unknown` or `dry_run`.
-    pub status: &'static str,
+    status: &'static str,
     /// The exit status.
-    pub exit: u8,
+    exit: u8,
     /// The Message-ID, with angle brackets.
-    pub message_id: Option<String>,
+    message_id: Option<String>,
     /// `host:port`.
-    pub server: Option<String>,
+    server: Option<String>,
     /// What TLS negotiated.
-    pub tls: Option<JsonTls>,
+    tls: Option<JsonTls>,
     /// The envelope.
-    pub envelope: Option<JsonEnvelope>,
+    envelope: Option<JsonEnvelope>,
     /// Each recipient's outcome.
-    pub recipients: Vec<JsonRecipient>,
+    recipients: Vec<JsonRecipient>,
     /// Recipients the server deferred and that were not tried again.
-    pub deferred: Vec<String>,
+    deferred: Vec<String>,
     /// The reply to the end of the data.
-    pub final_reply: Option<JsonReply>,
+    final_reply: Option<JsonReply>,
     /// Octets of message data.
-    pub bytes: Option<u64>,
+    bytes: Option<u64>,
     /// From the start of the send to its last reply.
-    pub duration_ms: Option<u64>,
+    duration_ms: Option<u64>,
     /// Why it failed.
-    pub error: Option<JsonError>,
+    error: Option<JsonError>,
     /// `--dry-run` only: the message as it would be sent.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
+    message: Option<String>,
 }
 
 /// TLS as negotiated.
 #[derive(Debug, Serialize)]
-pub struct JsonTls {
+struct JsonTls {
     protocol: String,
     cipher: String,
     verified: bool,
@@ -352,16 +352,16 @@ pub struct JsonTls {
 
 /// The envelope.
 #[derive(Debug, Serialize)]
-pub struct JsonEnvelope {
+struct JsonEnvelope {
     /// The reverse-path.
-    pub from: String,
+    from: String,
     /// The forward-paths.
-    pub to: Vec<String>,
+    to: Vec<String>,
 }
 
 /// One recipient's outcome.
 #[derive(Debug, Serialize)]
-pub struct JsonRecipient {
+struct JsonRecipient {
     address: String,
     accepted: bool,
     /// Where it was decided: `end of message data` when accepted, else the refusing step.
@@ -371,7 +371,7 @@ pub struct JsonRecipient {
 
 /// A server reply.
 #[derive(Debug, Serialize)]
-pub struct JsonReply {
+struct JsonReply {
     code: u16,
     enhanced: Option<String>,
     text: String,
@@ -399,7 +399,7 @@ impl From<&Reply> for JsonReply {
 
 /// Why a send failed.
 #[derive(Debug, Serialize)]
-pub struct JsonError {
+struct JsonError {
     message: String,
     hint: Option<String>,
     phase: Option<String>,
