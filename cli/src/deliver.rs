@@ -2,6 +2,8 @@
 //! that happened on the way (the reply of each recipient, TLS, the redacted transcript), for
 //! `output` to show.
 
+use crate::exit::CliError;
+use crate::target::{Target, TargetArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
@@ -19,6 +21,16 @@ use tokio::net::TcpStream;
 
 /// Messages from this size on get a progress bar, when stderr is a terminal.
 const LARGE: u64 = 1024 * 1024;
+
+/// Where to send, or `None` for a dry run, which reads no password and opens no connection;
+/// a password on the command line is refused even then.
+pub fn target(args: &TargetArgs, dry_run: bool) -> Result<Option<Target>, CliError> {
+    if dry_run && args.password.is_none() {
+        return Ok(None);
+    }
+    // With --password, resolve fails on it before reading anything else.
+    args.resolve().map(Some)
+}
 
 /// What to send.
 pub enum Payload<'a> {

@@ -2,7 +2,7 @@
 //! `git send-email` and scripts can use smtpwire as they would msmtp.
 
 use crate::compose::Problems;
-use crate::deliver::{deliver, Payload};
+use crate::deliver::{self, deliver, Payload};
 use crate::exit::{CliError, Exit};
 use crate::output::{self, OutputArgs};
 use crate::target::{Target, TargetArgs};
@@ -100,10 +100,7 @@ struct Prepared {
 
 /// Reads the message and works out its envelope; nothing touches the network.
 fn prepare(args: &RawArgs) -> Result<Prepared, CliError> {
-    let target = match args.dry_run {
-        true => None,
-        false => Some(args.target.resolve()?),
-    };
+    let target = deliver::target(&args.target, args.dry_run)?;
     let input = read_input(args.file.as_ref())?;
     let message = RawMessage::parse(&input);
     let mut problems = Problems::default();

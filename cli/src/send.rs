@@ -1,7 +1,7 @@
 //! `smtpwire send`: build a message from flags or a JSON message file, and send it.
 
 use crate::compose::{ContentArgs, Draft, Problems, Sourced};
-use crate::deliver::{deliver, Payload};
+use crate::deliver::{self, deliver, Payload};
 use crate::exit::{CliError, Exit};
 use crate::message_file;
 use crate::output::{self, OutputArgs};
@@ -86,10 +86,7 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
             .hint("put those fields into the message file, or drop --message"));
         }
     }
-    let target = match args.dry_run {
-        true => None,
-        false => Some(args.target.resolve()?),
-    };
+    let target = deliver::target(&args.target, args.dry_run)?;
     let mut problems = Problems::default();
     let draft = match &args.message {
         Some(path) => message_file::load(path, &mut problems),
