@@ -33,7 +33,7 @@ after the message was sent: check before sending again); 64 usage; 65 bad messag
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub struct RawArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Connection")]
     target: TargetArgs,
     /// The envelope sender (MAIL FROM) [default: the message's Sender, else its From, else
     /// the account's `from` or --user].

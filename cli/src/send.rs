@@ -34,7 +34,7 @@ Exit codes:
 #[derive(Args, Debug)]
 #[command(after_help = AFTER_HELP)]
 pub struct SendArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Connection")]
     target: TargetArgs,
     #[command(flatten, next_help_heading = "Message")]
     content: ContentArgs,
