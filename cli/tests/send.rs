@@ -359,6 +359,100 @@ fn partial_acceptance_lists_the_refused_and_exits_69_with_a_json_report() {
 }
 
 #[test]
+fn the_sender_defaults_to_the_account_from_even_in_a_dry_run() {
+    let Some(servers) = servers() else { return };
+    let token = token();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.test]\nserver = \"{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
+             from = \"测试账户 <{}>\"\npassword_env = \"TEST_SECRET\"\nca_file = \"{}\"\n",
+            Servers::by_name(&servers.submission),
+            servers.user,
+            servers.user,
+            servers.ca.display()
+        ),
+    )
+    .unwrap();
+    let send = |extra: &[&str]| {
+        smtpwire()
+            .env("TEST_SECRET", &servers.password)
+            .args(["send", "--account", "test", "--config"])
+            .arg(&config)
+            .args([
+                "--to",
+                "someone@smtpwire.test",
+                "--subject",
+                &token,
+                "--text",
+                "x",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    // A dry run needs neither the password nor the server.
+    let dry = smtpwire()
+        .args(["send", "--account", "test", "--config"])
+        .arg(&config)
+        .args(["--to", "someone@smtpwire.test", "--dry-run"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&dry);
+    assert!(dry.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("from <{}>", servers.user)),
+        "{stderr}"
+    );
+
+    let output = send(&["--transcript"]);
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert_no_secret(&servers, &output);
+    assert!(
+        stderr.contains(&format!("C: MAIL FROM:<{}>", servers.user)),
+        "{stderr}"
+    );
+    let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
+    let message = MessageParser::default().parse(&delivered[0]).unwrap();
+    let from = message.from().unwrap().first().unwrap();
+    assert_eq!(from.name(), Some("测试账户"));
+}
+
+#[test]
+fn no_progress_bar_when_stderr_is_not_a_terminal() {
+    let Some(servers) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![0x5a; 3 * 1024 * 1024]).unwrap();
+    let output = smtpwire()
+        .arg("send")
+        .args([
+            "--server",
+            &servers.plain,
+            "--tls",
+            "none",
+            "--insecure-plaintext",
+        ])
+        .args([
+            "--from",
+            "tester@smtpwire.test",
+            "--to",
+            "someone@smtpwire.test",
+        ])
+        .args(["--subject", &token(), "--text", "big", "-q"])
+        .arg("--attach")
+        .arg(&big)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+#[test]
 fn a_temporary_refusal_exits_75() {
     let Some(servers) = servers() else { return };
     let output = smtpwire()
