@@ -150,6 +150,16 @@ pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
         (ErrorKind::Rejected, Phase::Auth, Some(530 | 550 | 554)) => {
             "the SMTP service may not be enabled: turn on POP3/IMAP/SMTP in the mailbox's settings"
         }
+        (ErrorKind::Rejected, Phase::RcptTo, Some(550 | 553 | 554))
+            if error
+                .reply()
+                .and_then(smtpwire::reply::Reply::enhanced)
+                .is_some_and(|e| (e.class(), e.subject(), e.detail()) == (5, 7, 1)) =>
+        {
+            "5.7.1 here usually means the server will not relay for you: log in with --user and \
+             a password source (or --provider/--account); if you did, it refuses this recipient \
+             by policy"
+        }
         (ErrorKind::Rejected, Phase::MailFrom, Some(501 | 553 | 550)) => {
             "QQ (501) and 163 (553) refuse a sender other than the logged-in account: make --from \
              the same address as --user"

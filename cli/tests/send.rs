@@ -453,6 +453,40 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
 }
 
 #[test]
+fn a_refused_relay_exits_69_and_hints_at_logging_in() {
+    let Some(servers) = servers() else { return };
+    let output = smtpwire()
+        .arg("send")
+        .args([
+            "--server",
+            &servers.plain,
+            "--tls",
+            "none",
+            "--insecure-plaintext",
+        ])
+        .args([
+            "--from",
+            "tester@smtpwire.test",
+            "--to",
+            "nobody@example.org",
+            "--text",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("RCPT TO: rejected by the server: 554 5.7.1"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: 5.7.1 here usually means the server will not relay"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn a_temporary_refusal_exits_75() {
     let Some(servers) = servers() else { return };
     let output = smtpwire()
