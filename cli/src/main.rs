@@ -27,13 +27,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Send a message built from flags or from a JSON message file.
+    /// Send a message built from flags, or from a JSON file with templates.
     Send(Box<send::SendArgs>),
-    /// Send a complete RFC 5322 message from a file or stdin as is, like sendmail.
+    /// Send a complete message from a file or stdin as is, like sendmail [-t].
     Raw(Box<raw::RawArgs>),
     /// Diagnose a server and account step by step: DNS, TCP, greeting, TLS, AUTH.
     Check(Box<check::CheckArgs>),
-    /// Send a message to an in-process server on 127.0.0.1 and show the whole dialogue.
+    /// Watch a whole STARTTLS + AUTH dialogue with a server on 127.0.0.1; needs no account.
     Demo(demo::DemoArgs),
     /// List the built-in provider presets.
     Providers,
