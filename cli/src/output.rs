@@ -36,6 +36,19 @@ impl OutputArgs {
         self.transcript || self.transcript_file.is_some()
     }
 
+    /// Creates the transcript file now, so that a bad path stops us before anything is sent.
+    pub fn check(&self) -> Result<(), CliError> {
+        match &self.transcript_file {
+            Some(path) => std::fs::File::create(path).map(drop).map_err(|e| {
+                CliError::new(
+                    Exit::IoErr,
+                    format!("cannot write the transcript to {}: {e}", path.display()),
+                )
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Passes on an error met before anything was sent, printing it as JSON first if asked.
     pub fn not_sent(&self, error: CliError) -> CliError {
         if self.json {
@@ -55,6 +68,7 @@ impl OutputArgs {
 /// the message; 75 when some were deferred (4xx) and 69 when any was refused for good (5xx),
 /// even though the others got it; the library error's status when the message did not go.
 ///
+/// A transcript file that cannot be written is a warning, not the outcome.
 /// `summary` prints a few human lines on stdout on success (`send` does, `raw` only with
 /// `--verbose`, like sendmail).
 pub fn finish(
@@ -69,12 +83,14 @@ pub fn finish(
             eprint!("{text}");
         }
         if let Some(path) = &out.transcript_file {
-            std::fs::write(path, &text).map_err(|e| {
-                CliError::new(
-                    Exit::IoErr,
-                    format!("cannot write the transcript to {}: {e}", path.display()),
-                )
-            })?;
+            // Only a warning: the outcome of the delivery must not be hidden behind it, or a
+            // sent message could look unsent and be sent again.
+            if let Err(error) = std::fs::write(path, &text) {
+                eprintln!(
+                    "smtpwire: warning: cannot write the transcript to {}: {error}",
+                    path.display()
+                );
+            }
         }
     }
     let verdict = verdict(attempt);

@@ -100,6 +100,7 @@ struct Prepared {
 
 /// Reads the message and works out its envelope; nothing touches the network.
 fn prepare(args: &RawArgs) -> Result<Prepared, CliError> {
+    args.output.check()?;
     let target = deliver::target(&args.target, args.dry_run)?;
     let input = read_input(args.file.as_ref())?;
     let message = RawMessage::parse(&input);

@@ -86,6 +86,7 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
             .hint("put those fields into the message file, or drop --message"));
         }
     }
+    args.output.check()?;
     let target = deliver::target(&args.target, args.dry_run)?;
     let mut problems = Problems::default();
     let draft = match &args.message {

@@ -952,6 +952,17 @@ fn a_missing_message_file_is_66() {
 }
 
 #[test]
+fn an_unwritable_transcript_file_stops_before_sending() {
+    let (code, stderr) =
+        refused(&[&GOOD[..], &["--transcript-file", "/no/such/dir/t.txt"]].concat());
+    assert_eq!(code, Some(74), "{stderr}");
+    assert!(
+        stderr.contains("cannot write the transcript to /no/such/dir/t.txt"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unknown_host_is_68() {
     let output = smtpwire()
         .args([
