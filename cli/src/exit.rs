@@ -150,6 +150,16 @@ pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
         (ErrorKind::Rejected, Phase::Auth, Some(530 | 550 | 554)) => {
             "the SMTP service may not be enabled: turn on POP3/IMAP/SMTP in the mailbox's settings"
         }
+        (ErrorKind::Rejected, Phase::RcptTo, Some(550 | 553 | 554))
+            if error
+                .reply()
+                .and_then(smtpwire::reply::Reply::enhanced)
+                .is_some_and(|e| (e.class(), e.subject(), e.detail()) == (5, 7, 1)) =>
+        {
+            "5.7.1 here usually means the server will not relay for you: log in with --user and \
+             a password source (or --provider/--account); if you did, it refuses this recipient \
+             by policy"
+        }
         (ErrorKind::Rejected, Phase::MailFrom, Some(501 | 553 | 550)) => {
             "QQ (501) and 163 (553) refuse a sender other than the logged-in account: make --from \
              the same address as --user"
@@ -169,6 +179,10 @@ pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
         }
         (ErrorKind::Unsupported(Unsupported::StartTls), ..) => {
             "this port offers no STARTTLS: use --tls implicit on port 465, or check --server"
+        }
+        (ErrorKind::Timeout, Phase::Greeting, _) => {
+            "the server sent no greeting: a port that expects implicit TLS (like 465) stays \
+             silent, so try --tls implicit; --timeout SECS waits less"
         }
         (ErrorKind::Io(_), Phase::Connect, _) | (ErrorKind::Timeout, Phase::Connect, _) => {
             "check the host and port; submission is usually 465 (implicit TLS) or 587 (STARTTLS), \

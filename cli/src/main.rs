@@ -2,8 +2,12 @@
 //! exact dialogue.
 
 mod check;
+mod compose;
+mod deliver;
 mod demo;
 mod exit;
+mod message_file;
+mod output;
 mod providers;
 mod raw;
 mod send;
@@ -23,13 +27,13 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Send a message built from flags or from a JSON message file.
+    /// Send a message built from flags, or from a JSON file with templates.
     Send(Box<send::SendArgs>),
-    /// Send a complete RFC 5322 message from a file or stdin as is, like sendmail.
+    /// Send a complete message from a file or stdin as is, like sendmail [-t].
     Raw(Box<raw::RawArgs>),
     /// Diagnose a server and account step by step (DNS, TCP, greeting, TLS, AUTH); sends no mail.
     Check(Box<check::CheckArgs>),
-    /// Send a message to an in-process server on 127.0.0.1 and show the whole dialogue.
+    /// Watch a whole STARTTLS + AUTH dialogue with a server on 127.0.0.1; needs no account.
     Demo(demo::DemoArgs),
     /// List the built-in provider presets.
     Providers,

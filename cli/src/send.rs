@@ -1,18 +1,149 @@
-//! `smtpwire send`. STUB: to be implemented.
+//! `smtpwire send`: build a message from flags or a JSON message file, and send it.
 
+use crate::compose::{ContentArgs, Draft, Problems, Sourced};
+use crate::deliver::{self, deliver, Payload};
 use crate::exit::{CliError, Exit};
-use crate::target::TargetArgs;
+use crate::message_file;
+use crate::output::{self, OutputArgs};
+use crate::target::{self, Target, TargetArgs};
 use clap::Args;
+use serde::Deserialize;
+use smtpwire::mime::Message;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const AFTER_HELP: &str = "\
+Examples:
+  smtpwire send --provider qq --user 1234567@qq.com --password-env QQ_AUTH_CODE \\
+      --to friend@163.com --subject '周报' --text @report.txt --attach report.pdf
+  smtpwire send --account work --message order.json --json
+  smtpwire send --from me@example.com --to you@example.com --subject hi --text hello --dry-run
+
+Exit codes:
+  0   every recipient took the message
+  69  the server refused (5xx), or some recipients were refused for good while the others
+      got the message (the refused ones are listed)
+  75  a temporary failure (4xx, timeout), or some recipients were refused for now: try
+      those again later
+  79  delivery unknown: the connection was lost after the message was sent; it may have
+      been delivered, so check before sending again
+  64 usage   65 bad message   66 missing file   68 unknown host   74 I/O error
+  76 protocol error   77 authentication failed   78 configuration error";
 
 /// Flags of `smtpwire send`.
 #[derive(Args, Debug)]
+#[command(after_help = AFTER_HELP)]
 pub struct SendArgs {
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "Connection")]
     target: TargetArgs,
+    #[command(flatten, next_help_heading = "Message")]
+    content: ContentArgs,
+    /// Takes the whole message from a JSON file instead of the message flags.
+    ///
+    /// Fields: `message_id` (a key such as "order-1234" or a whole Message-ID: a re-run with
+    /// the same id is the same message), `from`, `to`, `cc`, `bcc`, `reply_to` (a string or
+    /// an array), `subject`, `text` and/or `html`, or `template` (a file, `.html` for HTML,
+    /// or {"text": FILE, "html": FILE}) with `payload` (an object): `{{name}}` in the
+    /// templates and the subject is replaced by the payload's value, HTML-escaped in HTML,
+    /// and a placeholder without a value is an error; `attachments` (paths, or {"path",
+    /// "filename", "content_type", "content_id"}), `headers` (an object). Paths are relative
+    /// to the file. Every problem is listed with its field path before anything is sent.
+    #[arg(long, value_name = "FILE.json", help_heading = "Message")]
+    message: Option<PathBuf>,
+    /// Builds the message and prints it on stdout; connects to nothing, sends nothing.
+    #[arg(long, help_heading = "Output")]
+    dry_run: bool,
+    #[command(flatten, next_help_heading = "Output")]
+    output: OutputArgs,
+    /// Prints nothing on success (errors still go to stderr).
+    #[arg(long, short, help_heading = "Output")]
+    quiet: bool,
 }
 
 /// Runs `smtpwire send`.
 pub async fn run(args: SendArgs) -> Result<Exit, CliError> {
-    let _ = args.target.resolve()?;
-    Err(CliError::new(Exit::Unavailable, "not implemented yet"))
+    let (message, target) = prepare(&args).map_err(|e| args.output.not_sent(e))?;
+    let Some(target) = target else {
+        return dry_run(&message, &args.output).map_err(|e| args.output.not_sent(e));
+    };
+    let config = target
+        .client_config(args.output.wants_transcript())
+        .map_err(|e| args.output.not_sent(e))?;
+    let attempt = deliver(config, Payload::Message(&message)).await;
+    let id = message.message_id().to_string();
+    output::finish(&attempt, Some(&id), &args.output, !args.quiet)
+}
+
+/// The message, and where to send it (none for a dry run). Nothing touches the network.
+fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
+    if args.message.is_some() {
+        let given = args.content.given();
+        if !given.is_empty() {
+            return Err(CliError::usage(format!(
+                "--message holds the whole message, so {} cannot be used with it",
+                given.join(", ")
+            ))
+            .hint("put those fields into the message file, or drop --message"));
+        }
+    }
+    args.output.check()?;
+    let target = deliver::target(&args.target, args.dry_run)?;
+    let mut problems = Problems::default();
+    let draft = match &args.message {
+        Some(path) => message_file::load(path, &mut problems),
+        None => Some(Draft::from_flags(&args.content, &mut problems)),
+    };
+    let message = draft.and_then(|mut draft| {
+        if draft.from.is_none() {
+            draft.from = default_from(&args.target, target.as_ref());
+        }
+        draft.build(&mut problems)
+    });
+    problems.into_result()?;
+    let message = message.ok_or_else(|| CliError::new(Exit::DataErr, "the message is empty"))?;
+    Ok((message, target))
+}
+
+/// The account's `from`, else the user name when it is an address.
+fn default_from(args: &TargetArgs, target: Option<&Target>) -> Option<Sourced<String>> {
+    let from_target = target.and_then(|t| {
+        let user = t.credentials.as_ref().map(|c| c.username().to_owned());
+        t.from.clone().or(user)
+    });
+    // A dry run resolves no target (it would read the password): read the account alone.
+    let from = from_target
+        .or_else(|| args.user.clone())
+        .or_else(|| account_from(args))?;
+    Some(Sourced::new(
+        "the default sender (the account's from, or --user)",
+        from,
+    ))
+}
+
+fn account_from(args: &TargetArgs) -> Option<String> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        accounts: BTreeMap<String, target::Account>,
+    }
+    let name = args.account.as_ref()?;
+    let path = args.config.clone().or_else(target::default_config_path)?;
+    let file: File = toml::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let account = file.accounts.get(name)?;
+    account.from.clone().or_else(|| account.user.clone())
+}
+
+/// Prints the message as it would be sent, and its envelope.
+fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
+    let bytes = message
+        .to_bytes()
+        .map_err(|e| CliError::new(Exit::NoInput, format!("cannot read an attachment: {e}")))?;
+    let envelope = message.envelope();
+    let to: Vec<String> = envelope
+        .recipients()
+        .iter()
+        .map(|r| r.as_str().to_owned())
+        .collect();
+    let id = message.message_id().to_string();
+    output::dry_run(out, Some(&id), envelope.sender().as_str(), &to, &bytes)
 }

@@ -1,0 +1,252 @@
+//! One delivery, shared by `send`, `raw` and `demo`: connect, send, quit, and everything
+//! that happened on the way (the reply of each recipient, TLS, the redacted transcript), for
+//! `output` to show.
+
+use crate::exit::CliError;
+use crate::target::{Target, TargetArgs};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use smtpwire::envelope::Envelope;
+use smtpwire::mime::Message;
+use smtpwire::session::TlsPolicy;
+use smtpwire::transcript::Transcript;
+use smtpwire::transport::{Client, ClientConfig, SendReport, TlsInfo};
+use smtpwire::{ErrorKind, Phase};
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Messages from this size on get a progress bar, when stderr is a terminal.
+const LARGE: u64 = 1024 * 1024;
+
+/// Where to send, or `None` for a dry run, which reads no password and opens no connection;
+/// a password on the command line is refused even then.
+pub fn target(args: &TargetArgs, dry_run: bool) -> Result<Option<Target>, CliError> {
+    if dry_run && args.password.is_none() {
+        return Ok(None);
+    }
+    // With --password, resolve fails on it before reading anything else.
+    args.resolve().map(Some)
+}
+
+/// What to send.
+pub enum Payload<'a> {
+    /// A built MIME message; its envelope comes from its headers.
+    Message(&'a Message),
+    /// A complete message as bytes, with its envelope.
+    Raw {
+        /// The envelope.
+        envelope: Envelope,
+        /// The message.
+        bytes: &'a [u8],
+    },
+}
+
+impl Payload<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            Self::Message(message) => message.encoded_len(),
+            Self::Raw { bytes, .. } => bytes.len() as u64,
+        }
+    }
+
+    /// The envelope sender and recipients, as text.
+    fn envelope(&self) -> (String, Vec<String>) {
+        match self {
+            Self::Message(message) => {
+                let envelope = message.envelope();
+                (
+                    envelope.sender().as_str().to_owned(),
+                    envelope
+                        .recipients()
+                        .iter()
+                        .map(|r| r.as_str().to_owned())
+                        .collect(),
+                )
+            }
+            Self::Raw { envelope, .. } => (
+                envelope
+                    .from()
+                    .map(|m| m.as_str().to_owned())
+                    .unwrap_or_default(),
+                envelope
+                    .recipients()
+                    .iter()
+                    .map(|r| r.mailbox().as_str().to_owned())
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Everything one delivery attempt learned.
+pub struct Attempt {
+    /// `host:port` as asked for.
+    pub server: String,
+    /// The TLS policy used.
+    pub policy: TlsPolicy,
+    /// The address connected to, once connected.
+    pub peer: Option<SocketAddr>,
+    /// What TLS negotiated, if it did.
+    pub tls: Option<TlsInfo>,
+    /// The redacted dialogue, when asked for and the session got far enough to keep it.
+    pub transcript: Option<Transcript>,
+    /// The envelope sender.
+    pub envelope_from: String,
+    /// The envelope recipients.
+    pub envelope_to: Vec<String>,
+    /// Each recipient's outcome, or why the message did not go.
+    pub result: Result<SendReport, smtpwire::Error>,
+}
+
+/// Connects, sends the payload once, and says goodbye.
+pub async fn deliver(config: ClientConfig, payload: Payload<'_>) -> Attempt {
+    let (envelope_from, envelope_to) = payload.envelope();
+    let server = format!("{}:{}", config.host, config.port);
+    let policy = config.session.tls;
+    let mut seen = Seen::default();
+    let result = talk(config, payload, &mut seen).await;
+    Attempt {
+        server,
+        policy,
+        peer: seen.peer,
+        tls: seen.tls,
+        transcript: seen.transcript,
+        envelope_from,
+        envelope_to,
+        result,
+    }
+}
+
+/// What the connection showed on the way, kept even when it fails.
+#[derive(Default)]
+struct Seen {
+    peer: Option<SocketAddr>,
+    tls: Option<TlsInfo>,
+    transcript: Option<Transcript>,
+}
+
+async fn talk(
+    config: ClientConfig,
+    payload: Payload<'_>,
+    seen: &mut Seen,
+) -> Result<SendReport, smtpwire::Error> {
+    let stream = open(&config).await?;
+    seen.peer = stream.peer_addr().ok();
+    let bar = Bar(progress_bar(payload.len()));
+    let mut client = Client::connect_with(Counting::new(stream, bar.0.clone()), config).await?;
+    let result = match payload {
+        Payload::Message(message) => client.send_message(message).await,
+        Payload::Raw { envelope, bytes } => client.send(envelope, bytes).await,
+    };
+    drop(bar);
+    seen.tls = client.tls_info().cloned();
+    seen.transcript = client.session().transcript().cloned();
+    // Whatever QUIT gets, the message is accepted or not already.
+    let _ = client.quit().await;
+    result
+}
+
+/// Opens the TCP connection as `Client::connect` does (each address in turn, within the
+/// connect timeout): the CLI opens it itself to count the bytes written for the progress bar.
+async fn open(config: &ClientConfig) -> Result<TcpStream, smtpwire::Error> {
+    let io = |error: std::io::Error| {
+        smtpwire::Error::new(ErrorKind::Io(Arc::new(error)), Phase::Connect)
+    };
+    let timeout = |_| smtpwire::Error::new(ErrorKind::Timeout, Phase::Connect);
+    let limit = config.session.timeouts.connect;
+    let host = config.host.trim_start_matches('[').trim_end_matches(']');
+    let addresses = tokio::time::timeout(limit, tokio::net::lookup_host((host, config.port)))
+        .await
+        .map_err(timeout)?
+        .map_err(io)?;
+    let mut last = io(std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "the host name resolved to no address",
+    ));
+    for address in addresses {
+        match tokio::time::timeout(limit, TcpStream::connect(address)).await {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Ok(Err(error)) => last = io(error),
+            Err(elapsed) => last = timeout(elapsed),
+        }
+    }
+    Err(last)
+}
+
+/// A bar for a large message when stderr is a terminal; none otherwise.
+fn progress_bar(len: u64) -> Option<ProgressBar> {
+    if len < LARGE || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let style = ProgressStyle::with_template(
+        "sending {bar:40.cyan/blue} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    )
+    .map(|style| style.progress_chars("=> "))
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    Some(ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr()).with_style(style))
+}
+
+/// Clears the bar when done, however it ends, so no half-drawn bar is left above the
+/// error or the transcript.
+struct Bar(Option<ProgressBar>);
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.0 {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// A stream that moves a progress bar by the bytes written: the commands are a few hundred
+/// bytes and TLS adds well under 1%, so the count follows the message data closely.
+struct Counting<S> {
+    inner: S,
+    bar: Option<ProgressBar>,
+}
+
+impl<S> Counting<S> {
+    fn new(inner: S, bar: Option<ProgressBar>) -> Self {
+        Self { inner, bar }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counting<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let (Poll::Ready(Ok(n)), Some(bar)) = (&written, &this.bar) {
+            bar.inc(*n as u64);
+        }
+        written
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
