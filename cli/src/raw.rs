@@ -189,33 +189,38 @@ fn envelope_sender(
     target: Option<&Target>,
     problems: &mut Problems,
 ) -> Option<SmtpMailbox> {
-    if let Some(from) = &args.from {
-        return mailboxes("--from", from, problems).into_iter().next();
-    }
-    for name in ["Sender", "From"] {
-        if let Some(value) = message.values(name).first() {
-            return mailboxes(&format!("{name} header"), value, problems)
-                .into_iter()
-                .next();
-        }
-    }
-    let account = target.and_then(|t| {
-        let user = t.credentials.as_ref().map(|c| c.username().to_owned());
-        t.from.clone().or(user)
+    let header = ["Sender", "From"].into_iter().find_map(|name| {
+        let value = message.values(name).into_iter().next()?;
+        Some((format!("{name} header"), value))
     });
-    match account.or_else(|| args.target.user.clone()) {
-        Some(from) => mailboxes("the account's from", &from, problems)
-            .into_iter()
-            .next(),
-        None => {
-            problems.add(
-                Exit::DataErr,
-                "sender",
-                "the message has no From field: give --from ADDRESS",
-            );
-            None
-        }
+    let account = target
+        .and_then(|t| {
+            let user = t.credentials.as_ref().map(|c| c.username().to_owned());
+            t.from.clone().or(user)
+        })
+        .or_else(|| args.target.user.clone())
+        .map(|from| ("the account's from".to_owned(), from));
+    let Some((at, text)) = args
+        .from
+        .clone()
+        .map(|from| ("--from".to_owned(), from))
+        .or(header)
+        .or(account)
+    else {
+        problems.add(
+            Exit::DataErr,
+            "sender",
+            "the message has no From field: give --from ADDRESS",
+        );
+        return None;
+    };
+    let mut found = mailboxes(&at, &text, problems).into_iter();
+    let sender = found.next();
+    if sender.is_none() && problems.is_empty() {
+        // An empty group, `undisclosed:;`, would make the null sender of a bounce.
+        problems.add(Exit::DataErr, format!("{at} {text:?}"), "holds no address");
     }
+    sender
 }
 
 /// The envelope mailboxes of an address list (group members included, display names dropped).

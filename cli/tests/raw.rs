@@ -212,6 +212,13 @@ fn bad_input_is_refused_before_anything_is_sent() {
     assert_eq!(code, Some(65), "{stderr}");
     assert!(stderr.contains("no From field: give --from"), "{stderr}");
 
+    let (code, stderr) = refused(&["--to", "b@example.com"], "From: undisclosed:;\n\nbody\n");
+    assert_eq!(code, Some(65), "{stderr}");
+    assert!(
+        stderr.contains("From header \"undisclosed:;\": holds no address"),
+        "{stderr}"
+    );
+
     let (code, stderr) = refused(&["--to", "b@example.com", "/no/such/message.eml"], "");
     assert_eq!(code, Some(66), "{stderr}");
     assert!(
