@@ -386,3 +386,117 @@ fn a_run_killed_mid_way_and_resumed_delivers_every_message_once() {
         unknown.len()
     );
 }
+
+#[test]
+fn ctrl_c_finishes_the_messages_in_flight_and_a_rerun_sends_the_rest() {
+    let Some(servers) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let (path, keys) = write_messages(dir.path(), &token, 80);
+    let log = dir.path().join("out.jsonl");
+    let home = std::env::temp_dir().join("smtpwire-cli-tests-empty-home");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpwire"))
+        .env("HOME", &home)
+        .arg("bulk")
+        .args(plain(&servers.plain))
+        .args(["--concurrency", "4", "--rate", "20/s", "--messages"])
+        .arg(&path)
+        .arg("--outcomes")
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while log_states(&log)
+        .values()
+        .filter(|s| *s == "accepted")
+        .count()
+        < 10
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(75), "{stdout}\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        stdout.contains("not started (run the same command again)"),
+        "{stdout}"
+    );
+    let states = log_states(&log);
+    assert!(
+        states.values().all(|s| s == "accepted"),
+        "every message in flight finished: {states:?}"
+    );
+    let first = states.len();
+    assert!(first < 80, "interrupted too late: {first}");
+
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&servers.plain))
+        .arg("--messages")
+        .arg(&path)
+        .arg("--outcomes")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("sent {}: {} accepted", 80 - first, 80 - first)),
+        "{stdout}"
+    );
+    let counts = settled_counts(&servers.maildir, &token, 80);
+    for key in &keys {
+        assert_eq!(
+            counts.get(&key.to_ascii_lowercase()),
+            Some(&1),
+            "{key}: {counts:?}"
+        );
+    }
+}
+
+#[test]
+fn a_directory_of_message_files_is_sent_in_name_order() {
+    let Some(servers) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().join("outbox");
+    std::fs::create_dir(&outbox).unwrap();
+    let token = token();
+    for i in 0..3 {
+        std::fs::write(
+            outbox.join(format!("{i}.json")),
+            message(&format!("{token}-{i}"), &token),
+        )
+        .unwrap();
+    }
+    std::fs::write(outbox.join("notes.txt"), "not a message").unwrap();
+    let log = dir.path().join("out.jsonl");
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&servers.plain))
+        .args(["--concurrency", "1", "--messages"])
+        .arg(&outbox)
+        .arg("--outcomes")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let order: Vec<String> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("✓ "))
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    let expected: Vec<String> = (0..3).map(|i| format!("{token}-{i}")).collect();
+    assert_eq!(order, expected, "{stdout}");
+    let counts = settled_counts(&servers.maildir, &token, 3);
+    assert_eq!(counts.len(), 3, "{counts:?}");
+}
