@@ -178,6 +178,14 @@ impl Problems {
         });
     }
 
+    /// Takes over `other`'s problems, each place prefixed with `prefix` (a line of a file).
+    pub fn extend_at(&mut self, prefix: &str, other: Problems) {
+        for mut problem in other.list {
+            problem.at = format!("{prefix}: {}", problem.at);
+            self.list.push(problem);
+        }
+    }
+
     /// Whether nothing was found.
     pub fn is_empty(&self) -> bool {
         self.list.is_empty()

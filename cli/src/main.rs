@@ -1,6 +1,7 @@
 //! `smtpwire`: send mail through QQ Mail and friends, diagnose why it fails, and watch the
 //! exact dialogue.
 
+mod bulk;
 mod check;
 mod compose;
 mod deliver;
@@ -31,6 +32,9 @@ enum Command {
     Send(Box<send::SendArgs>),
     /// Send a complete message from a file or stdin as is, like sendmail [-t].
     Raw(Box<raw::RawArgs>),
+    /// Send many messages (JSON lines or a directory) through a connection pool, with a rate
+    /// limit, retries and an outcome log that makes a re-run resume without duplicates.
+    Bulk(Box<bulk::BulkArgs>),
     /// Diagnose a server and account step by step (DNS, TCP, greeting, TLS, AUTH); sends no mail.
     Check(Box<check::CheckArgs>),
     /// Watch a whole STARTTLS + AUTH dialogue with a server on 127.0.0.1; needs no account.
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Send(args) => send::run(*args).await,
             Command::Raw(args) => raw::run(*args).await,
+            Command::Bulk(args) => bulk::run(*args).await,
             Command::Check(args) => check::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Providers => {

@@ -61,26 +61,28 @@ pub fn load(path: &Path, problems: &mut Problems) -> Option<Draft> {
             return None;
         }
     };
-    let value: Value = match serde_json::from_str(&text) {
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &path.display().to_string(), base, problems)
+}
+
+/// Reads one message in the JSON form from `text` (a file's contents, or one line of a
+/// `bulk` JSONL file), `label` naming it in problems; paths are relative to `base`.
+pub fn parse(text: &str, label: &str, base: &Path, problems: &mut Problems) -> Option<Draft> {
+    let value: Value = match serde_json::from_str(text) {
         Ok(value) => value,
         Err(error) => {
-            problems.add(
-                Exit::DataErr,
-                path.display().to_string(),
-                format!("not valid JSON: {error}"),
-            );
+            problems.add(Exit::DataErr, label, format!("not valid JSON: {error}"));
             return None;
         }
     };
     let Value::Object(object) = value else {
         problems.add(
             Exit::DataErr,
-            path.display().to_string(),
+            label,
             "expected a JSON object with from, to, subject, text or html, …",
         );
         return None;
     };
-    let base = path.parent().unwrap_or(Path::new("."));
     Some(Reader { base, problems }.draft(&object))
 }
 

@@ -105,7 +105,7 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
 }
 
 /// The account's `from`, else the user name when it is an address.
-fn default_from(args: &TargetArgs, target: Option<&Target>) -> Option<Sourced<String>> {
+pub(crate) fn default_from(args: &TargetArgs, target: Option<&Target>) -> Option<Sourced<String>> {
     let from_target = target.and_then(|t| {
         let user = t.credentials.as_ref().map(|c| c.username().to_owned());
         t.from.clone().or(user)

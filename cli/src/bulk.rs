@@ -1,0 +1,663 @@
+//! `smtpwire bulk`: send many messages through a connection pool, with a rate limit, retries
+//! and an outcome log that makes a re-run after a crash or Ctrl-C resume without sending any
+//! message twice.
+//!
+//! The outcome log is append-only JSON lines. Before a message is sent a `started` line is
+//! written and fsynced; after its final result a result line (`accepted`, `partial`,
+//! `rejected`, `not_sent`, `unknown`) is written and fsynced before the next message is taken.
+//! On a re-run, a message whose last line is `accepted`, `partial` or `rejected` is skipped; a
+//! message left `started` (the tool died while sending it) or `unknown` may have been
+//! delivered, so it is listed and not sent again unless `--resend-unknown` is given.
+
+use crate::compose::{Draft, Problems};
+use crate::exit::{CliError, Exit};
+use crate::message_file;
+use crate::send::default_from;
+use crate::target::TargetArgs;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
+use smtpwire::envelope::{Body, Envelope, Recipient};
+use smtpwire::mime::Message;
+use smtpwire::pool::{Mailer, Outcome, Rate, RetryPolicy, Status};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const AFTER_HELP: &str = "\
+Examples:
+  smtpwire bulk --provider qq --user 1234567@qq.com --password-env QQ_AUTH_CODE \\
+      --messages orders.jsonl --outcomes orders.log --rate 20/min --concurrency 2
+  smtpwire bulk --account work --messages outbox/ --outcomes outbox.log
+
+Every message needs a `message_id`: it is what the outcome log records, so that running the
+same command again (after a crash or Ctrl-C) skips what was accepted and sends the rest.
+A message that may have been delivered (the connection was lost after its data, or the tool
+stopped while sending it) is listed and not sent again unless --resend-unknown is given.
+
+Exit codes:
+  0   every message was accepted (now or by an earlier run)
+  79  some messages may or may not have been delivered: they are listed
+  75  some messages were not sent (temporary failures, Ctrl-C): run the same command again
+  69  some messages were refused for good, or some of their recipients were
+  64 usage   65 bad message (every problem is listed, with its line)   74 I/O error";
+
+/// Flags of `smtpwire bulk`.
+#[derive(Args, Debug)]
+#[command(after_help = AFTER_HELP)]
+pub struct BulkArgs {
+    #[command(flatten, next_help_heading = "Connection")]
+    target: TargetArgs,
+    /// The messages: a JSON-lines file (one message per line, the JSON form of `send
+    /// --message`) or a directory of `.json` files (one message each, in name order).
+    #[arg(long, value_name = "FILE.jsonl|DIR")]
+    messages: PathBuf,
+    /// The outcome log (JSON lines), appended to and read back on a re-run (default: the
+    /// messages path with `.outcomes.jsonl` added).
+    #[arg(long, value_name = "FILE")]
+    outcomes: Option<PathBuf>,
+    /// Most messages per second or per minute, e.g. `10/s` or `20/min` (default: no limit).
+    #[arg(long, value_name = "N/s|N/min", value_parser = parse_rate)]
+    rate: Option<Rate>,
+    /// Messages in flight at once, and connections open at once.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    concurrency: u16,
+    /// Retries of a message after a temporary failure (connection lost before the data, 4xx).
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    retries: u32,
+    /// Sends again the messages that may already have been delivered (left `started` or
+    /// `unknown` in the log): only after checking they were not.
+    #[arg(long)]
+    resend_unknown: bool,
+    /// Prints only the summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_rate(text: &str) -> Result<Rate, String> {
+    let (count, unit) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: expected N/s or N/min"))?;
+    let count: u32 = count
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a whole number before the /"))?;
+    if count == 0 {
+        return Err("a rate of 0 sends nothing".into());
+    }
+    match unit.trim() {
+        "s" | "sec" | "second" => Ok(Rate::per_second(count)),
+        "m" | "min" | "minute" => Ok(Rate::per_minute(count)),
+        "h" | "hour" => Ok(Rate::new(count, Duration::from_secs(3600))),
+        other => Err(format!("{other:?}: expected s or min")),
+    }
+}
+
+/// One message to send.
+struct Item {
+    key: String,
+    message: Message,
+}
+
+/// What the log says of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Logged {
+    /// Accepted by every recipient, or by some (the others refused or to be sent by hand).
+    Done,
+    /// Refused for good.
+    Rejected,
+    /// Certainly not delivered: send it.
+    NotSent,
+    /// Started but never finished, or delivery unknown.
+    Unknown,
+}
+
+/// Runs `smtpwire bulk`.
+pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
+    let target = args.target.resolve()?;
+    let items = load(&args)?;
+    let log_path = args.outcomes.clone().unwrap_or_else(|| {
+        let mut name = args.messages.as_os_str().to_owned();
+        name.push(".outcomes.jsonl");
+        PathBuf::from(name)
+    });
+    let previous = read_log(&log_path)?;
+
+    let mut queue = VecDeque::new();
+    let mut already = 0usize;
+    let mut rejected_before = 0usize;
+    let mut unknown: Vec<&str> = Vec::new();
+    let mut resending = 0usize;
+    for item in &items {
+        match previous.get(&item.key) {
+            Some(Logged::Done) => already += 1,
+            Some(Logged::Rejected) => rejected_before += 1,
+            Some(Logged::Unknown) if !args.resend_unknown => unknown.push(&item.key),
+            Some(Logged::Unknown) => {
+                resending += 1;
+                queue.push_back(item);
+            }
+            Some(Logged::NotSent) | None => queue.push_back(item),
+        }
+    }
+    if !previous.is_empty() {
+        println!(
+            "{}: {} of {} messages already done ({} accepted, {} refused); {} to send",
+            log_path.display(),
+            already + rejected_before,
+            items.len(),
+            already,
+            rejected_before,
+            queue.len()
+        );
+    }
+    if !unknown.is_empty() {
+        println!(
+            "{} message(s) may already have been delivered and are NOT sent again \
+             (check the recipients, then re-run with --resend-unknown to send them anyway):",
+            unknown.len()
+        );
+        for key in &unknown {
+            println!("  ? {key}");
+        }
+    }
+    if resending > 0 {
+        println!(
+            "--resend-unknown: sending {resending} message(s) that may already have been delivered"
+        );
+    }
+    if queue.is_empty() {
+        println!("nothing to send: every message is in the outcome log");
+        return Ok(if unknown.is_empty() {
+            if rejected_before > 0 {
+                Exit::Unavailable
+            } else {
+                Exit::Ok
+            }
+        } else {
+            Exit::DeliveryUnknown
+        });
+    }
+
+    let config = target.client_config(false)?;
+    let mut builder = Mailer::builder(config)
+        .max_connections(usize::from(args.concurrency))
+        .retry(RetryPolicy::default().max_attempts(args.retries.saturating_add(1)));
+    if let Some(rate) = args.rate {
+        builder = builder.message_rate(rate);
+    }
+    let mailer = builder.build();
+    let log = Arc::new(OutcomeLog::open(&log_path)?);
+
+    let progress = if std::io::stderr().is_terminal() && !args.quiet {
+        let bar =
+            ProgressBar::with_draw_target(Some(queue.len() as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
+        {
+            bar.set_style(style);
+        }
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        let progress = progress.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                stop.store(true, Ordering::SeqCst);
+                let text = "interrupted: taking no new messages; waiting for those in flight";
+                if progress.is_hidden() {
+                    eprintln!("{text}");
+                } else {
+                    progress.println(text);
+                }
+            }
+        });
+    }
+
+    let queue: VecDeque<(String, Message)> = queue
+        .into_iter()
+        .map(|item| (item.key.clone(), item.message.clone()))
+        .collect();
+    let queue = Arc::new(Mutex::new(queue));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let mut workers = Vec::new();
+    for _ in 0..args.concurrency {
+        let queue = Arc::clone(&queue);
+        let stop = Arc::clone(&stop);
+        let mailer = mailer.clone();
+        let log = Arc::clone(&log);
+        let tally = Arc::clone(&tally);
+        let progress = progress.clone();
+        let quiet = args.quiet;
+        workers.push(tokio::spawn(async move {
+            loop {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
+                let Some((key, message)) = next else { break };
+                let result = send_one(&mailer, &log, &key, &message).await;
+                let line = match result {
+                    Ok((state, summary)) => {
+                        if let Ok(mut t) = tally.lock() {
+                            t.add(state, &key);
+                        }
+                        summary
+                    }
+                    Err(error) => {
+                        // The log cannot be written: stop everything, nothing is safe now.
+                        stop.store(true, Ordering::SeqCst);
+                        if let Ok(mut t) = tally.lock() {
+                            t.log_error.get_or_insert(error.message.clone());
+                        }
+                        format!("! {key}: {}", error.message)
+                    }
+                };
+                if !quiet {
+                    progress.suspend(|| println!("{line}"));
+                }
+                progress.inc(1);
+            }
+        }));
+    }
+    for worker in workers {
+        let _ = worker.await;
+    }
+    progress.finish_and_clear();
+    mailer.close().await;
+    let left = queue.lock().map(|q| q.len()).unwrap_or(0);
+    let tally = tally.lock().map(|t| t.clone()).unwrap_or_default();
+    if let Some(error) = &tally.log_error {
+        return Err(CliError::new(
+            Exit::IoErr,
+            format!(
+                "cannot write the outcome log {}: {error}",
+                log_path.display()
+            ),
+        ));
+    }
+    println!(
+        "sent {}: {} accepted, {} partly accepted, {} refused, {} not sent, {} delivery unknown{}; \
+         {} already done before; outcomes in {}",
+        tally.accepted + tally.partial + tally.rejected + tally.not_sent + tally.unknown.len(),
+        tally.accepted,
+        tally.partial,
+        tally.rejected,
+        tally.not_sent,
+        tally.unknown.len(),
+        if left > 0 {
+            format!("; interrupted with {left} not started (run the same command again)")
+        } else {
+            String::new()
+        },
+        already + rejected_before,
+        log_path.display()
+    );
+    for key in &tally.unknown {
+        println!("  ? {key}: may have been delivered; not sent again without --resend-unknown");
+    }
+    Ok(if !tally.unknown.is_empty() || !unknown.is_empty() {
+        Exit::DeliveryUnknown
+    } else if tally.not_sent > 0 || left > 0 {
+        Exit::TempFail
+    } else if tally.rejected > 0 || tally.partial > 0 || rejected_before > 0 {
+        Exit::Unavailable
+    } else {
+        Exit::Ok
+    })
+}
+
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    accepted: usize,
+    partial: usize,
+    rejected: usize,
+    not_sent: usize,
+    unknown: Vec<String>,
+    log_error: Option<String>,
+}
+
+impl Tally {
+    fn add(&mut self, state: &str, key: &str) {
+        match state {
+            "accepted" => self.accepted += 1,
+            "partial" => self.partial += 1,
+            "rejected" => self.rejected += 1,
+            "unknown" => self.unknown.push(key.to_owned()),
+            _ => self.not_sent += 1,
+        }
+    }
+}
+
+/// Sends one message, with its `started` line before and its result line after. Returns the
+/// result's name and a line for the user; fails only when the log cannot be written.
+async fn send_one(
+    mailer: &Mailer,
+    log: &OutcomeLog,
+    key: &str,
+    message: &Message,
+) -> Result<(&'static str, String), CliError> {
+    let bytes = match message.to_bytes() {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            let record = json!({
+                "message_id": key,
+                "outcome": "not_sent",
+                "attempts": 0,
+                "error": format!("cannot read an attachment: {error}"),
+            });
+            log.append(&record)?;
+            return Ok((
+                "not_sent",
+                format!("✗ {key}: cannot read an attachment: {error}"),
+            ));
+        }
+    };
+    let envelope = smtp_envelope(message);
+    log.append(&json!({
+        "message_id": key,
+        "outcome": "started",
+        "header_message_id": message.message_id().to_string(),
+    }))?;
+    let envelope = match envelope {
+        Ok(envelope) => envelope,
+        Err(error) => {
+            log.append(&json!({
+                "message_id": key,
+                "outcome": "not_sent",
+                "attempts": 0,
+                "error": error,
+            }))?;
+            return Ok(("not_sent", format!("✗ {key}: {error}")));
+        }
+    };
+    let (state, outcome, error) = match mailer.send(envelope, &bytes).await {
+        Ok(outcome) if outcome.is_complete() => ("accepted", outcome, None),
+        Ok(outcome) => ("partial", outcome, None),
+        Err(error) => {
+            let text = error.to_string();
+            let outcome = error.into_outcome();
+            let state = if outcome.with_status(Status::Unknown).next().is_some() {
+                "unknown"
+            } else if outcome
+                .recipients()
+                .iter()
+                .all(|r| r.status() == Status::Rejected)
+            {
+                "rejected"
+            } else {
+                "not_sent"
+            };
+            (state, outcome, Some(text))
+        }
+    };
+    log.append(&record(key, state, &outcome, error.as_deref()))?;
+    let mark = match state {
+        "accepted" => "✓",
+        "unknown" => "?",
+        "partial" => "~",
+        _ => "✗",
+    };
+    let detail = match (&error, outcome.queue_id()) {
+        (Some(error), _) => format!(": {error}"),
+        (None, Some(id)) => format!(" (queued as {id})"),
+        (None, None) => String::new(),
+    };
+    Ok((state, format!("{mark} {key} {state}{detail}")))
+}
+
+fn record(key: &str, state: &str, outcome: &Outcome, error: Option<&str>) -> Value {
+    let recipients: Vec<Value> = outcome
+        .recipients()
+        .iter()
+        .map(|r| {
+            json!({
+                "address": r.mailbox().as_str(),
+                "status": match r.status() {
+                    Status::Accepted => "accepted",
+                    Status::Rejected => "rejected",
+                    Status::Unknown => "unknown",
+                    _ => "not_sent",
+                },
+                "reply": r.reply().map(ToString::to_string),
+                "error": r.error().map(ToString::to_string),
+            })
+        })
+        .collect();
+    json!({
+        "message_id": key,
+        "outcome": state,
+        "recipients": recipients,
+        "attempts": outcome.attempts(),
+        "queue_id": outcome.queue_id(),
+        "final_replies": outcome.final_replies().iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "duration_ms": u64::try_from(outcome.duration().as_millis()).unwrap_or(u64::MAX),
+        "error": error,
+    })
+}
+
+/// The envelope of a built message, as the library's transport makes it.
+fn smtp_envelope(message: &Message) -> Result<Envelope, String> {
+    let envelope = message.envelope();
+    let recipients = envelope.recipients().iter().cloned().map(Recipient::new);
+    let body = if message.needs_8bitmime() {
+        Body::EightBitMime
+    } else {
+        Body::SevenBit
+    };
+    Envelope::new(Some(envelope.sender().clone()), recipients)
+        .map(|e| e.with_size(message.encoded_len()).with_body(body))
+        .map_err(|e| e.to_string())
+}
+
+/// Every message, or every problem with its line (or file) and field.
+fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
+    let path = &args.messages;
+    let mut sources: Vec<(String, String, PathBuf)> = Vec::new(); // (label, text, base)
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CliError::new(Exit::NoInput, format!("--messages {}: {e}", path.display())))?;
+    let read = |p: &Path| {
+        std::fs::read_to_string(p)
+            .map_err(|e| CliError::new(Exit::NoInput, format!("cannot read {}: {e}", p.display())))
+    };
+    if meta.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| CliError::new(Exit::NoInput, format!("{}: {e}", path.display())))?
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        for file in files {
+            let text = read(&file)?;
+            sources.push((file.display().to_string(), text, path.clone()));
+        }
+    } else {
+        let text = read(path)?;
+        let base = path.parent().unwrap_or(Path::new(".")).to_owned();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            sources.push((
+                format!("{}:{}", path.display(), n + 1),
+                line.to_owned(),
+                base.clone(),
+            ));
+        }
+    }
+    if sources.is_empty() {
+        return Err(CliError::new(
+            Exit::NoInput,
+            format!("--messages {}: no messages", path.display()),
+        ));
+    }
+    let mut problems = Problems::default();
+    let mut items = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let fallback_from = default_from(&args.target, None);
+    for (label, text, base) in &sources {
+        let mut here = Problems::default();
+        let draft: Option<Draft> = message_file::parse(text, "message", base, &mut here);
+        let built = draft.and_then(|mut draft| {
+            let key = draft.message_id.as_ref().map(|k| k.value.trim().to_owned());
+            match &key {
+                None => here.add(
+                    Exit::DataErr,
+                    "message_id",
+                    "required by bulk: the outcome log knows each message by it",
+                ),
+                Some(key) => {
+                    if let Some(first) = seen.get(key) {
+                        here.add(
+                            Exit::DataErr,
+                            "message_id",
+                            format!("{key:?} is also the message_id at {first}"),
+                        );
+                    } else {
+                        seen.insert(key.clone(), label.clone());
+                    }
+                }
+            }
+            if draft.from.is_none() {
+                draft.from = fallback_from.clone();
+            }
+            let message = draft.build(&mut here);
+            key.zip(message)
+        });
+        if here.is_empty() {
+            if let Some((key, message)) = built {
+                items.push(Item { key, message });
+            }
+        } else {
+            problems.extend_at(label, here);
+        }
+    }
+    problems.into_result()?;
+    Ok(items)
+}
+
+/// Reads what an earlier run recorded: the last word on each message_id. A line cut short by
+/// a crash is ignored (the message's `started` line then stands: delivery unknown).
+fn read_log(path: &Path) -> Result<BTreeMap<String, Logged>, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => {
+            return Err(CliError::new(
+                Exit::IoErr,
+                format!("cannot read the outcome log {}: {e}", path.display()),
+            ))
+        }
+    };
+    let mut states = BTreeMap::new();
+    let mut bad = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let parsed: Option<(String, String)> =
+            serde_json::from_str::<Value>(line).ok().and_then(|v| {
+                Some((
+                    v.get("message_id")?.as_str()?.to_owned(),
+                    v.get("outcome")?.as_str()?.to_owned(),
+                ))
+            });
+        let Some((key, outcome)) = parsed else {
+            bad.push(n + 1);
+            continue;
+        };
+        let state = match outcome.as_str() {
+            "accepted" | "partial" => Logged::Done,
+            "rejected" => Logged::Rejected,
+            "not_sent" => Logged::NotSent,
+            _ => Logged::Unknown, // started, unknown, anything newer
+        };
+        states.insert(key, state);
+    }
+    if !bad.is_empty() {
+        eprintln!(
+            "warning: {}: ignoring unreadable line(s) {:?} (cut short by a crash?); \
+             the messages they concern count as delivery unknown",
+            path.display(),
+            bad
+        );
+    }
+    Ok(states)
+}
+
+/// The append-only outcome log: each line written whole and fsynced before going on.
+struct OutcomeLog {
+    file: Mutex<std::fs::File>,
+}
+
+impl OutcomeLog {
+    fn open(path: &Path) -> Result<Self, CliError> {
+        let fail = |e: std::io::Error| {
+            CliError::new(
+                Exit::IoErr,
+                format!("cannot open the outcome log {}: {e}", path.display()),
+            )
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+            .map_err(fail)?;
+        // A crash may have cut the last line short: start on a fresh line.
+        let len = file.metadata().map_err(fail)?.len();
+        if len > 0 {
+            use std::io::{Read, Seek, SeekFrom};
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1)).map_err(fail)?;
+            file.read_exact(&mut last).map_err(fail)?;
+            if last[0] != b'\n' {
+                file.write_all(b"\n").map_err(fail)?;
+            }
+        }
+        Ok(Self {
+            file: Mutex::new(file),
+        })
+    }
+
+    fn append(&self, record: &Value) -> Result<(), CliError> {
+        let mut line = record.to_string();
+        line.push('\n');
+        tokio::task::block_in_place(|| {
+            let mut file = self
+                .file
+                .lock()
+                .map_err(|_| CliError::new(Exit::IoErr, "the outcome log lock is poisoned"))?;
+            file.write_all(line.as_bytes())
+                .and_then(|()| file.sync_data())
+                .map_err(|e| CliError::new(Exit::IoErr, e.to_string()))
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates() {
+        assert_eq!(parse_rate("10/s").unwrap().count(), 10);
+        assert_eq!(
+            parse_rate("20/min").unwrap().interval(),
+            Duration::from_secs(60)
+        );
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("10").is_err());
+        assert!(parse_rate("10/fortnight").is_err());
+    }
+}
