@@ -168,6 +168,24 @@ impl Envelope {
                 .any(|r| r.notify.is_some() || r.orcpt)
     }
 
+    /// The envelope a built MIME message implies (Sender or From; To, Cc and Bcc), with its
+    /// exact size declared and `BODY=8BITMIME` when it has 8-bit parts.
+    ///
+    /// # Errors
+    /// [`InputError::NoRecipients`] when the message has no recipient.
+    pub fn for_message(message: &crate::mime::Message) -> Result<Self, InputError> {
+        let envelope = message.envelope();
+        let recipients = envelope.recipients().iter().cloned().map(Recipient::new);
+        let body = if message.needs_8bitmime() {
+            Body::EightBitMime
+        } else {
+            Body::SevenBit
+        };
+        Ok(Self::new(Some(envelope.sender().clone()), recipients)?
+            .with_size(message.encoded_len())
+            .with_body(body))
+    }
+
     /// The same envelope with only `recipients`, for a further transaction.
     pub(crate) fn with_recipients(&self, recipients: Vec<Recipient>) -> Self {
         Self {

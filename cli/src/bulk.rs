@@ -17,7 +17,7 @@ use crate::target::TargetArgs;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use smtpwire::envelope::{Body, Envelope, Recipient};
+use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
 use smtpwire::pool::{Mailer, Outcome, Rate, RetryPolicy, Status};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -361,7 +361,7 @@ async fn send_one(
             ));
         }
     };
-    let envelope = smtp_envelope(message);
+    let envelope = Envelope::for_message(message).map_err(|e| e.to_string());
     log.append(&json!({
         "message_id": key,
         "outcome": "started",
@@ -442,20 +442,6 @@ fn record(key: &str, state: &str, outcome: &Outcome, error: Option<&str>) -> Val
         "duration_ms": u64::try_from(outcome.duration().as_millis()).unwrap_or(u64::MAX),
         "error": error,
     })
-}
-
-/// The envelope of a built message, as the library's transport makes it.
-fn smtp_envelope(message: &Message) -> Result<Envelope, String> {
-    let envelope = message.envelope();
-    let recipients = envelope.recipients().iter().cloned().map(Recipient::new);
-    let body = if message.needs_8bitmime() {
-        Body::EightBitMime
-    } else {
-        Body::SevenBit
-    };
-    Envelope::new(Some(envelope.sender().clone()), recipients)
-        .map(|e| e.with_size(message.encoded_len()).with_body(body))
-        .map_err(|e| e.to_string())
 }
 
 /// Every message, or every problem with its line (or file) and field.

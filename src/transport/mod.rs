@@ -33,7 +33,7 @@ mod tls;
 pub use report::SendReport;
 pub use tls::{TlsConfig, TlsInfo};
 
-use crate::envelope::{Body, Envelope, Recipient};
+use crate::envelope::Envelope;
 use crate::error::{Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch};
 use crate::mime::Message;
 use crate::session::{Action, MailId, Session, SessionConfig, TlsPolicy};
@@ -221,7 +221,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// As [`Client::send`]; a file attachment that cannot be read ends the session.
     pub async fn send_message(&mut self, message: &Message) -> Result<SendReport, Error> {
         let started = Instant::now();
-        let id = self.start(smtp_envelope(message)?).await?;
+        let envelope =
+            Envelope::for_message(message).map_err(|e| Error::input(Phase::MailFrom, e))?;
+        let id = self.start(envelope).await?;
         let mut report = SendReport::default();
         loop {
             match self.pump().await? {
@@ -706,18 +708,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         self.session.note(format!("unexpected action {action:?}"));
         error
     }
-}
-
-/// The SMTP envelope of a built message, with its size and body type declared.
-fn smtp_envelope(message: &Message) -> Result<Envelope, Error> {
-    let envelope = message.envelope();
-    let recipients = envelope.recipients().iter().cloned().map(Recipient::new);
-    let body = if message.needs_8bitmime() {
-        Body::EightBitMime
-    } else {
-        Body::SevenBit
-    };
-    Envelope::new(Some(envelope.sender().clone()), recipients)
-        .map(|e| e.with_size(message.encoded_len()).with_body(body))
-        .map_err(|e| Error::input(Phase::MailFrom, e))
 }
