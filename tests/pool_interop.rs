@@ -183,6 +183,10 @@ async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
     let connected = events.count("connected") as u64;
     assert_eq!(events.count("tls TLSv1_3") as u64, connected);
     assert_eq!(events.count("authenticated") as u64, connected);
+    // Every new connection's handshake and AUTH are timed separately from the whole opening.
+    assert_eq!(snapshot.tls.count(), snapshot.connections, "{snapshot:?}");
+    assert_eq!(snapshot.auth.count(), snapshot.connections, "{snapshot:?}");
+    assert!(snapshot.tls.max() <= snapshot.connect.max(), "{snapshot:?}");
 }
 
 #[tokio::test]

@@ -25,9 +25,14 @@ pub enum Event<'a> {
         cipher_suite: &'a str,
         /// Whether the certificate chain and host name were verified.
         verified: bool,
+        /// How long the handshake took.
+        duration: Duration,
     },
     /// The new connection is authenticated.
-    Authenticated,
+    Authenticated {
+        /// From the AUTH command to its success.
+        duration: Duration,
+    },
     /// Opening a connection failed.
     ConnectFailed {
         /// Why.
@@ -196,8 +201,15 @@ fn trace(event: &Event<'_>) {
             protocol,
             cipher_suite,
             verified,
-        } => debug!(protocol, cipher_suite, verified, "TLS established"),
-        Event::Authenticated => debug!("authenticated"),
+            duration,
+        } => debug!(
+            protocol,
+            cipher_suite,
+            verified,
+            ?duration,
+            "TLS established"
+        ),
+        Event::Authenticated { duration } => debug!(?duration, "authenticated"),
         Event::ConnectFailed { error, duration } => {
             warn!(%error, ?duration, "connection failed");
         }

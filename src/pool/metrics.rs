@@ -35,6 +35,8 @@ struct Counters {
     connect_failures: AtomicU64,
     breaker_opened: AtomicU64,
     connect: Histogram,
+    tls: Histogram,
+    auth: Histogram,
     transaction: Histogram,
     send: Histogram,
 }
@@ -63,6 +65,10 @@ pub struct MetricsSnapshot {
     pub breaker_opened: u64,
     /// Opening a connection: TCP, greeting, EHLO, TLS and AUTH.
     pub connect: HistogramSnapshot,
+    /// The TLS handshake of each new connection.
+    pub tls: HistogramSnapshot,
+    /// AUTH on each new connection, from the command to its success.
+    pub auth: HistogramSnapshot,
     /// Each attempt's SMTP transaction, from MAIL to the final reply or the failure.
     pub transaction: HistogramSnapshot,
     /// Each whole send, from the call to the result, waits and retries included.
@@ -90,6 +96,8 @@ impl Metrics {
             connect_failures: load(&c.connect_failures),
             breaker_opened: load(&c.breaker_opened),
             connect: c.connect.snapshot(),
+            tls: c.tls.snapshot(),
+            auth: c.auth.snapshot(),
             transaction: c.transaction.snapshot(),
             send: c.send.snapshot(),
         }
@@ -107,6 +115,8 @@ impl Observer for Metrics {
                 add(&c.connections, 1);
                 c.connect.record(duration);
             }
+            Event::TlsEstablished { duration, .. } => c.tls.record(duration),
+            Event::Authenticated { duration } => c.auth.record(duration),
             Event::ConnectFailed { .. } => add(&c.connect_failures, 1),
             Event::MessageAccepted { duration, .. } | Event::AttemptFailed { duration, .. } => {
                 c.transaction.record(duration);

@@ -468,10 +468,11 @@ impl<C: Connector> Mailer<C> {
                         protocol: &tls.protocol,
                         cipher_suite: &tls.cipher_suite,
                         verified: tls.verified,
+                        duration: tls.handshake,
                     });
                 }
-                if client.session().is_authenticated() {
-                    shared.observers.emit(Event::Authenticated);
+                if let Some(duration) = client.auth_duration() {
+                    shared.observers.emit(Event::Authenticated { duration });
                 }
             }
             Err(error) => shared

@@ -95,6 +95,9 @@ pub struct Client<S = TcpStream> {
     first_byte: Option<u8>,
     /// An action met while writing data (a transaction refused mid-stream), for the caller.
     stashed: Option<Action>,
+    /// When AUTH started, then how long it took.
+    auth_started: Option<Instant>,
+    auth_duration: Option<Duration>,
 }
 
 impl std::fmt::Debug for Client<TcpStream> {
@@ -171,6 +174,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             deadline: None,
             first_byte: None,
             stashed: None,
+            auth_started: None,
+            auth_duration: None,
         };
         match client.pump().await? {
             Action::Ready => Ok(client),
@@ -412,6 +417,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         Ok(())
     }
 
+    /// How long AUTH took, once it succeeded.
+    pub fn auth_duration(&self) -> Option<Duration> {
+        self.auth_duration
+    }
+
+    /// Notes when AUTH starts and how long it took, for diagnostics and metrics.
+    fn time_auth(&mut self) {
+        if self.auth_duration.is_some() {
+            return;
+        }
+        if self.auth_started.is_none() && self.session.phase() == Phase::Auth {
+            self.auth_started = Some(Instant::now());
+        }
+        if self.session.is_authenticated() {
+            self.auth_duration = self.auth_started.map(|started| started.elapsed());
+        }
+    }
+
     /// Whether this connection can send more mail (see [`Session::is_usable`]).
     pub fn is_usable(&self) -> bool {
         self.session.is_usable()
@@ -560,10 +583,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
         loop {
             self.session.set_elapsed(self.started.elapsed());
+            self.time_auth();
             let action = match self.session.next_action() {
                 Ok(action) => action,
                 Err(error) => return Err(self.explain(error)),
             };
+            self.time_auth();
             if !matches!(action, Action::Receive { .. }) {
                 self.deadline = None;
             }
@@ -643,11 +668,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 "TLS is already on",
             ))));
         };
+        let started = Instant::now();
         let handshake = TlsConnector::from(config).connect(name, plain);
         match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(stream)) => {
+                let verified = self.tls.verifies_certificates();
                 let info =
-                    TlsInfo::from_connection(stream.get_ref().1, self.tls.verifies_certificates());
+                    TlsInfo::from_connection(stream.get_ref().1, verified, started.elapsed());
                 self.session.note(format!("TLS handshake done: {info}"));
                 self.tls_info = Some(info);
                 self.stream = MaybeTls::Tls(Box::new(stream));

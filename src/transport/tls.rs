@@ -131,10 +131,16 @@ pub struct TlsInfo {
     pub peer_certificates: Vec<Vec<u8>>,
     /// Whether the chain and host name were verified.
     pub verified: bool,
+    /// How long the handshake took.
+    pub handshake: std::time::Duration,
 }
 
 impl TlsInfo {
-    pub(crate) fn from_connection(connection: &rustls::ClientConnection, verified: bool) -> Self {
+    pub(crate) fn from_connection(
+        connection: &rustls::ClientConnection,
+        verified: bool,
+        handshake: std::time::Duration,
+    ) -> Self {
         Self {
             protocol: connection
                 .protocol_version()
@@ -149,6 +155,7 @@ impl TlsInfo {
                 .map(|chain| chain.iter().map(|c| c.as_ref().to_vec()).collect())
                 .unwrap_or_default(),
             verified,
+            handshake,
         }
     }
 }

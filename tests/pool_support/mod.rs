@@ -240,7 +240,7 @@ impl Observer for Recorder {
         let line = match event {
             Event::Connected { .. } => "connected".to_owned(),
             Event::TlsEstablished { protocol, .. } => format!("tls {protocol}"),
-            Event::Authenticated => "authenticated".to_owned(),
+            Event::Authenticated { .. } => "authenticated".to_owned(),
             Event::ConnectFailed { error, .. } => format!("connect failed: {error}"),
             Event::ConnectionClosed { reason } => format!("closed: {reason}"),
             Event::RecipientAccepted { recipient } => format!("accepted {recipient}"),
