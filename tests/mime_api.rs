@@ -327,3 +327,22 @@ fn messages_and_readers_cross_threads() {
     assert_send::<smtpwire::mime::Reader>();
     assert_send::<MessageBuilder>();
 }
+
+/// Found by the Python round-trip property test: a long non-ASCII subject was folded right after
+/// `Subject:`, leaving the first line bare, and Python's `email` then decoded it with a leading
+/// space. The first encoded-word now shares the field name's line.
+#[test]
+fn first_encoded_word_shares_the_field_name_line() {
+    let subject = "\u{5e2}l w\u{200f}丳nippoaa乖l w\u{200f}侹@(f俺ihu   m";
+    let message = smtpwire::mime::Message::builder()
+        .from("from@example.com")
+        .to("to@example.com")
+        .subject(subject)
+        .text("x")
+        .build()
+        .unwrap();
+    let bytes = message.to_bytes().unwrap();
+    let text = String::from_utf8(bytes).unwrap();
+    assert!(text.contains("\r\nSubject: =?UTF-8?"), "{text}");
+    assert!(!text.contains("\r\nSubject:\r\n"), "{text}");
+}

@@ -35,7 +35,9 @@ pub(crate) fn write(w: &mut HeaderWriter<'_>, text: &str, prefix: &str, suffix: 
                 4 * rest.len().div_ceil(3)
             };
         let fresh_room = (FOLD_AT - 1).saturating_sub(reserve).min(MAX_WORD);
-        if room < MIN_ROOM || (whole > room && whole <= fresh_room) {
+        // Never fold right after the field name, though: split the first word instead.
+        let fold_to_keep_whole = whole > room && whole <= fresh_room && !w.at_start();
+        if room < MIN_ROOM || fold_to_keep_whole {
             w.fold();
             room = (FOLD_AT - 1).saturating_sub(reserve);
         }

@@ -22,6 +22,8 @@ pub(crate) struct HeaderWriter<'a> {
     line_start: usize,
     /// Whether the current line has anything a fold could follow.
     line_used: bool,
+    /// Whether nothing but the field name has been written.
+    at_start: bool,
 }
 
 impl<'a> HeaderWriter<'a> {
@@ -34,7 +36,14 @@ impl<'a> HeaderWriter<'a> {
             out,
             line_start,
             line_used: true,
+            at_start: true,
         }
+    }
+
+    /// Whether nothing but the field name has been written yet. Folding here would leave the
+    /// first line bare (`Subject:`), which Python's `email` decodes with a leading space.
+    pub(crate) fn at_start(&self) -> bool {
+        self.at_start
     }
 
     fn line_len(&self) -> usize {
@@ -63,6 +72,7 @@ impl<'a> HeaderWriter<'a> {
         self.out.push(b' ');
         self.out.extend_from_slice(token.as_bytes());
         self.line_used = true;
+        self.at_start = false;
     }
 
     /// Appends `text` to the last token, with no fold point before it (`,`, `;`, `"`).
