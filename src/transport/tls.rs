@@ -98,7 +98,12 @@ impl TlsConfig {
         self.verify
     }
 
-    pub(crate) fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    /// The rustls configuration this makes (ring, TLS 1.2 and 1.3), for callers that run a
+    /// handshake themselves, such as a diagnostic probe.
+    ///
+    /// # Errors
+    /// rustls refusing the protocol versions for the provider (not expected with ring).
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
