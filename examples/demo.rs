@@ -54,7 +54,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     println!("== result ==");
     println!("TLS: {}", tls.unwrap_or_default());
     for recipient in report.recipients() {
-        println!("{}: {}", recipient.mailbox(), recipient.reply());
+        println!("{recipient}");
     }
     println!("{} bytes in {:?}\n", report.bytes(), report.duration());
     for received in server.received() {

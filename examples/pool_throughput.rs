@@ -122,7 +122,7 @@ async fn run(
                 while next.fetch_add(1, Ordering::Relaxed) < messages {
                     mailer.send(envelope.clone(), &message).await?;
                 }
-                Ok::<_, smtpwire::pool::SendError>(())
+                Ok::<_, smtpwire::Error>(())
             })
         })
         .collect();

@@ -8,12 +8,23 @@
 
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
-use smtpwire::session::{Action, Session, SessionConfig, TlsPolicy};
+use smtpwire::session::{Action, Event, Session, SessionConfig, TlsPolicy};
 use smtpwire::ErrorKind;
 use std::error::Error;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::time::Instant;
+
+/// A zero timeout means "none" to std's sockets; wait at least this long.
+const MIN_WAIT: std::time::Duration = std::time::Duration::from_millis(1);
+
+fn is_timeout(error: &std::io::Error) -> bool {
+    matches!(
+        error.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+    )
+}
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
@@ -34,19 +45,30 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut buffer = [0u8; 4096];
 
     loop {
-        match session.next_action()? {
-            Action::Send { bytes, timeout } => {
-                stream.set_write_timeout(Some(timeout))?;
+        let action = session.next_action(Instant::now());
+        while let Some(event) = session.poll_event() {
+            if let Event::MessageFinished { result, .. } = event {
+                let accepted = result.map(|report| report.is_complete()).unwrap_or(false);
+                println!("complete success: {accepted}");
+            }
+        }
+        // The session names the deadline; blocking sockets take it as a per-call timeout.
+        let timeout = session
+            .poll_timeout()
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()).max(MIN_WAIT));
+        match action? {
+            Action::Send(bytes) => {
+                stream.set_write_timeout(timeout)?;
                 if let Err(e) = stream.write_all(&bytes) {
                     return Err(session.fail(ErrorKind::Io(Arc::new(e))).into());
                 }
             }
-            Action::Receive { timeout } => {
-                // A per-read timeout: simpler than the async transport's per-reply deadline.
-                stream.set_read_timeout(Some(timeout))?;
+            Action::Receive => {
+                stream.set_read_timeout(timeout)?;
                 match stream.read(&mut buffer) {
                     Ok(0) => return Err(session.fail(ErrorKind::ConnectionClosed).into()),
                     Ok(n) => session.feed(buffer.get(..n).unwrap_or_default()),
+                    Err(e) if is_timeout(&e) => session.handle_timeout(Instant::now()),
                     Err(e) => return Err(session.fail(ErrorKind::Io(Arc::new(e))).into()),
                 }
             }
@@ -60,11 +82,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                 session.write_data(b"Subject: sans-IO\r\n\r\nDriven by std::net.\r\n")?;
                 session.finish_data()?;
             }
-            Action::Finished(_, outcome) => {
-                println!("complete success: {}", outcome.is_complete_success());
-            }
             Action::Closed => break,
-            Action::StartTls { .. } => return Err("this example speaks plaintext only".into()),
+            // No second connection here: the greeting keeps its full deadline.
+            Action::ProbeTls => {}
+            Action::StartTls => return Err("this example speaks plaintext only".into()),
             _ => {}
         }
     }

@@ -55,7 +55,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     }
     client.quit().await?;
     for recipient in report.recipients() {
-        println!("{}: {}", recipient.mailbox(), recipient.reply());
+        println!("{recipient}");
     }
     Ok(())
 }

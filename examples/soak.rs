@@ -25,7 +25,8 @@ use fault_proxy::{FaultProxy, Faults};
 use smtp_sink::SmtpSink;
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
-use smtpwire::pool::{BreakerPolicy, Mailer, Metrics, RetryPolicy, Status};
+use smtpwire::pool::{BreakerPolicy, Mailer, Metrics, RetryPolicy};
+use smtpwire::Status;
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::ClientConfig;
 use std::collections::HashMap;
@@ -121,7 +122,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     }
                     let status = match mailer.send(envelope.clone(), &message(&run, seq)).await {
                         Ok(outcome) => outcome.recipients().first().map(|r| r.status()),
-                        Err(error) => error.outcome().recipients().first().map(|r| r.status()),
+                        Err(error) => error.report().and_then(|r| r.recipients().first()).map(|r| r.status()),
                     };
                     if let Some(slot) = reported
                         .lock()
@@ -161,7 +162,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
          {} connections opened; {:.1} s, {:.0} msgs/s; transaction p50 {:?} p99 {:?}",
         count(Some(Status::Accepted)),
         count(Some(Status::Rejected)),
-        count(Some(Status::NotSent)),
+        count(Some(Status::NotSent)) + count(Some(Status::Deferred)),
         count(Some(Status::Unknown)),
         snapshot.connections,
         elapsed.as_secs_f64(),
@@ -176,7 +177,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     for (seq, what) in reported.iter().enumerate() {
         match (what, on_server(seq)) {
             (Some(Status::Accepted), 1) => {}
-            (Some(Status::Unknown | Status::NotSent | Status::Rejected), 0) => {}
+            (Some(Status::Unknown | Status::Deferred | Status::NotSent | Status::Rejected), 0) => {}
             (Some(Status::Unknown), 1) => unknown_on_server += 1,
             (what, n) => problems.push(format!(
                 "message {seq}: reported {what:?}, {n} on the server"

@@ -394,7 +394,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
             config.session.tls = smtpwire::session::TlsPolicy::Plaintext;
             config
         };
-        let client = smtpwire::transport::Client::connect(config).await?;
+        let mut client = smtpwire::transport::Client::connect(config).await?;
         let pipelining = client
             .session()
             .capabilities()

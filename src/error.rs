@@ -1,14 +1,19 @@
 //! The one error type, split by who is at fault.
 
 use crate::reply::{FramingError, Reply};
+use crate::session::Report;
+use crate::transcript::Transcript;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Everything that can go wrong in a session, with the phase it went wrong in.
 ///
 /// Check [`Error::kind`] for who is at fault, [`Error::reply`] for the server's words,
 /// [`Error::delivery`] before retrying (a message may have been delivered although the
 /// session failed), and [`Error::is_transient`] for whether trying again later can help.
+/// A failed send carries its [`Report`] (every recipient's verdict, every refusal), and a
+/// session with a transcript carries the dialogue up to the failure.
 #[derive(Clone)]
 pub struct Error(Box<Inner>);
 
@@ -18,12 +23,16 @@ struct Inner {
     phase: Phase,
     delivery: Delivery,
     reply: Option<Reply>,
+    report: Option<Report>,
+    transcript: Option<Arc<Transcript>>,
 }
 
 /// Who is at fault, and how.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum ErrorKind {
+    /// The host name could not be resolved to an address.
+    Resolve(Arc<std::io::Error>),
     /// Reading from or writing to the connection failed.
     Io(Arc<std::io::Error>),
     /// The TLS handshake or the TLS layer failed (certificate, protocol version, alert).
@@ -43,6 +52,15 @@ pub enum ErrorKind {
     Unsupported(Unsupported),
     /// The caller asked for something invalid; nothing was sent for it.
     Input(InputError),
+    /// A [`Mailer`](crate::pool::Mailer)'s circuit breaker is open after repeated connection
+    /// or authentication failures: nothing was sent. It lets one connection through after
+    /// `retry_after`.
+    CircuitOpen {
+        /// How long until then.
+        retry_after: Duration,
+    },
+    /// The [`Mailer`](crate::pool::Mailer) was closed: nothing was sent.
+    MailerClosed,
 }
 
 /// Which way the TLS mode was mixed up.
@@ -205,6 +223,8 @@ impl Error {
             phase,
             delivery: Delivery::NotSent,
             reply: None,
+            report: None,
+            transcript: None,
         }))
     }
 
@@ -240,6 +260,17 @@ impl Error {
         self
     }
 
+    /// Attaches the report of the message this error ended: each recipient's verdict.
+    pub fn with_report(mut self, report: Report) -> Self {
+        self.0.report = Some(report);
+        self
+    }
+
+    pub(crate) fn with_transcript(mut self, transcript: Arc<Transcript>) -> Self {
+        self.0.transcript = Some(transcript);
+        self
+    }
+
     /// Who is at fault, and how.
     pub fn kind(&self) -> &ErrorKind {
         &self.0.kind
@@ -260,13 +291,29 @@ impl Error {
         self.0.delivery
     }
 
+    /// For a send that accepted no recipient: what became of each one (every refusal, or the
+    /// verdict the failure left), as a successful send would report it.
+    pub fn report(&self) -> Option<&Report> {
+        self.0.report.as_ref()
+    }
+
+    /// The dialogue up to the failure, when the session kept a transcript: a failed AUTH
+    /// still shows what was said.
+    pub fn transcript(&self) -> Option<&Transcript> {
+        self.0.transcript.as_deref()
+    }
+
     /// Whether the same request may succeed later: a 4xx reply, a timeout, a lost connection.
     ///
     /// Check [`Error::delivery`] too: a transient error after the end of the message data may
     /// still mean the message was delivered.
     pub fn is_transient(&self) -> bool {
         match &self.0.kind {
-            ErrorKind::Io(_) | ErrorKind::Timeout | ErrorKind::ConnectionClosed => true,
+            ErrorKind::Resolve(_)
+            | ErrorKind::Io(_)
+            | ErrorKind::Timeout
+            | ErrorKind::ConnectionClosed
+            | ErrorKind::CircuitOpen { .. } => true,
             ErrorKind::Rejected => self.0.reply.as_ref().is_some_and(Reply::is_transient),
             _ => false,
         }
@@ -276,6 +323,7 @@ impl Error {
 impl fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::Resolve(e) => write!(f, "cannot resolve the host name: {e}"),
             Self::Io(e) => write!(f, "i/o error: {e}"),
             Self::Tls(e) => write!(f, "tls error: {e}"),
             Self::WrongTlsMode(mismatch) => write!(f, "{mismatch}"),
@@ -285,6 +333,11 @@ impl fmt::Display for ErrorKind {
             Self::Rejected => f.write_str("rejected by the server"),
             Self::Unsupported(u) => write!(f, "not supported by the server: {u}"),
             Self::Input(e) => write!(f, "invalid input: {e}"),
+            Self::CircuitOpen { retry_after } => write!(
+                f,
+                "circuit breaker open after repeated connection failures; retry in {retry_after:?}"
+            ),
+            Self::MailerClosed => f.write_str("the mailer is closed"),
         }
     }
 }
@@ -377,14 +430,15 @@ impl fmt::Debug for Error {
             .field("phase", &self.0.phase)
             .field("delivery", &self.0.delivery)
             .field("reply", &self.0.reply)
-            .finish()
+            .field("report", &self.0.report)
+            .finish_non_exhaustive()
     }
 }
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.0.kind {
-            ErrorKind::Io(e) => Some(e.as_ref()),
+            ErrorKind::Io(e) | ErrorKind::Resolve(e) => Some(e.as_ref()),
             ErrorKind::Tls(e) => Some(e.as_ref()),
             ErrorKind::Protocol(ProtocolViolation::Framing(e)) => Some(e),
             _ => None,

@@ -51,6 +51,7 @@ pub use error::{
     Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch, Unsupported,
 };
 pub use secret::Secret;
+pub use session::{RecipientResult, Report, Status};
 
 /// The README's examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]

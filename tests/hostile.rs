@@ -151,7 +151,7 @@ fn envelope(to: &[&str]) -> Envelope {
 async fn attempt(
     config: ClientConfig,
     to: &[&str],
-) -> Result<smtpwire::transport::SendReport, Error> {
+) -> Result<smtpwire::Report, Error> {
     let run = async {
         let mut client = Client::connect(config).await?;
         let report = client

@@ -216,7 +216,7 @@ async fn postfix_partial_recipients() {
             (
                 r.mailbox().to_string(),
                 r.is_accepted(),
-                r.reply().code().get(),
+                r.reply().unwrap().code().get(),
             )
         })
         .collect();

@@ -13,7 +13,8 @@
 mod pool_support;
 
 use pool_support::*;
-use smtpwire::pool::{Failure, Mailer, Rate, Status};
+use smtpwire::pool::{Mailer, Rate};
+use smtpwire::{ErrorKind, Status};
 use std::time::Duration;
 use tokio::time::sleep;
 
@@ -196,8 +197,11 @@ async fn close_says_quit_and_refuses_later_sends() {
         .send(envelope(&["b@y.test"]), MESSAGE)
         .await
         .unwrap_err();
-    assert!(matches!(error.failure(), Failure::Closed), "{error}");
-    assert_eq!(error.outcome().recipients()[0].status(), Status::NotSent);
+    assert!(matches!(error.kind(), ErrorKind::MailerClosed), "{error}");
+    assert_eq!(
+        error.report().unwrap().recipients()[0].status(),
+        Status::NotSent
+    );
     assert_eq!(server.connections(), 1);
 }
 

@@ -19,7 +19,8 @@ use pool_support::Recorder;
 use smtpwire::address::Mailbox;
 use smtpwire::auth::Credentials;
 use smtpwire::envelope::{Envelope, Recipient};
-use smtpwire::pool::{Failure, Mailer, Metrics, RetryPolicy, Status};
+use smtpwire::pool::{Mailer, Metrics, RetryPolicy};
+use smtpwire::{ErrorKind, Status};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{ClientConfig, TlsConfig};
 use std::path::{Path, PathBuf};
@@ -202,14 +203,11 @@ async fn a_refused_password_is_tried_once() {
         )
     };
     let first = send().await.unwrap_err();
-    let Failure::Smtp(error) = first.failure() else {
-        panic!("{first}")
-    };
-    assert_eq!(error.reply().map(|r| r.code().get()), Some(535), "{error}");
-    assert_eq!(first.outcome().attempts(), 1);
+    assert_eq!(first.reply().map(|r| r.code().get()), Some(535), "{first}");
+    assert_eq!(first.report().unwrap().attempts(), 1);
     let second = send().await.unwrap_err();
     assert!(
-        matches!(second.failure(), Failure::CircuitOpen { .. }),
+        matches!(second.kind(), ErrorKind::CircuitOpen { .. }),
         "{second}"
     );
     assert_eq!(events.count("connect failed"), 1);
@@ -249,7 +247,7 @@ async fn recipients_are_accepted_refused_and_deferred_one_by_one() {
         [
             (Status::Accepted, 250),
             (Status::Rejected, 550),
-            (Status::NotSent, 450)
+            (Status::Deferred, 450)
         ]
     );
     assert_eq!(outcome.attempts(), 3, "deferred@ was tried three times");

@@ -13,7 +13,8 @@ mod pool_support;
 
 use pool_support::*;
 use smtpwire::auth::Credentials;
-use smtpwire::pool::{BreakerPolicy, Failure, Mailer, Rate, RetryPolicy};
+use smtpwire::pool::{BreakerPolicy, Mailer, Rate, RetryPolicy};
+use smtpwire::ErrorKind;
 use smtpwire::session::{SessionConfig, TlsPolicy};
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
@@ -45,7 +46,7 @@ async fn the_breaker_opens_fails_fast_then_lets_one_probe_through() {
         .send(envelope(&["b@y.test"]), MESSAGE)
         .await
         .unwrap_err();
-    let Failure::CircuitOpen { retry_after } = error.failure() else {
+    let ErrorKind::CircuitOpen { retry_after } = error.kind() else {
         panic!("{error}")
     };
     assert_eq!(*retry_after, 30 * SEC);
@@ -94,7 +95,7 @@ async fn a_failed_probe_opens_it_again() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error.failure(), Failure::CircuitOpen { .. }),
+        matches!(error.kind(), ErrorKind::CircuitOpen { .. }),
         "{error}"
     );
     assert_eq!(events.count("breaker opened"), 2);
@@ -124,7 +125,7 @@ async fn a_refused_password_opens_the_breaker_at_once() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error.failure(), Failure::CircuitOpen { .. }),
+        matches!(error.kind(), ErrorKind::CircuitOpen { .. }),
         "{error}"
     );
     assert_eq!(server.connections(), 1, "the password was tried once");

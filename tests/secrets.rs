@@ -32,13 +32,17 @@ fn run(
     let mut session = Session::new(config);
     let mut wire = Vec::new();
     let mut replies = server.iter();
+    let now = std::time::Instant::now();
     for _ in 0..100 {
-        let action = session.next_action();
+        let action = session.next_action(now);
         shown.push_str(&format!("{action:?}\n{session:?}\n"));
+        while let Some(event) = session.poll_event() {
+            shown.push_str(&format!("{event:?}\n"));
+        }
         match action {
-            Ok(Action::Send { bytes, .. }) => wire.extend_from_slice(&bytes),
-            Ok(Action::StartTls { .. }) => session.tls_established().unwrap(),
-            Ok(Action::Receive { .. }) => match replies.next() {
+            Ok(Action::Send(bytes)) => wire.extend_from_slice(&bytes),
+            Ok(Action::StartTls) => session.tls_established("TLSv1_3").unwrap(),
+            Ok(Action::Receive) => match replies.next() {
                 Some(reply) => session.feed(reply),
                 None => {
                     let error = session.fail(smtpwire::ErrorKind::ConnectionClosed);

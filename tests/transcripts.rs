@@ -35,7 +35,7 @@ use support::{describe, parse_config, unescape};
 
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Body, Envelope, Recipient};
-use smtpwire::session::{Action, MailOutcome, Session};
+use smtpwire::session::{Action, Event, Session, TransactionOutcome};
 use smtpwire::Error;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -50,8 +50,9 @@ struct Runner {
     expected: Vec<u8>,
     actual: Vec<u8>,
     last: Option<Result<Action, Error>>,
-    finished: Vec<(u64, MailOutcome)>,
+    finished: Vec<(u64, TransactionOutcome)>,
     feed: Feed,
+    now: std::time::Instant,
     secrets: Vec<String>,
 }
 
@@ -59,9 +60,14 @@ impl Runner {
     /// Drives the session until it waits for something: input, TLS, data, a command, or an end.
     fn drive(&mut self) {
         loop {
-            match self.session.next_action() {
-                Ok(Action::Send { bytes, .. }) => self.actual.extend_from_slice(&bytes),
-                Ok(Action::Finished(id, outcome)) => self.finished.push((mail_id(id), outcome)),
+            let action = self.session.next_action(self.now);
+            while let Some(event) = self.session.poll_event() {
+                if let Event::TransactionFinished { id, outcome } = event {
+                    self.finished.push((mail_id(id), outcome));
+                }
+            }
+            match action {
+                Ok(Action::Send(bytes)) => self.actual.extend_from_slice(&bytes),
                 other => {
                     self.last = Some(other);
                     return;
@@ -110,11 +116,11 @@ impl Runner {
         match words {
             ["tls"] => {
                 assert!(
-                    matches!(self.last, Some(Ok(Action::StartTls { .. }))),
+                    matches!(self.last, Some(Ok(Action::StartTls))),
                     "{at}: expected StartTls, got {}",
                     self.last_action()
                 );
-                self.session.tls_established().unwrap();
+                self.session.tls_established("TLSv1_3").unwrap();
             }
             ["mail", from, to, rest @ ..] => {
                 let (options, error) = match rest.iter().position(|w| *w == "=>") {
@@ -155,10 +161,10 @@ impl Runner {
                     .recipients()
                     .iter()
                     .map(|r| {
-                        if r.is_accepted() {
-                            format!("+{}", r.mailbox())
-                        } else {
-                            format!("-{}:{}", r.mailbox(), r.reply().code())
+                        match (r.is_accepted(), r.reply()) {
+                            (true, _) => format!("+{}", r.mailbox()),
+                            (false, Some(reply)) => format!("-{}:{}", r.mailbox(), reply.code()),
+                            (false, None) => format!("-{}:none", r.mailbox()),
                         }
                     })
                     .collect();
@@ -255,6 +261,7 @@ fn run(path: &Path, feed: Feed) {
         last: None,
         finished: Vec::new(),
         feed,
+        now: std::time::Instant::now(),
         secrets: options.secrets,
     };
     let mut server_bytes: Vec<u8> = Vec::new();

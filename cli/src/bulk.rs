@@ -19,7 +19,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
-use smtpwire::pool::{Mailer, Outcome, Rate, RetryPolicy, Status};
+use smtpwire::pool::{Mailer, Rate, RetryPolicy};
+use smtpwire::{Report, Status};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -384,7 +385,7 @@ async fn send_one(
         Ok(outcome) => ("partial", outcome, None),
         Err(error) => {
             let text = error.to_string();
-            let outcome = error.into_outcome();
+            let outcome = error.report().cloned().unwrap_or_default();
             let state = if outcome.with_status(Status::Unknown).next().is_some() {
                 "unknown"
             } else if outcome
@@ -414,7 +415,7 @@ async fn send_one(
     Ok((state, format!("{mark} {key} {state}{detail}")))
 }
 
-fn record(key: &str, state: &str, outcome: &Outcome, error: Option<&str>) -> Value {
+fn record(key: &str, state: &str, outcome: &Report, error: Option<&str>) -> Value {
     let recipients: Vec<Value> = outcome
         .recipients()
         .iter()

@@ -9,15 +9,13 @@ use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
 use smtpwire::session::TlsPolicy;
 use smtpwire::transcript::Transcript;
-use smtpwire::transport::{Client, ClientConfig, SendReport, TlsInfo};
-use smtpwire::{ErrorKind, Phase};
+use smtpwire::transport::{connect_tcp, Client, ClientConfig, TlsInfo};
+use smtpwire::Report;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 
 /// Messages from this size on get a progress bar, when stderr is a terminal.
 const LARGE: u64 = 1024 * 1024;
@@ -98,8 +96,9 @@ pub struct Attempt {
     pub envelope_from: String,
     /// The envelope recipients.
     pub envelope_to: Vec<String>,
-    /// Each recipient's outcome, or why the message did not go.
-    pub result: Result<SendReport, smtpwire::Error>,
+    /// Each recipient's outcome, or why the message did not go (with each recipient's
+    /// verdict in the error's report when it got that far).
+    pub result: Result<Report, smtpwire::Error>,
 }
 
 /// Connects, sends the payload once, and says goodbye.
@@ -133,51 +132,30 @@ async fn talk(
     config: ClientConfig,
     payload: Payload<'_>,
     seen: &mut Seen,
-) -> Result<SendReport, smtpwire::Error> {
-    let stream = open(&config).await?;
-    seen.peer = stream.peer_addr().ok();
+) -> Result<Report, smtpwire::Error> {
+    // The CLI opens the connection itself to count the bytes written for the progress bar.
+    let (stream, peer) = connect_tcp(&config.host, config.port, &config.session.timeouts).await?;
+    seen.peer = Some(peer);
     let bar = Bar(progress_bar(payload.len()));
-    let mut client = Client::connect_with(Counting::new(stream, bar.0.clone()), config).await?;
+    let counting = Counting::new(stream, bar.0.clone());
+    let mut client = match Client::connect_via(counting, peer, config).await {
+        Ok(client) => client,
+        Err(error) => {
+            // The dialogue up to the failure (a refused AUTH) is in the error.
+            seen.transcript = error.transcript().cloned();
+            return Err(error);
+        }
+    };
     let result = match payload {
         Payload::Message(message) => client.send_message(message).await,
         Payload::Raw { envelope, bytes } => client.send(envelope, bytes).await,
     };
     drop(bar);
     seen.tls = client.tls_info().cloned();
-    seen.transcript = client.session().transcript().cloned();
-    // Whatever QUIT gets, the message is accepted or not already.
+    // Whatever QUIT gets, the message is accepted or not already; the transcript shows it.
     let _ = client.quit().await;
+    seen.transcript = client.session().transcript().cloned();
     result
-}
-
-/// Opens the TCP connection as `Client::connect` does (each address in turn, within the
-/// connect timeout): the CLI opens it itself to count the bytes written for the progress bar.
-async fn open(config: &ClientConfig) -> Result<TcpStream, smtpwire::Error> {
-    let io = |error: std::io::Error| {
-        smtpwire::Error::new(ErrorKind::Io(Arc::new(error)), Phase::Connect)
-    };
-    let timeout = |_| smtpwire::Error::new(ErrorKind::Timeout, Phase::Connect);
-    let limit = config.session.timeouts.connect;
-    let host = config.host.trim_start_matches('[').trim_end_matches(']');
-    let addresses = tokio::time::timeout(limit, tokio::net::lookup_host((host, config.port)))
-        .await
-        .map_err(timeout)?
-        .map_err(io)?;
-    let mut last = io(std::io::Error::new(
-        std::io::ErrorKind::NotFound,
-        "the host name resolved to no address",
-    ));
-    for address in addresses {
-        match tokio::time::timeout(limit, TcpStream::connect(address)).await {
-            Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                return Ok(stream);
-            }
-            Ok(Err(error)) => last = io(error),
-            Err(elapsed) => last = timeout(elapsed),
-        }
-    }
-    Err(last)
 }
 
 /// A bar for a large message when stderr is a terminal; none otherwise.

@@ -109,10 +109,9 @@ pub fn exit_for(error: &smtpwire::Error) -> Exit {
         return Exit::DeliveryUnknown;
     }
     match error.kind() {
+        ErrorKind::Resolve(_) => Exit::NoHost,
         ErrorKind::Io(io) if error.phase() == Phase::Connect => match io.kind() {
-            std::io::ErrorKind::NotFound => Exit::NoHost,
             std::io::ErrorKind::ConnectionRefused => Exit::Unavailable,
-            _ if io.to_string().contains("failed to lookup address") => Exit::NoHost,
             _ => Exit::IoErr,
         },
         ErrorKind::Io(_) => Exit::IoErr,

@@ -8,7 +8,8 @@ use serde::Serialize;
 use smtpwire::reply::Reply;
 use smtpwire::session::TlsPolicy;
 use smtpwire::transcript::{Entry, Transcript};
-use smtpwire::transport::{SendReport, TlsInfo};
+use smtpwire::transport::TlsInfo;
+use smtpwire::{Report, Status};
 use smtpwire::Delivery;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -108,38 +109,33 @@ pub fn finish(
     verdict.map(|()| Exit::Ok)
 }
 
-/// `Ok` when every recipient took the message, else the error to report.
+/// `Ok` when every recipient took the message, else the error to report: each recipient
+/// that did not take it, with its reply.
 fn verdict(attempt: &Attempt) -> Result<(), CliError> {
     let report = match &attempt.result {
+        Ok(report) if report.is_complete() => return Ok(()),
         Ok(report) => report,
-        Err(error) => return Err(CliError::from(error.clone())),
+        Err(error) => {
+            let mut cli = CliError::from(error.clone());
+            // None accepted: name each refusal, not only the first.
+            if let Some(report) = error.report().filter(|r| r.recipients().len() > 1) {
+                for recipient in report.not_accepted() {
+                    let _ = write!(cli.message, "\n  {}", refusal(recipient));
+                }
+            }
+            return Err(cli);
+        }
     };
-    let refused: Vec<_> = report.rejected().collect();
-    let deferred = report.deferred();
-    if refused.is_empty() && deferred.is_empty() {
-        return Ok(());
-    }
-    let total = report.recipients().len() + deferred.len();
+    let refused: Vec<_> = report.not_accepted().collect();
     let mut message = format!(
-        "{} of {total} recipients did not take the message; the others did:",
-        refused.len() + deferred.len()
+        "{} of {} recipients did not take the message; the others did:",
+        refused.len(),
+        report.recipients().len()
     );
     for recipient in &refused {
-        let _ = write!(
-            message,
-            "\n  {}: {}",
-            recipient.mailbox().as_str(),
-            recipient.reply()
-        );
+        let _ = write!(message, "\n  {}", refusal(recipient));
     }
-    for mailbox in deferred {
-        let _ = write!(
-            message,
-            "\n  {}: deferred by the server (too many recipients), not sent",
-            mailbox.as_str()
-        );
-    }
-    let permanent = refused.iter().any(|r| r.reply().is_permanent());
+    let permanent = refused.iter().any(|r| r.status() == Status::Rejected);
     Err(if permanent {
         CliError::new(Exit::Unavailable, message)
             .hint("a 5xx refusal is final: check those addresses before sending to them again")
@@ -149,7 +145,18 @@ fn verdict(attempt: &Attempt) -> Result<(), CliError> {
     })
 }
 
-fn human(attempt: &Attempt, report: &SendReport, message_id: Option<&str>) -> String {
+/// `address: reply`, or what kept the message from it.
+fn refusal(recipient: &smtpwire::RecipientResult) -> String {
+    match (recipient.status(), recipient.reply()) {
+        (Status::Deferred, None) => format!(
+            "{}: deferred by the server (too many recipients), not sent",
+            recipient.mailbox().as_str()
+        ),
+        _ => recipient.to_string(),
+    }
+}
+
+fn human(attempt: &Attempt, report: &Report, message_id: Option<&str>) -> String {
     let mut text = String::from("sent");
     if let Some(id) = message_id {
         let _ = write!(text, " {id}");
@@ -165,9 +172,10 @@ fn human(attempt: &Attempt, report: &SendReport, message_id: Option<&str>) -> St
         } else {
             "✗"
         };
-        let _ = write!(text, "  {mark} {}", recipient.mailbox().as_str());
-        if !recipient.is_accepted() {
-            let _ = write!(text, ": {}", recipient.reply());
+        if recipient.is_accepted() {
+            let _ = write!(text, "  {mark} {}", recipient.mailbox().as_str());
+        } else {
+            let _ = write!(text, "  {mark} {}", refusal(recipient));
         }
         text.push('\n');
     }
@@ -469,17 +477,19 @@ impl JsonReport {
                 report.recipients = sent
                     .recipients()
                     .iter()
-                    .map(|r| JsonRecipient {
-                        address: r.mailbox().as_str().to_owned(),
-                        accepted: r.is_accepted(),
-                        phase: r.phase().to_string(),
-                        reply: r.reply().into(),
+                    .filter_map(|r| {
+                        Some(JsonRecipient {
+                            address: r.mailbox().as_str().to_owned(),
+                            accepted: r.is_accepted(),
+                            phase: r.phase().to_string(),
+                            reply: r.reply()?.into(),
+                        })
                     })
                     .collect();
                 report.deferred = sent
-                    .deferred()
-                    .iter()
-                    .map(|m| m.as_str().to_owned())
+                    .with_status(Status::Deferred)
+                    .filter(|r| r.reply().is_none())
+                    .map(|r| r.mailbox().as_str().to_owned())
                     .collect();
                 report.final_reply = sent.final_reply().map(JsonReply::from);
                 report.bytes = Some(sent.bytes());

@@ -15,7 +15,7 @@
 use smtpwire::address::Mailbox;
 use smtpwire::auth::Credentials;
 use smtpwire::envelope::{Envelope, Recipient};
-use smtpwire::session::{Action, Session, SessionConfig, TlsPolicy};
+use smtpwire::session::{Action, Event, Session, SessionConfig, TlsPolicy};
 use smtpwire::ErrorKind;
 
 /// Two passwords, each with its base64 PLAIN message and base64 alone (LOGIN).
@@ -72,16 +72,24 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
     let mut mails = 0;
     let mut outcome = None;
     let mut steps = 0;
+    let mut now = std::time::Instant::now();
+    let (mut started, mut finished) = (0, 0);
     loop {
         steps += 1;
         assert!(steps < MAX_STEPS, "the session stalled");
-        match session.next_action() {
-            Ok(Action::Send { bytes, .. }) => {
+        let action = session.next_action(now);
+        while let Some(event) = session.poll_event() {
+            if let Event::MessageFinished { .. } = event {
+                finished += 1;
+            }
+        }
+        match action {
+            Ok(Action::Send(bytes)) => {
                 if !tls {
                     sent_before_tls.extend_from_slice(&bytes);
                 }
             }
-            Ok(Action::Receive { .. }) => {
+            Ok(Action::Receive) => {
                 if offset >= server.len() {
                     outcome = Some(session.fail(ErrorKind::ConnectionClosed).to_string());
                     break;
@@ -90,19 +98,32 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
                 rng ^= rng << 13;
                 rng ^= rng >> 17;
                 rng ^= rng << 5;
+                // Now and then the clock jumps: past the TLS probe instant, or a deadline.
+                if rng % 29 == 0 {
+                    if let Some(deadline) = session.poll_timeout() {
+                        now = deadline;
+                        session.handle_timeout(now);
+                        continue;
+                    }
+                }
                 let len = (rng as usize % 64) + 1;
                 let end = (offset + len).min(server.len());
                 session.feed(&server[offset..end]);
                 offset = end;
             }
-            Ok(Action::StartTls { .. }) => {
+            Ok(Action::ProbeTls) => session.tls_probe_answered(if rng % 2 == 0 {
+                b"\x16\x03\x03"
+            } else {
+                b""
+            }),
+            Ok(Action::StartTls) => {
                 assert_eq!(
                     session.buffered_input(),
                     0,
                     "handshake with plaintext bytes buffered"
                 );
                 session
-                    .tls_established()
+                    .tls_established("TLSv1_3")
                     .expect("StartTls must accept tls_established");
                 tls = true;
             }
@@ -112,7 +133,6 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
                     .expect("valid data");
                 session.finish_data().expect("valid data");
             }
-            Ok(Action::Finished(..)) => {}
             Ok(Action::Ready) => {
                 if mails < 2 {
                     mails += 1;
@@ -120,7 +140,9 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
                     let to = ["b@example.com", "c@example.com"]
                         .map(|r| Recipient::new(Mailbox::parse(r).expect("valid")));
                     let envelope = Envelope::new(Some(from), to).expect("valid");
-                    let _ = session.send_mail(envelope.with_size(100));
+                    if session.send_mail(envelope.with_size(100)).is_ok() {
+                        started += 1;
+                    }
                 } else {
                     session.quit().expect("quit when ready");
                 }
@@ -128,13 +150,21 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
             Ok(Action::Closed) => break,
             Ok(_) => {}
             Err(error) => {
-                let again = session.next_action().expect_err("errors are sticky");
+                let again = session.next_action(now).expect_err("errors are sticky");
                 assert_eq!(again.to_string(), error.to_string(), "errors are sticky");
                 outcome = Some(error.to_string());
                 break;
             }
         }
     }
+    while let Some(event) = session.poll_event() {
+        if let Event::MessageFinished { .. } = event {
+            finished += 1;
+        }
+    }
+    // Every message handed to the session ends with exactly one verdict, even when the
+    // session fails: drivers count on it.
+    assert_eq!(finished, started, "a message in flight got no verdict, or two");
     if policy == TlsPolicy::StartTlsRequired || policy == TlsPolicy::Implicit {
         let plain = String::from_utf8_lossy(&sent_before_tls);
         assert!(!plain.contains("AUTH"), "AUTH before TLS: {plain:?}");

@@ -9,11 +9,11 @@ use tokio::time::Instant;
 /// When the breaker opens, and for how long.
 ///
 /// It guards the opening of connections: while it is open, a send that needs a new one fails
-/// fast with [`Failure::CircuitOpen`], while connections already open, and so proven, go on
+/// fast with [`ErrorKind::CircuitOpen`], while connections already open, and so proven, go on
 /// serving. Connections being opened when it opens still finish, so a refused password may
 /// be tried once per connection opening at that moment, never again until a probe succeeds.
 ///
-/// [`Failure::CircuitOpen`]: super::Failure::CircuitOpen
+/// [`ErrorKind::CircuitOpen`]: crate::ErrorKind::CircuitOpen
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BreakerPolicy {
     failures: u32,

@@ -2,11 +2,11 @@
 //! idling, closed after idling too long, and never handed back after an interrupted send.
 
 use super::events::{CloseReason, Event, Observers};
-use super::outcome::Failure;
+use super::Body;
 use crate::envelope::Envelope;
-use crate::error::{Error, InputError, Phase};
-use crate::session::Session;
-use crate::transport::{Client, SendReport};
+use crate::error::{Error, ErrorKind, InputError, Phase};
+use crate::session::Report;
+use crate::transport::Client;
 use std::future::Future;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -46,12 +46,16 @@ where
         &'a self,
         observers: &'a Observers,
         connect: F,
-    ) -> Result<Lease<'a, S>, Failure>
+    ) -> Result<Lease<'a, S>, Error>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Client<S>, Failure>>,
+        Fut: Future<Output = Result<Client<S>, Error>>,
     {
-        let permit = self.permits.acquire().await.map_err(|_| Failure::Closed)?;
+        let permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::new(ErrorKind::MailerClosed, Phase::Connect))?;
         let lease = |client, since| Lease {
             client: Some(client),
             since,
@@ -141,16 +145,6 @@ where
         self.since.elapsed()
     }
 
-    /// The session, until the lease is dropped.
-    pub(crate) fn session(&self) -> Option<&Session> {
-        self.client.as_ref().map(Client::session)
-    }
-
-    /// Whether the session can carry more mail.
-    pub(crate) fn is_usable(&self) -> bool {
-        self.client.as_ref().is_some_and(Client::is_usable)
-    }
-
     /// Checks the connection with NOOP; one that fails it is closed, and the lease is empty.
     pub(crate) async fn check(&mut self) -> Result<(), Error> {
         self.busy = true;
@@ -169,15 +163,14 @@ where
     }
 
     /// Sends one message over the connection.
-    pub(crate) async fn send(
-        &mut self,
-        envelope: Envelope,
-        message: &[u8],
-    ) -> Result<SendReport, Error> {
+    pub(crate) async fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<Report, Error> {
         self.busy = true;
-        let sent = match self.client.as_mut() {
-            Some(client) => client.send(envelope, message).await,
-            None => Err(gone(Phase::MailFrom)),
+        let sent = match (self.client.as_mut(), body) {
+            (Some(client), Body::Bytes(bytes)) => client.send(envelope, bytes).await,
+            (Some(client), Body::Message(message)) => {
+                client.send_message_to(envelope, message).await
+            }
+            (None, _) => Err(gone(Phase::MailFrom)),
         };
         self.busy = false;
         self.since = Instant::now();
@@ -212,6 +205,7 @@ where
 {
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
+            let mut client = client;
             let _ = client.quit().await;
         });
     }

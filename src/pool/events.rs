@@ -4,6 +4,7 @@
 use crate::address::Mailbox;
 use crate::error::Error;
 use crate::reply::Reply;
+use crate::session::Status;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,14 +57,16 @@ pub enum Event<'a> {
         recipient: &'a Mailbox,
         /// The refusal.
         reply: &'a Reply,
+        /// [`Status::Rejected`] for good, [`Status::Deferred`] for now.
+        status: Status,
     },
     /// An attempt got the message accepted for at least one recipient.
     MessageAccepted {
         /// The reply to the end of the data.
         reply: &'a Reply,
-        /// The server's queue id, when its reply names one (see [`Outcome::queue_id`]).
+        /// The server's queue id, when its reply names one (see [`Report::queue_id`]).
         ///
-        /// [`Outcome::queue_id`]: super::Outcome::queue_id
+        /// [`Report::queue_id`]: crate::session::Report::queue_id
         queue_id: Option<&'a str>,
         /// The SMTP transaction, from MAIL to the final reply.
         duration: Duration,
@@ -215,7 +218,9 @@ fn trace(event: &Event<'_>) {
         }
         Event::ConnectionClosed { reason } => debug!(%reason, "connection closed"),
         Event::RecipientAccepted { recipient } => debug!(%recipient, "recipient accepted"),
-        Event::RecipientRejected { recipient, reply } => {
+        Event::RecipientRejected {
+            recipient, reply, ..
+        } => {
             info!(%recipient, %reply, "recipient rejected");
         }
         Event::MessageAccepted {

@@ -5,7 +5,8 @@
 //! use smtpwire::address::Mailbox;
 //! use smtpwire::auth::Credentials;
 //! use smtpwire::envelope::{Envelope, Recipient};
-//! use smtpwire::pool::{Mailer, Metrics, Rate, RetryPolicy, Status};
+//! use smtpwire::pool::{Mailer, Metrics, Rate, RetryPolicy};
+//! use smtpwire::session::Status;
 //! use smtpwire::transport::ClientConfig;
 //!
 //! # async fn send() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,9 +25,9 @@
 //!     [Recipient::new(Mailbox::parse("friend@163.com")?)],
 //! )?;
 //! match mailer.send(envelope, b"Subject: code\r\n\r\n123456\r\n").await {
-//!     Ok(outcome) => println!("queued as {:?}", outcome.queue_id()),
+//!     Ok(report) => println!("queued as {:?}", report.queue_id()),
 //!     // Nothing accepted: each recipient says whether it may have the message all the same.
-//!     Err(error) => for recipient in error.outcome().with_status(Status::Unknown) {
+//!     Err(error) => for recipient in error.report().into_iter().flat_map(|r| r.with_status(Status::Unknown)) {
 //!         println!("{} may have it: do not resend blindly", recipient.mailbox());
 //!     },
 //! }
@@ -56,7 +57,6 @@ mod retry;
 pub use breaker::BreakerPolicy;
 pub use events::{CloseReason, Event, Observer};
 pub use metrics::{HistogramSnapshot, Metrics, MetricsSnapshot};
-pub use outcome::{Failure, Outcome, RecipientResult, SendError, Status};
 pub use rate::Rate;
 pub use retry::RetryPolicy;
 
@@ -67,9 +67,10 @@ use outcome::Tally;
 use rate::RateLimiter;
 
 use crate::envelope::Envelope;
-use crate::error::{Delivery, Error, ErrorKind};
-use crate::session::Session;
-use crate::transport::{Client, ClientConfig, SendReport};
+use crate::error::{Error, ErrorKind, Phase};
+use crate::mime::Message;
+use crate::session::{Report, Status};
+use crate::transport::{Client, ClientConfig};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Once, Weak};
@@ -271,10 +272,32 @@ impl<C: Connector> Mailer<C> {
     /// `message` is the complete RFC 5322 message, as for [`Client::send`].
     ///
     /// # Errors
-    /// When no recipient was accepted: why, and each recipient's [`Status`]. With some
-    /// accepted it returns `Ok`; check [`Outcome::is_complete`] for the others.
-    pub async fn send(&self, envelope: Envelope, message: &[u8]) -> Result<Outcome, SendError> {
-        let work = self.send_with_retries(envelope, message);
+    /// When no recipient was accepted: why, with each recipient's [`Status`] in
+    /// [`Error::report`]. With some accepted it returns `Ok`; check [`Report::is_complete`]
+    /// for the others.
+    pub async fn send(&self, envelope: Envelope, message: &[u8]) -> Result<Report, Error> {
+        self.traced(self.send_with_retries(envelope, Body::Bytes(message)))
+            .await
+    }
+
+    /// Sends a built MIME message to the envelope it implies, streaming it (file attachments
+    /// read chunk by chunk) as [`Client::send_message`] does, with the retries of
+    /// [`Mailer::send`].
+    ///
+    /// # Errors
+    /// As [`Mailer::send`]; an envelope that cannot be made from the message, before anything
+    /// is sent.
+    pub async fn send_message(&self, message: &Message) -> Result<Report, Error> {
+        let envelope =
+            Envelope::for_message(message).map_err(|e| Error::input(Phase::MailFrom, e))?;
+        self.traced(self.send_with_retries(envelope, Body::Message(message)))
+            .await
+    }
+
+    async fn traced<F: Future<Output = Result<Report, Error>>>(
+        &self,
+        work: F,
+    ) -> Result<Report, Error> {
         #[cfg(feature = "tracing")]
         let work = tracing::Instrument::instrument(
             work,
@@ -283,10 +306,10 @@ impl<C: Connector> Mailer<C> {
         work.await
     }
 
-    /// Closes the pool: later sends fail with [`Failure::Closed`], idle connections say QUIT
-    /// now, and busy ones when their sends end.
+    /// Closes the pool: later sends fail with [`ErrorKind::MailerClosed`], idle connections
+    /// say QUIT now, and busy ones when their sends end.
     pub async fn close(&self) {
-        for client in self.shared.connections.close() {
+        for mut client in self.shared.connections.close() {
             self.shared.observers.emit(Event::ConnectionClosed {
                 reason: CloseReason::Shutdown,
             });
@@ -294,20 +317,17 @@ impl<C: Connector> Mailer<C> {
         }
     }
 
-    async fn send_with_retries(
-        &self,
-        envelope: Envelope,
-        message: &[u8],
-    ) -> Result<Outcome, SendError> {
+    async fn send_with_retries(&self, envelope: Envelope, body: Body<'_>) -> Result<Report, Error> {
         self.start_reaper();
         let shared = &*self.shared;
         let started = Instant::now();
-        let mut tally = Tally::new(&envelope);
+        let mut tally = Tally::new(&envelope, shared.retry.retries_unknown());
         let mut attempts = 0;
         loop {
             attempts += 1;
-            let pending = envelope.with_recipients(tally.pending());
-            self.attempt(pending, message, &mut tally).await;
+            let pending = tally.pending();
+            let result = self.attempt(envelope.with_recipients(pending.clone()), body).await;
+            tally.on_attempt(&pending, result);
             let recipients = tally.pending_count();
             if recipients == 0 || attempts >= shared.retry.attempts() {
                 break;
@@ -324,69 +344,69 @@ impl<C: Connector> Mailer<C> {
             tokio::time::sleep(delay).await;
         }
         let result = tally.finish(attempts, started.elapsed());
-        let outcome = match &result {
-            Ok(outcome) => outcome,
-            Err(error) => error.outcome(),
+        let report = match &result {
+            Ok(report) => Some(report),
+            Err(error) => error.report(),
         };
-        let count = |status| outcome.with_status(status).count();
+        let count = |statuses: &[Status]| {
+            report.map_or(0, |r| {
+                r.recipients()
+                    .iter()
+                    .filter(|x| statuses.contains(&x.status()))
+                    .count()
+            })
+        };
         shared.observers.emit(Event::Finished {
-            accepted: count(Status::Accepted),
-            rejected: count(Status::Rejected),
-            not_sent: count(Status::NotSent),
-            unknown: count(Status::Unknown),
+            accepted: count(&[Status::Accepted]),
+            rejected: count(&[Status::Rejected]),
+            not_sent: count(&[Status::Deferred, Status::NotSent]),
+            unknown: count(&[Status::Unknown]),
             attempts,
-            duration: outcome.duration(),
+            duration: started.elapsed(),
         });
         result
     }
 
-    /// One attempt for the pending recipients; what it tells goes into `tally`.
-    async fn attempt(&self, envelope: Envelope, message: &[u8], tally: &mut Tally) {
+    /// One attempt for the pending recipients, over a pooled connection.
+    async fn attempt(&self, envelope: Envelope, body: Body<'_>) -> Result<Report, Error> {
         let observers = &self.shared.observers;
-        let mut lease = match self.ready_connection(envelope.recipients().len()).await {
-            Ok(lease) => lease,
-            Err(failure) => return tally.on_no_connection(failure),
-        };
-        let replies_to_complete = lease.session().map_or(0, |session| {
-            replies_to_complete(session, envelope.recipients().len())
-        });
-        let replies_before = replies_received(&lease);
+        let mut lease = self.ready_connection(envelope.recipients().len()).await?;
         let started = Instant::now();
-        let sent = lease.send(envelope, message).await;
+        let sent = lease.send(envelope, body).await;
         let duration = started.elapsed();
-        let error = match sent {
-            Ok(report) => {
-                self.report_accepted(&report, duration);
-                return tally.on_report(&report);
+        match &sent {
+            Ok(report) => self.report_accepted(report, duration),
+            Err(error) => {
+                observers.emit(Event::AttemptFailed { error, duration });
+                if let Some(report) = error.report() {
+                    self.report_unknown(report, error);
+                }
             }
-            Err(error) => error,
-        };
-        observers.emit(Event::AttemptFailed {
-            error: &error,
-            duration,
-        });
-        // A refusal of the whole message leaves the session usable; anything else ends it.
-        if lease.is_usable() && matches!(error.kind(), ErrorKind::Rejected) {
-            return tally.on_refusal(&error);
         }
-        // With enough replies, a further transaction of this message (deferred recipients)
-        // may have failed after an earlier one was accepted, and the error does not say which
-        // recipients that one took.
-        let replies = replies_received(&lease).saturating_sub(replies_before);
-        let may_have_completed = replies >= replies_to_complete;
-        if may_have_completed || error.delivery() == Delivery::Unknown {
-            observers.emit(Event::DeliveryUnknown {
-                error: &error,
-                recipients: tally.pending_count(),
+        if let Ok(report) = &sent {
+            self.report_unknown(report, &Error::new(ErrorKind::ConnectionClosed, Phase::DataEnd));
+        }
+        sent
+    }
+
+    /// Says which recipients may have the message without a reply saying so.
+    fn report_unknown(&self, report: &Report, error: &Error) {
+        let unknown = report.with_status(Status::Unknown).count();
+        if unknown > 0 {
+            let error = report
+                .with_status(Status::Unknown)
+                .find_map(|r| r.error())
+                .unwrap_or(error);
+            self.shared.observers.emit(Event::DeliveryUnknown {
+                error,
+                recipients: unknown,
             });
         }
-        let retry_unknown = self.shared.retry.retries_unknown();
-        tally.on_failure(&error, may_have_completed, retry_unknown);
     }
 
     /// A connection ready to send now: from the pool or new, cleared by the rate limit, and
     /// checked with NOOP if it sat idle too long, in the pool or waiting for the rate limit.
-    async fn ready_connection(&self, recipients: usize) -> Result<Lease<'_, C::Stream>, Failure> {
+    async fn ready_connection(&self, recipients: usize) -> Result<Lease<'_, C::Stream>, Error> {
         let shared = &*self.shared;
         let mut lease = self.checkout().await?;
         if let Some(rate) = &shared.rate {
@@ -402,22 +422,23 @@ impl<C: Connector> Mailer<C> {
         }
     }
 
-    fn report_accepted(&self, report: &SendReport, duration: Duration) {
+    fn report_accepted(&self, report: &Report, duration: Duration) {
         let observers = &self.shared.observers;
         for recipient in report.recipients() {
-            observers.emit(if recipient.is_accepted() {
-                Event::RecipientAccepted {
+            match (recipient.is_accepted(), recipient.reply()) {
+                (true, _) => observers.emit(Event::RecipientAccepted {
                     recipient: recipient.mailbox(),
-                }
-            } else {
-                Event::RecipientRejected {
+                }),
+                (false, Some(reply)) => observers.emit(Event::RecipientRejected {
                     recipient: recipient.mailbox(),
-                    reply: recipient.reply(),
-                }
-            });
+                    reply,
+                    status: recipient.status(),
+                }),
+                (false, None) => {}
+            }
         }
         if let Some(reply) = report.final_reply() {
-            let queue_id = outcome::queue_id(reply);
+            let queue_id = report.queue_id();
             observers.emit(Event::MessageAccepted {
                 reply,
                 queue_id: queue_id.as_deref(),
@@ -427,7 +448,7 @@ impl<C: Connector> Mailer<C> {
     }
 
     /// A connection from the pool, or a new one if the breaker lets it open.
-    async fn checkout(&self) -> Result<Lease<'_, C::Stream>, Failure> {
+    async fn checkout(&self) -> Result<Lease<'_, C::Stream>, Error> {
         let shared = &*self.shared;
         shared
             .connections
@@ -435,7 +456,7 @@ impl<C: Connector> Mailer<C> {
             .await
     }
 
-    async fn connect(&self) -> Result<Client<C::Stream>, Failure> {
+    async fn connect(&self) -> Result<Client<C::Stream>, Error> {
         let work = self.connect_through_breaker();
         #[cfg(feature = "tracing")]
         let work = tracing::Instrument::instrument(
@@ -449,12 +470,11 @@ impl<C: Connector> Mailer<C> {
         work.await
     }
 
-    async fn connect_through_breaker(&self) -> Result<Client<C::Stream>, Failure> {
+    async fn connect_through_breaker(&self) -> Result<Client<C::Stream>, Error> {
         let shared = &*self.shared;
-        let (ticket, transition) = shared
-            .breaker
-            .admit()
-            .map_err(|retry_after| Failure::CircuitOpen { retry_after })?;
+        let (ticket, transition) = shared.breaker.admit().map_err(|retry_after| {
+            Error::new(ErrorKind::CircuitOpen { retry_after }, Phase::Connect)
+        })?;
         self.report(transition);
         let started = Instant::now();
         let connected = shared.connector.connect(&shared.config).await;
@@ -480,7 +500,7 @@ impl<C: Connector> Mailer<C> {
                 .emit(Event::ConnectFailed { error, duration }),
         }
         self.report(transition);
-        connected.map_err(Failure::Smtp)
+        connected
     }
 
     fn report(&self, transition: Option<Transition>) {
@@ -512,20 +532,11 @@ impl<C: Connector> Mailer<C> {
     }
 }
 
-fn replies_received<S>(lease: &Lease<'_, S>) -> u64
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    lease.session().map_or(0, Session::replies_received)
-}
-
-/// The fewest replies a send to `recipients` must receive before its first transaction can
-/// be accepted: MAIL, each RCPT of that transaction, and the end of the data, plus the 354
-/// to DATA unless the server offers CHUNKING (and BDAT may be in use).
-fn replies_to_complete(session: &Session, recipients: usize) -> u64 {
-    let rcpts = recipients.min(session.config().max_recipients.max(1)) as u64;
-    let chunking = session.capabilities().is_some_and(|c| c.chunking());
-    rcpts + if chunking { 2 } else { 3 }
+/// A message's data, for every attempt.
+#[derive(Clone, Copy)]
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    Message(&'a Message),
 }
 
 async fn reap<C: Connector>(shared: Weak<Shared<C>>, period: Duration) {
@@ -543,7 +554,7 @@ async fn reap<C: Connector>(shared: Weak<Shared<C>>, period: Duration) {
             });
         }
         drop(strong);
-        for client in expired {
+        for mut client in expired {
             let _ = client.quit().await;
         }
     }

@@ -44,8 +44,11 @@ impl TlsPolicy {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
-    /// Opening the TCP connection (not in the RFC): 30 s.
+    /// Opening the TCP connection to one address (not in the RFC): 30 s.
     pub connect: Duration,
+    /// Resolving the name and trying every address (not in the RFC): 60 s, however many
+    /// addresses the name has.
+    pub connect_total: Duration,
     /// The TLS handshake (not in the RFC): 60 s.
     pub tls_handshake: Duration,
     /// The 220 greeting: 5 min.
@@ -64,6 +67,13 @@ pub struct Timeouts {
     pub data_termination: Duration,
     /// The reply to QUIT (not in the RFC): 30 s; only a courtesy.
     pub quit: Duration,
+    /// How long a plaintext greeting may keep silent before the session asks the driver to
+    /// probe whether the port expects implicit TLS ([`Action::ProbeTls`]): 3 s. The greeting
+    /// keeps its full deadline; only the probe's answer can end the wait early. `None`
+    /// never probes.
+    ///
+    /// [`Action::ProbeTls`]: super::Action::ProbeTls
+    pub tls_probe: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -71,6 +81,7 @@ impl Default for Timeouts {
         const MIN: u64 = 60;
         Self {
             connect: Duration::from_secs(30),
+            connect_total: Duration::from_secs(60),
             tls_handshake: Duration::from_secs(60),
             greeting: Duration::from_secs(5 * MIN),
             command: Duration::from_secs(5 * MIN),
@@ -80,6 +91,7 @@ impl Default for Timeouts {
             data_block: Duration::from_secs(3 * MIN),
             data_termination: Duration::from_secs(10 * MIN),
             quit: Duration::from_secs(30),
+            tls_probe: Some(Duration::from_secs(3)),
         }
     }
 }
@@ -125,6 +137,9 @@ pub struct SessionConfig {
     pub bdat_chunk_size: usize,
     /// Whether to keep a [`Transcript`](crate::transcript::Transcript) of the dialogue.
     pub transcript: bool,
+    /// The most transcript entries kept; older ones are dropped and counted (default
+    /// 10,000: about the last 1,200 messages of a long-lived connection).
+    pub transcript_limit: usize,
     plaintext_auth: bool,
 }
 
@@ -144,6 +159,7 @@ impl SessionConfig {
             max_recipients: 100,
             bdat_chunk_size: 1 << 20,
             transcript: false,
+            transcript_limit: 10_000,
             plaintext_auth: false,
         }
     }

@@ -1,8 +1,9 @@
 //! Mail transactions: MAIL, RCPT and DATA or BDAT, replies matched in order (RFC 2920), and
 //! the outcome of each transaction.
 
+use super::report::{RecipientResult, Report, Status, TransactionOutcome};
 use super::transaction::{Transaction, TransactionState};
-use super::{unexpected, Action, DataCommand, Expect, MailId, Session, Stage};
+use super::{unexpected, DataCommand, Event, Expect, MailId, Session, Stage};
 use crate::capabilities::{Capabilities, SizeLimit};
 use crate::command::{Command, MailCommand, MAX_COMMAND_LINE};
 use crate::envelope::{Body, Envelope};
@@ -51,6 +52,7 @@ impl Session {
             recipients: recipients.into_iter().map(|r| (r, None)).collect(),
             deferred,
             deferred_by_server: 0,
+            deferral: None,
             unsent: commands.into(),
             refusal: None,
             open: false,
@@ -98,6 +100,7 @@ impl Session {
                         .deferred
                         .insert(transaction.deferred_by_server, recipient);
                     transaction.deferred_by_server += 1;
+                    transaction.deferral = Some(reply);
                 } else if let Some((_, slot)) = transaction.recipients.get_mut(slot) {
                     *slot = Some(reply);
                 }
@@ -165,9 +168,7 @@ impl Session {
             if transaction.open {
                 self.send(Command::Rset, Expect::Rset);
             }
-            let outcome = transaction.outcome(None);
-            self.events
-                .push_back(Action::Finished(transaction.id, outcome));
+            self.finish_transaction(&transaction, None, false);
             return;
         }
         self.transactions.insert(index, transaction);
@@ -182,8 +183,7 @@ impl Session {
         };
         if matches!(transaction.state, TransactionState::Abandoned) {
             // The reply to the lone dot after a DATA that should have been refused.
-            let outcome = transaction.outcome(None);
-            self.events.push_back(Action::Finished(id, outcome));
+            self.finish_transaction(&transaction, None, false);
             return Ok(());
         }
         match reply.code().class() {
@@ -197,12 +197,10 @@ impl Session {
                 }
             }
         }
-        let continues = transaction.refusal.is_none() && !transaction.deferred.is_empty();
-        let mut outcome = transaction.outcome(Some(reply));
-        if continues {
-            outcome = outcome.continuing();
-        }
-        self.events.push_back(Action::Finished(id, outcome));
+        let resendable = self.messages.iter().any(|m| m.id == id && m.resendable);
+        let continues =
+            transaction.refusal.is_none() && !transaction.deferred.is_empty() && resendable;
+        self.finish_transaction(&transaction, Some(reply), continues);
         if continues {
             let rest = transaction
                 .envelope
@@ -210,6 +208,108 @@ impl Session {
             self.continuations.push_back((id, rest));
         }
         Ok(())
+    }
+
+    /// Reports a transaction's verdicts; unless a further one follows, the message is done.
+    fn finish_transaction(
+        &mut self,
+        transaction: &Transaction,
+        final_reply: Option<Reply>,
+        continues: bool,
+    ) {
+        let id = transaction.id;
+        let outcome = transaction.outcome(final_reply, continues);
+        let Some(at) = self.messages.iter().position(|m| m.id == id) else {
+            return;
+        };
+        if let Some(message) = self.messages.get_mut(at) {
+            message.report.add(&outcome);
+            if !continues {
+                for result in transaction.unsent_deferred() {
+                    message.report.push(result);
+                }
+            }
+        }
+        self.events
+            .push_back(Event::TransactionFinished { id, outcome });
+        if !continues {
+            self.finish_message(at, None);
+        }
+    }
+
+    /// Ends message `at` of the list: its result is the report when a recipient accepted it,
+    /// else the error that decided (`failure`, or the first refusal), report attached.
+    pub(super) fn finish_message(&mut self, at: usize, failure: Option<&Error>) {
+        if at >= self.messages.len() {
+            return;
+        }
+        let message = self.messages.remove(at);
+        let mut report = message.report;
+        if let (Some(started), Some(now)) = (message.started, self.now) {
+            report.set_duration(now.saturating_duration_since(started));
+        }
+        let result = message_result(report, failure);
+        self.events.push_back(Event::MessageFinished {
+            id: message.id,
+            result,
+        });
+    }
+
+    /// The session failed: every message in flight ends. Recipients whose data end was sent
+    /// without a reply may have it ([`Status::Unknown`]); the others certainly do not, and
+    /// may be tried again when the failure is transient.
+    pub(super) fn finish_messages_after(&mut self, error: &Error) {
+        let not_delivered = if error.is_transient() {
+            Status::Deferred
+        } else {
+            Status::NotSent
+        };
+        for message in &mut self.messages {
+            for transaction in self.transactions.iter().filter(|t| t.id == message.id) {
+                let awaiting_final = matches!(transaction.state, TransactionState::DataSent);
+                let outcome: TransactionOutcome = transaction.outcome(None, false);
+                for (result, (_, rcpt_reply)) in
+                    outcome.recipients().iter().zip(&transaction.recipients)
+                {
+                    let refused = rcpt_reply.as_ref().is_some_and(|r| !r.is_positive())
+                        || transaction.refusal.is_some();
+                    if refused {
+                        message.report.push(result.clone());
+                        continue;
+                    }
+                    let status = if awaiting_final {
+                        Status::Unknown
+                    } else {
+                        not_delivered
+                    };
+                    message.report.push(RecipientResult::failed(
+                        result.mailbox().clone(),
+                        status,
+                        error,
+                    ));
+                }
+                for recipient in &transaction.deferred {
+                    message.report.push(RecipientResult::failed(
+                        recipient.mailbox().clone(),
+                        not_delivered,
+                        error,
+                    ));
+                }
+            }
+            for (_, envelope) in self.continuations.iter().filter(|(id, _)| *id == message.id) {
+                for recipient in envelope.recipients() {
+                    message.report.push(RecipientResult::failed(
+                        recipient.mailbox().clone(),
+                        not_delivered,
+                        error,
+                    ));
+                }
+            }
+        }
+        while !self.messages.is_empty() {
+            self.finish_message(0, Some(error));
+        }
+        self.continuations.clear();
     }
 
     /// Starts a further transaction for deferred recipients once nothing but final replies
@@ -306,4 +406,22 @@ impl Session {
         );
         self.outbox.extend_from_slice(&chunk);
     }
+}
+
+/// A message's result: `Ok` when a recipient accepted it.
+fn message_result(report: Report, failure: Option<&Error>) -> Result<Report, Error> {
+    if report.accepted().next().is_some() {
+        return Ok(report);
+    }
+    let error = match failure {
+        Some(error) => error.clone().with_delivery(report.delivery()),
+        None => match report.recipients().iter().find_map(|r| Some((r.phase(), r.reply()?))) {
+            Some((phase, reply)) => Error::rejected(phase, reply.clone()),
+            None => Error::input(
+                Phase::RcptTo,
+                InputError::WrongState("no recipient was tried"),
+            ),
+        },
+    };
+    Err(error.with_report(report))
 }

@@ -1,22 +1,31 @@
-//! The SMTP session: one explicit state machine, bytes in, actions out, no I/O.
+//! The SMTP session: one explicit state machine, bytes in, actions and events out, no I/O and
+//! no clock.
 //!
 //! # Driving a session
 //!
-//! Loop on [`Session::next_action`] and carry out what it returns:
+//! Loop on [`Session::next_action`] (passing the current time) and carry out what it returns;
+//! after each step, drain [`Session::poll_event`] for what happened:
 //!
 //! | [`Action`] | what the driver does |
 //! |---|---|
-//! | `Send { bytes, timeout }` | write all of `bytes`, each write within `timeout` |
-//! | `Receive { timeout }` | read some bytes and pass them to [`Session::feed`]; give up (see [`Session::fail`]) if no complete reply arrived within `timeout` |
-//! | `StartTls { timeout }` | run the TLS handshake on the same socket, then call [`Session::tls_established`] |
+//! | `Send(bytes)` | write all of `bytes` |
+//! | `Receive` | read some bytes and pass them to [`Session::feed`] |
+//! | `StartTls` | run the TLS handshake on the same socket, then call [`Session::tls_established`] (or [`Session::tls_failed`]) |
+//! | `ProbeTls` | the greeting is slow: open a second connection to the same address, send a TLS ClientHello and pass what comes back to [`Session::tls_probe_answered`], while reading on as before |
 //! | `SendData(id)` | pass message `id` to [`Session::write_data`] in chunks, then call [`Session::finish_data`] |
-//! | `Finished(id, outcome)` | a transaction for message `id` ended; `outcome` says, recipient by recipient |
-//! | `Ready` | call [`Session::send_mail`], [`Session::noop`] or [`Session::quit`] |
+//! | `Ready` | call [`Session::send_mail`], [`Session::noop`], [`Session::probe_sender`] or [`Session::quit`] |
 //! | `Closed` | close the connection |
 //!
-//! On end of file, an I/O error, a TLS error or a timeout, the driver calls [`Session::fail`],
-//! which stamps the error with the phase and whether a message may have been delivered.
-//! Errors are sticky: after one, `next_action` returns it again.
+//! Deadlines belong to the session (RFC 5321 §4.5.3.2, per reply, not per read): whatever the
+//! driver waits on, it waits at most until [`Session::poll_timeout`], and then calls
+//! [`Session::handle_timeout`]. On end of file or an I/O error the driver calls
+//! [`Session::fail`], which stamps the error with the phase and whether a message may have
+//! been delivered. Errors are sticky: after one, `next_action` returns it again.
+//!
+//! Every verdict is the session's: each message ends with [`Event::MessageFinished`] carrying
+//! its [`Report`] (or the error, report attached), even when the session fails; a TLS record
+//! where a greeting is due, a plaintext greeting to a TLS handshake and the answer to the TLS
+//! probe become [`ErrorKind::WrongTlsMode`].
 //!
 //! # States
 //!
@@ -28,67 +37,66 @@
 //!                                                                    │        tls_established: forget capabilities, EHLO again ◀┘
 //!                                                                    ▼
 //!                                         (credentials?) AUTH ─334─▶ answer … ─235─▶ Ready ; 535/534/538/454 ─▶ error
-//!  Ready ─send_mail─▶ MAIL, RCPT…, DATA (one write with PIPELINING) ─354─▶ SendData ─finish_data─▶ final reply ─▶ Finished ─▶ Ready
-//!                      refusal ─▶ RSET if a transaction is open ─▶ Finished (recipients refused)
+//!  Ready ─send_mail─▶ MAIL, RCPT…, DATA (one write with PIPELINING) ─354─▶ SendData ─finish_data─▶ final reply ─▶ MessageFinished ─▶ Ready
+//!                      refusal ─▶ RSET if a transaction is open ─▶ MessageFinished (recipients refused)
 //!  Ready ─quit─▶ QUIT ─▶ Closed          any state ─421─▶ error (transient)          any violation ─▶ error (sticky)
 //! ```
 
 mod config;
+mod event;
 mod mail;
 mod opening;
-mod outcome;
+mod report;
 mod transaction;
 
 pub use config::{DataCommand, SessionConfig, Timeouts, TlsPolicy};
-pub use outcome::{MailId, MailOutcome, RecipientOutcome};
+pub use event::Event;
+pub use report::{MailId, RecipientResult, Report, Status, TransactionOutcome};
 
 use crate::auth::SaslExchange;
 use crate::capabilities::Capabilities;
-use crate::command::Command;
+use crate::command::{Command, MailCommand};
 use crate::envelope::Envelope;
-use crate::error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation};
+use crate::error::{
+    Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch,
+};
 use crate::reply::{Reply, ReplyCode, ReplyFramer};
 use crate::transcript::{Entry, Transcript};
 use std::collections::VecDeque;
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use transaction::{Transaction, TransactionState};
 
 /// What the driver must do next; see the [module docs](self) for the loop.
 #[must_use = "a session does nothing unless its actions are carried out"]
 #[non_exhaustive]
 pub enum Action {
-    /// Write all of these bytes to the server, each write within `timeout`.
-    Send {
-        /// The bytes, possibly several pipelined commands.
-        bytes: Vec<u8>,
-        /// The deadline for each write (RFC 5321 §4.5.3.2.5, "data block").
-        timeout: Duration,
-    },
-    /// Read from the server and [`Session::feed`] the bytes; a complete reply is due within
-    /// `timeout`.
-    Receive {
-        /// The deadline for the whole reply.
-        timeout: Duration,
-    },
-    /// Run the TLS handshake now, on the same connection, then call
-    /// [`Session::tls_established`].
-    StartTls {
-        /// The deadline for the handshake.
-        timeout: Duration,
-    },
+    /// Write all of these bytes to the server (possibly several pipelined commands), by
+    /// [`Session::poll_timeout`].
+    Send(Vec<u8>),
+    /// Read from the server and [`Session::feed`] the bytes; the reply is due by
+    /// [`Session::poll_timeout`].
+    Receive,
+    /// Run the TLS handshake now, on the same connection, by [`Session::poll_timeout`], then
+    /// call [`Session::tls_established`] or [`Session::tls_failed`].
+    StartTls,
+    /// The greeting is late: find out whether the port expects implicit TLS by sending a TLS
+    /// ClientHello on a second connection to the same address, and pass the answer to
+    /// [`Session::tls_probe_answered`]. Keep reading this connection meanwhile: a slow but
+    /// real greeting still wins.
+    ProbeTls,
     /// The server waits for the data of this message: [`Session::write_data`], then
     /// [`Session::finish_data`].
     SendData(MailId),
-    /// A mail transaction for this message has ended.
-    Finished(MailId, MailOutcome),
-    /// Nothing is in flight: send mail, NOOP or QUIT.
+    /// Nothing is in flight: send mail, NOOP, a sender probe or QUIT.
     Ready,
     /// The session is over: close the connection.
     Closed,
 }
 
-/// One SMTP session with one server. Performs no I/O; see the [module docs](self).
+/// One SMTP session with one server. Performs no I/O and reads no clock; see the
+/// [module docs](self).
 pub struct Session {
     config: SessionConfig,
     stage: Stage,
@@ -96,9 +104,11 @@ pub struct Session {
     outbox: Vec<u8>,
     /// Replies awaited, in the order the commands were sent (RFC 2920 §3.1).
     pending: VecDeque<Expect>,
-    /// Edge-triggered actions for the driver: finished transactions.
-    events: VecDeque<Action>,
+    /// What happened, for the driver to take.
+    events: VecDeque<Event>,
     transactions: VecDeque<Transaction>,
+    /// Messages not yet finished, with the report of their finished transactions.
+    messages: Vec<Message>,
     /// Further transactions for deferred recipients, started once the pipeline allows.
     continuations: VecDeque<(MailId, Envelope)>,
     capabilities: Option<Capabilities>,
@@ -107,8 +117,55 @@ pub struct Session {
     sasl: Option<SaslExchange>,
     next_id: u64,
     replies: u64,
+    /// Whether any byte arrived before TLS: the first one tells a TLS record from SMTP.
+    plaintext_seen: bool,
     failed: Option<Error>,
     transcript: Option<Transcript>,
+    /// The time the driver last passed, and the first one (transcript stamps).
+    now: Option<Instant>,
+    origin: Option<Instant>,
+    deadline: Option<Deadline>,
+    probe: Probe,
+    /// The reply to the last sender probe.
+    probe_reply: Option<Reply>,
+}
+
+/// A message in flight: what its finished transactions said so far.
+#[derive(Debug)]
+struct Message {
+    id: MailId,
+    report: Report,
+    started: Option<Instant>,
+    /// Whether its data can be sent again for a further transaction.
+    resendable: bool,
+}
+
+/// What the driver is waiting on, and until when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Deadline {
+    at: Instant,
+    waiting: Waiting,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// A write of the bytes last handed out.
+    Write,
+    /// The reply with this index (replies received before it).
+    Reply(u64),
+    /// The TLS handshake.
+    Handshake,
+}
+
+/// The TLS-mode probe for a greeting that does not come.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Probe {
+    /// Not asked for yet; due at this instant while the greeting is awaited.
+    Waiting(Option<Instant>),
+    /// Due: the next action asks for it.
+    Due,
+    /// Asked for, or not applicable any more.
+    Done,
 }
 
 /// Where the connection as a whole stands.
@@ -145,6 +202,8 @@ enum Expect {
     Bdat(MailId),
     /// The reply to the end of data (`.` or `BDAT … LAST`).
     DataEnd(MailId),
+    /// MAIL FROM sent to test a sender, not to send mail.
+    ProbeMail,
     Rset,
     Noop,
     Quit,
@@ -158,7 +217,7 @@ impl Expect {
             Self::Helo => Phase::Helo,
             Self::StartTls => Phase::StartTls,
             Self::Auth | Self::AuthCancel(_) => Phase::Auth,
-            Self::Mail(_) => Phase::MailFrom,
+            Self::Mail(_) | Self::ProbeMail => Phase::MailFrom,
             Self::Rcpt(_) => Phase::RcptTo,
             Self::Data(_) => Phase::Data,
             Self::Bdat(_) => Phase::DataBody,
@@ -168,28 +227,26 @@ impl Expect {
             Self::Quit => Phase::Quit,
         }
     }
+
+    fn mail(self) -> Option<MailId> {
+        match self {
+            Self::Mail(id) | Self::Rcpt(id) | Self::Data(id) | Self::Bdat(id) | Self::DataEnd(id) => {
+                Some(id)
+            }
+            _ => None,
+        }
+    }
 }
 
 /// `Debug` shows what the bytes are, never the bytes: they may carry AUTH payloads.
 impl fmt::Debug for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Send { bytes, timeout } => f
-                .debug_struct("Send")
-                .field("len", &bytes.len())
-                .field("timeout", timeout)
-                .finish(),
-            Self::Receive { timeout } => {
-                f.debug_struct("Receive").field("timeout", timeout).finish()
-            }
-            Self::StartTls { timeout } => f
-                .debug_struct("StartTls")
-                .field("timeout", timeout)
-                .finish(),
+            Self::Send(bytes) => f.debug_struct("Send").field("len", &bytes.len()).finish(),
+            Self::Receive => f.write_str("Receive"),
+            Self::StartTls => f.write_str("StartTls"),
+            Self::ProbeTls => f.write_str("ProbeTls"),
             Self::SendData(id) => f.debug_tuple("SendData").field(id).finish(),
-            Self::Finished(id, outcome) => {
-                f.debug_tuple("Finished").field(id).field(outcome).finish()
-            }
             Self::Ready => f.write_str("Ready"),
             Self::Closed => f.write_str("Closed"),
         }
@@ -208,6 +265,7 @@ impl fmt::Debug for Session {
             .field("transactions", &self.transactions.len())
             .field("outbox_len", &self.outbox.len())
             .field("buffered_input", &self.framer.buffered())
+            .field("deadline", &self.deadline)
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
@@ -225,15 +283,24 @@ impl Session {
         if stage == Stage::Opening {
             pending.push_back(Expect::Greeting);
         }
+        // Only a plaintext greeting can turn out to be a TLS port in disguise.
+        let probe = if stage == Stage::Opening && config.timeouts.tls_probe.is_some() {
+            Probe::Waiting(None)
+        } else {
+            Probe::Done
+        };
         Self {
             framer: ReplyFramer::new(config.reply_limits),
-            transcript: config.transcript.then(Transcript::default),
+            transcript: config
+                .transcript
+                .then(|| Transcript::new(config.transcript_limit)),
             config,
             stage,
             outbox: Vec::new(),
             pending,
             events: VecDeque::new(),
             transactions: VecDeque::new(),
+            messages: Vec::new(),
             continuations: VecDeque::new(),
             capabilities: None,
             tls_active: false,
@@ -241,85 +308,139 @@ impl Session {
             sasl: None,
             next_id: 0,
             replies: 0,
+            plaintext_seen: false,
             failed: None,
+            now: None,
+            origin: None,
+            deadline: None,
+            probe,
+            probe_reply: None,
         }
     }
 
     /// Passes bytes read from the server.
+    ///
+    /// A TLS record (a handshake or an alert) where a plaintext greeting is due means the
+    /// port expects implicit TLS: the session fails with [`ErrorKind::WrongTlsMode`] at once
+    /// rather than when the greeting's deadline passes.
     pub fn feed(&mut self, bytes: &[u8]) {
+        let first_plaintext = !self.tls_active && !self.plaintext_seen;
+        if first_plaintext && !bytes.is_empty() {
+            self.plaintext_seen = true;
+            self.probe = Probe::Done;
+        }
+        let greeting_due = self.pending.front() == Some(&Expect::Greeting);
+        if first_plaintext && greeting_due && matches!(bytes.first(), Some(0x15 | 0x16)) {
+            if self.failed.is_none() {
+                self.set_failed(Error::new(
+                    ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls),
+                    Phase::Greeting,
+                ));
+            }
+            return;
+        }
         self.framer.push(bytes);
     }
 
-    /// Returns what the driver must do next.
+    /// Returns what the driver must do next. `now` is the current time: deadlines start
+    /// from it, and transcript entries are stamped with the time since the first call.
     ///
     /// # Errors
     /// The error that ended the session; the same error on every later call.
-    pub fn next_action(&mut self) -> Result<Action, Error> {
-        loop {
-            if let Some(error) = &self.failed {
-                return Err(error.clone());
+    pub fn next_action(&mut self, now: Instant) -> Result<Action, Error> {
+        self.set_now(now);
+        let action = self.step();
+        self.deadline = match &action {
+            Ok(Action::Send(_)) => Some(self.deadline_in(Waiting::Write, self.config.timeouts.data_block)),
+            Ok(Action::Receive) => self.reply_deadline(),
+            Ok(Action::StartTls) => match self.deadline {
+                kept @ Some(Deadline {
+                    waiting: Waiting::Handshake,
+                    ..
+                }) => kept,
+                _ => Some(self.deadline_in(Waiting::Handshake, self.config.timeouts.tls_handshake)),
+            },
+            // The greeting is still awaited while the probe runs.
+            Ok(Action::ProbeTls) => self.deadline,
+            _ => None,
+        };
+        if self.probe == Probe::Waiting(None) && matches!(action, Ok(Action::Receive)) {
+            if let (Some(now), Some(after)) = (self.now, self.config.timeouts.tls_probe) {
+                self.probe = Probe::Waiting(Some(now + after));
             }
-            if !self.outbox.is_empty() {
-                return Ok(Action::Send {
-                    bytes: std::mem::take(&mut self.outbox),
-                    timeout: self.config.timeouts.data_block,
-                });
+        }
+        action
+    }
+
+    /// The instant by which what the driver waits on (a write, a reply, the handshake, the
+    /// moment to probe a silent server) must have happened; `None` while the driver owes
+    /// the session nothing from the server. Call [`Session::handle_timeout`] when it passes.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let deadline = self.deadline.map(|d| d.at);
+        let probe = match self.probe {
+            Probe::Waiting(at) => at,
+            _ => None,
+        };
+        match (deadline, probe) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Tells the session the time; if a deadline has passed, the session fails with
+    /// [`ErrorKind::Timeout`] (stamped with the phase and whether a message may have been
+    /// delivered) and [`Session::next_action`] returns it. Past the probe instant of a
+    /// silent greeting, the next action is [`Action::ProbeTls`].
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.set_now(now);
+        if let Probe::Waiting(Some(at)) = self.probe {
+            if now >= at {
+                self.probe = Probe::Due;
             }
-            if let Some(action) = self.events.pop_front() {
-                return Ok(action);
-            }
-            if self.start_continuation() {
-                continue;
-            }
-            let Some(&expect) = self.pending.front() else {
-                return self.idle_action();
-            };
-            match self.framer.next_reply() {
-                Ok(Some(reply)) => {
-                    self.pending.pop_front();
-                    self.replies += 1;
-                    self.record_reply(&reply);
-                    if let Err(error) = self.check_nothing_unsolicited(expect, &reply) {
-                        return Err(self.set_failed(error));
-                    }
-                    if let Err(error) = self.on_reply(expect, reply) {
-                        return Err(self.set_failed(error));
-                    }
-                }
-                Ok(None) => {
-                    if let Some(id) = self.transaction_taking_data() {
-                        return Ok(Action::SendData(id));
-                    }
-                    return Ok(Action::Receive {
-                        timeout: self.timeout_for(expect),
-                    });
-                }
-                // Some servers (QQ Mail) answer QUIT with junk; the session is over anyway.
-                Err(_) if expect == Expect::Quit => self.close(),
-                Err(framing) => {
-                    let error =
-                        Error::protocol(expect.phase(), ProtocolViolation::Framing(framing))
-                            .with_delivery(self.delivery());
-                    return Err(self.set_failed(error));
-                }
-            }
+        }
+        if self.deadline.is_some_and(|d| now >= d.at) && self.failed.is_none() {
+            self.deadline = None;
+            self.fail(ErrorKind::Timeout);
+        }
+    }
+
+    /// Reports what a second connection to the same address answered to a TLS ClientHello
+    /// (empty if it closed or said nothing). A TLS record while the greeting is still
+    /// awaited means the port expects implicit TLS: the session fails with
+    /// [`ErrorKind::WrongTlsMode`]. Anything else changes nothing: the greeting may still come.
+    pub fn tls_probe_answered(&mut self, answer: &[u8]) {
+        let still_silent = !self.plaintext_seen && self.pending.front() == Some(&Expect::Greeting);
+        if !still_silent || self.failed.is_some() {
+            return;
+        }
+        if matches!(answer.first(), Some(0x15 | 0x16)) {
+            self.event("TLS probe: a second connection to this port answered with TLS".into());
+            self.set_failed(Error::new(
+                ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls),
+                Phase::Greeting,
+            ));
+        } else {
+            self.event("TLS probe: the port does not answer TLS; still waiting for the greeting".into());
         }
     }
 
     /// Reports that the TLS handshake asked for by [`Action::StartTls`] succeeded.
+    /// `details` (protocol, cipher suite, certificate) goes into the transcript.
     ///
     /// Everything learned before TLS is forgotten and EHLO is sent again (RFC 3207 §4.2).
     ///
     /// # Errors
     /// [`InputError::WrongState`] if no handshake was asked for.
-    pub fn tls_established(&mut self) -> Result<(), Error> {
+    pub fn tls_established(&mut self, details: &str) -> Result<(), Error> {
         match self.stage {
             Stage::TlsBeforeGreeting => {
-                self.event("TLS established".into());
+                self.event(format!("TLS established: {details}"));
                 self.pending.push_back(Expect::Greeting);
             }
             Stage::TlsAfterStartTls => {
-                self.event("TLS established: capabilities forgotten, EHLO again".into());
+                self.event(format!(
+                    "TLS established: {details}; capabilities forgotten, EHLO again"
+                ));
                 self.capabilities = None;
                 self.send_ehlo();
             }
@@ -332,26 +453,66 @@ impl Session {
         }
         self.tls_active = true;
         self.stage = Stage::Opening;
+        self.deadline = None;
+        self.events.push_back(Event::TlsEstablished);
         Ok(())
     }
 
+    /// Reports that the TLS handshake failed, and returns the error. `peer_spoke_tls` says
+    /// whether what came back was TLS at all: a handshake answered by plaintext before the
+    /// greeting means the port speaks STARTTLS or plain SMTP, not implicit TLS.
+    pub fn tls_failed(
+        &mut self,
+        error: Arc<dyn std::error::Error + Send + Sync>,
+        peer_spoke_tls: bool,
+    ) -> Error {
+        let kind = if !peer_spoke_tls && self.stage == Stage::TlsBeforeGreeting {
+            ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksPlaintext)
+        } else {
+            ErrorKind::Tls(error)
+        };
+        self.fail(kind)
+    }
+
     /// Starts a mail transaction for `envelope`, returning the id that
-    /// [`Action::SendData`] and [`Action::Finished`] will carry.
+    /// [`Action::SendData`] and the finishing [`Event`]s carry.
     ///
     /// Allowed on [`Action::Ready`] and, when the server pipelines, right after
     /// [`Session::finish_data`] (the next envelope then leaves with the end of the data).
+    /// Recipients the server defers (452) get a further transaction, for which the driver
+    /// sends the same data again.
     ///
     /// # Errors
     /// Before anything is sent, and without ending the session: the envelope needs an
     /// extension the server lacks (SMTPUTF8, 8BITMIME, DSN), the declared size exceeds the
     /// server's SIZE limit, or a command line would exceed 512 octets.
     pub fn send_mail(&mut self, envelope: Envelope) -> Result<MailId, Error> {
+        self.start_message(envelope, true)
+    }
+
+    /// As [`Session::send_mail`], for data that can be sent only once (streamed): recipients
+    /// the server defers are reported [`Status::Deferred`] instead of getting a further
+    /// transaction.
+    ///
+    /// # Errors
+    /// As [`Session::send_mail`].
+    pub fn send_mail_once(&mut self, envelope: Envelope) -> Result<MailId, Error> {
+        self.start_message(envelope, false)
+    }
+
+    fn start_message(&mut self, envelope: Envelope, resendable: bool) -> Result<MailId, Error> {
         self.check_can_send_mail()?;
         let capabilities = self.capabilities.clone().unwrap_or_default();
         let use_bdat = self.check_envelope(&envelope, &capabilities)?;
         let id = MailId(self.next_id);
         self.start_transaction(id, envelope, use_bdat, &capabilities)?;
         self.next_id += 1;
+        self.messages.push(Message {
+            id,
+            report: Report::new(Vec::new()),
+            started: self.now,
+            resendable,
+        });
         Ok(id)
     }
 
@@ -391,6 +552,9 @@ impl Session {
         if let Some(full_chunk) = full_chunk {
             data.wire_bytes += full_chunk.len() as u64;
             self.send_bdat(id, full_chunk, false);
+        }
+        if let Some(message) = self.messages.iter_mut().find(|m| m.id == id) {
+            message.report.add_bytes(chunk.len() as u64);
         }
         encoded.map_err(|e| self.set_failed(Error::input(Phase::DataBody, e)))
     }
@@ -434,28 +598,42 @@ impl Session {
         Ok(())
     }
 
-    /// Drops the further transaction announced by a [`MailOutcome::continues`] for message
-    /// `id`, e.g. because its data was streamed and cannot be sent again. Returns whether one
-    /// was dropped; its recipients stay in [`MailOutcome::deferred`] for the caller.
-    pub fn cancel_continuation(&mut self, id: MailId) -> bool {
-        let before = self.continuations.len();
-        self.continuations.retain(|(waiting, _)| *waiting != id);
-        before != self.continuations.len()
-    }
-
     /// Sends NOOP, e.g. to check an idle connection before reuse.
     ///
     /// # Errors
     /// [`InputError::WrongState`] unless the session is ready.
     pub fn noop(&mut self) -> Result<(), Error> {
-        if self.stage != Stage::Ready || !self.transactions.is_empty() {
-            return Err(Error::input(
-                Phase::Noop,
-                InputError::WrongState("noop when not ready"),
-            ));
-        }
+        self.check_idle(Phase::Noop, "noop when not ready")?;
         self.send(Command::Noop, Expect::Noop);
         Ok(())
+    }
+
+    /// Asks whether the server would take mail from `from` (`None`: the null reverse-path)
+    /// without sending any: MAIL FROM, then RSET. The answer is in
+    /// [`Session::take_probe_reply`] (and an [`Event::Reply`]); a refusal does not end the
+    /// session, a 421 does.
+    ///
+    /// # Errors
+    /// [`InputError::WrongState`] unless the session is ready.
+    pub fn probe_sender(&mut self, from: Option<crate::address::Mailbox>) -> Result<(), Error> {
+        self.check_idle(Phase::MailFrom, "probe_sender when not ready")?;
+        let smtputf8 = from.as_ref().is_some_and(crate::address::Mailbox::needs_smtputf8);
+        let mail = MailCommand {
+            from,
+            size: None,
+            body: crate::envelope::Body::SevenBit,
+            smtputf8,
+            ret: None,
+            envid: None,
+        };
+        self.probe_reply = None;
+        self.send(Command::Mail(mail), Expect::ProbeMail);
+        Ok(())
+    }
+
+    /// The reply to the last [`Session::probe_sender`], once it arrived.
+    pub fn take_probe_reply(&mut self) -> Option<Reply> {
+        self.probe_reply.take()
     }
 
     /// Sends QUIT. Whatever the server answers, even junk, the session then ends.
@@ -477,20 +655,28 @@ impl Session {
         Ok(())
     }
 
-    /// Ends the session because of something only the driver sees (end of file, an I/O or TLS
-    /// error, a deadline passed) and returns the error, stamped with the phase and whether a
-    /// message may have been delivered.
+    /// Ends the session because of something only the driver sees (end of file, an I/O
+    /// error) and returns the error, stamped with the phase and whether a message may have
+    /// been delivered. Every message in flight ends with [`Event::MessageFinished`].
     ///
     /// After QUIT was sent nothing is lost: the session just closes, and
     /// [`Session::next_action`] returns [`Action::Closed`] (servers such as QQ Mail drop the
     /// connection instead of answering QUIT).
     pub fn fail(&mut self, kind: ErrorKind) -> Error {
+        if let Some(error) = &self.failed {
+            return error.clone();
+        }
         let error = Error::new(kind, self.phase()).with_delivery(self.delivery());
-        if matches!(self.stage, Stage::Quitting | Stage::Closed) && self.failed.is_none() {
+        if matches!(self.stage, Stage::Quitting | Stage::Closed) && self.messages.is_empty() {
             self.close();
             return error;
         }
         self.set_failed(error)
+    }
+
+    /// What happened since the last call, oldest first; see [`Event`].
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
     /// The phase the session is in: the reply it waits for, else what it does.
@@ -524,12 +710,6 @@ impl Session {
         }
     }
 
-    /// How many complete replies were received. A driver enforcing a deadline per reply
-    /// starts a new deadline when this changes.
-    pub fn replies_received(&self) -> u64 {
-        self.replies
-    }
-
     /// What the server offered in its last EHLO reply (after TLS, the post-TLS one).
     pub fn capabilities(&self) -> Option<&Capabilities> {
         self.capabilities.as_ref()
@@ -539,6 +719,12 @@ impl Session {
     /// keeps a connection only while this holds.
     pub fn is_usable(&self) -> bool {
         self.failed.is_none() && self.stage == Stage::Ready
+    }
+
+    /// Whether the server pipelines (RFC 2920) and the configuration allows it: the next
+    /// envelope may then follow a message's data in the same write.
+    pub fn pipelines(&self) -> bool {
+        self.pipelining()
     }
 
     /// Whether the connection is encrypted.
@@ -551,8 +737,7 @@ impl Session {
         self.authenticated
     }
 
-    /// Bytes received and not yet consumed. The driver checks it is zero before a TLS
-    /// handshake; the session already refuses to go on otherwise.
+    /// Bytes received and not yet consumed. The session refuses to start TLS otherwise.
     pub fn buffered_input(&self) -> usize {
         self.framer.buffered()
     }
@@ -567,16 +752,68 @@ impl Session {
         self.transcript.as_ref()
     }
 
-    /// Stamps later transcript entries with `elapsed` (the core has no clock).
-    pub fn set_elapsed(&mut self, elapsed: Duration) {
-        if let Some(transcript) = &mut self.transcript {
-            transcript.set_elapsed(elapsed);
-        }
+    /// The message whose data the server is waiting for, if any. A driver streaming a large
+    /// message checks it between chunks: a refused BDAT chunk ends the transaction early.
+    pub fn data_wanted(&self) -> Option<MailId> {
+        self.transaction_taking_data()
     }
 
-    /// Adds a note to the transcript, e.g. the negotiated TLS version and cipher suite.
-    pub fn note(&mut self, text: impl Into<String>) {
-        self.event(text.into());
+    // ===== the loop =====
+
+    fn step(&mut self) -> Result<Action, Error> {
+        loop {
+            if let Some(error) = &self.failed {
+                return Err(error.clone());
+            }
+            if !self.outbox.is_empty() {
+                return Ok(Action::Send(std::mem::take(&mut self.outbox)));
+            }
+            if self.probe == Probe::Due {
+                self.probe = Probe::Done;
+                if !self.plaintext_seen && self.pending.front() == Some(&Expect::Greeting) {
+                    self.event("no greeting yet: probing whether the port expects TLS".into());
+                    return Ok(Action::ProbeTls);
+                }
+            }
+            if self.start_continuation() {
+                continue;
+            }
+            let Some(&expect) = self.pending.front() else {
+                return self.idle_action();
+            };
+            match self.framer.next_reply() {
+                Ok(Some(reply)) => {
+                    self.pending.pop_front();
+                    self.replies += 1;
+                    self.record_reply(&reply);
+                    self.events.push_back(Event::Reply {
+                        phase: expect.phase(),
+                        mail: expect.mail(),
+                        reply: reply.clone(),
+                    });
+                    if let Err(error) = self.check_nothing_unsolicited(expect, &reply) {
+                        return Err(self.set_failed(error));
+                    }
+                    if let Err(error) = self.on_reply(expect, reply) {
+                        return Err(self.set_failed(error));
+                    }
+                }
+                Ok(None) => {
+                    if let Some(id) = self.transaction_taking_data() {
+                        return Ok(Action::SendData(id));
+                    }
+                    return Ok(Action::Receive);
+                }
+                // Some servers (QQ Mail) answer QUIT with junk; the session is over anyway.
+                Err(_) if expect == Expect::Quit => self.close(),
+                Err(framing) => {
+                    let error =
+                        Error::protocol(expect.phase(), ProtocolViolation::Framing(framing))
+                            .with_delivery(self.delivery());
+                    return Err(self.set_failed(error));
+                }
+            }
+        }
     }
 
     fn on_reply(&mut self, expect: Expect, reply: Reply) -> Result<(), Error> {
@@ -598,6 +835,16 @@ impl Session {
                 self.on_transaction_reply(id, expect, reply)
             }
             Expect::DataEnd(id) => self.on_final_reply(id, reply),
+            Expect::ProbeMail => {
+                if reply.code().class() == 3 {
+                    return Err(unexpected(phase, reply));
+                }
+                if reply.is_positive() {
+                    self.send(Command::Rset, Expect::Rset);
+                }
+                self.probe_reply = Some(reply);
+                Ok(())
+            }
             Expect::Rset | Expect::Noop => match reply.severity() {
                 crate::reply::Severity::PositiveCompletion => Ok(()),
                 _ if reply.is_positive() => Err(unexpected(phase, reply)),
@@ -611,6 +858,47 @@ impl Session {
     }
 
     // ===== helpers =====
+
+    fn set_now(&mut self, now: Instant) {
+        let origin = *self.origin.get_or_insert(now);
+        self.now = Some(now);
+        if let Some(transcript) = &mut self.transcript {
+            transcript.set_elapsed(now.saturating_duration_since(origin));
+        }
+    }
+
+    fn deadline_in(&self, waiting: Waiting, timeout: Duration) -> Deadline {
+        let now = self.now.unwrap_or_else(|| self.origin_or_now());
+        Deadline {
+            at: now + timeout,
+            waiting,
+        }
+    }
+
+    /// Only reached before any time was given, which `next_action` rules out.
+    fn origin_or_now(&self) -> Instant {
+        self.origin.unwrap_or_else(Instant::now)
+    }
+
+    /// The deadline of the reply awaited: kept while the same reply is awaited, so a server
+    /// trickling bytes cannot stretch it.
+    fn reply_deadline(&self) -> Option<Deadline> {
+        let expect = *self.pending.front()?;
+        match self.deadline {
+            Some(kept @ Deadline {
+                waiting: Waiting::Reply(index),
+                ..
+            }) if index == self.replies => Some(kept),
+            _ => Some(self.deadline_in(Waiting::Reply(self.replies), self.timeout_for(expect))),
+        }
+    }
+
+    fn check_idle(&self, phase: Phase, what: &'static str) -> Result<(), Error> {
+        if self.stage != Stage::Ready || !self.transactions.is_empty() || self.failed.is_some() {
+            return Err(Error::input(phase, InputError::WrongState(what)));
+        }
+        Ok(())
+    }
 
     fn pipelining(&self) -> bool {
         self.config.pipelining
@@ -634,12 +922,6 @@ impl Session {
             .find(|t| matches!(t.state, TransactionState::Data(_)))
     }
 
-    /// The message whose data the server is waiting for, if any. A driver streaming a large
-    /// message checks it between chunks: a refused BDAT chunk ends the transaction early.
-    pub fn data_wanted(&self) -> Option<MailId> {
-        self.transaction_taking_data()
-    }
-
     fn transaction_taking_data(&self) -> Option<MailId> {
         self.transactions
             .iter()
@@ -656,9 +938,7 @@ impl Session {
             return Err(self.set_failed(error));
         }
         Ok(match self.stage {
-            Stage::TlsBeforeGreeting | Stage::TlsAfterStartTls => Action::StartTls {
-                timeout: self.config.timeouts.tls_handshake,
-            },
+            Stage::TlsBeforeGreeting | Stage::TlsAfterStartTls => Action::StartTls,
             Stage::Ready => Action::Ready,
             Stage::Closed | Stage::Quitting => Action::Closed,
             // Opening always has a reply pending or a stage change; reaching here is a bug in
@@ -710,7 +990,7 @@ impl Session {
         let t = &self.config.timeouts;
         match expect {
             Expect::Greeting => t.greeting,
-            Expect::Mail(_) => t.mail,
+            Expect::Mail(_) | Expect::ProbeMail => t.mail,
             Expect::Rcpt(_) => t.rcpt,
             Expect::Data(_) => t.data_initiation,
             Expect::Bdat(_) => t.data_block,
@@ -735,9 +1015,17 @@ impl Session {
         }
     }
 
+    /// Ends the session: every message in flight finishes with its verdict, and the error
+    /// carries the transcript so far.
     fn set_failed(&mut self, error: Error) -> Error {
         self.event(format!("session failed: {error}"));
+        let error = match &self.transcript {
+            Some(transcript) => error.with_transcript(Arc::new(transcript.clone())),
+            None => error,
+        };
+        self.finish_messages_after(&error);
         self.stage = Stage::Closed;
+        self.deadline = None;
         self.failed = Some(error.clone());
         error
     }
@@ -745,6 +1033,7 @@ impl Session {
     fn close(&mut self) {
         self.stage = Stage::Closed;
         self.pending.clear();
+        self.deadline = None;
     }
 
     fn record(&mut self, entry: Entry) {
@@ -771,8 +1060,7 @@ impl Session {
 
 impl Expect {
     fn belongs_to(self, id: MailId) -> bool {
-        matches!(self,
-            Self::Mail(i) | Self::Rcpt(i) | Self::Data(i) | Self::Bdat(i) | Self::DataEnd(i) if i == id)
+        self.mail() == Some(id)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Opening a session: greeting, EHLO (or HELO), STARTTLS and AUTH, up to "ready".
 
-use super::{unexpected, Expect, Session, Stage, TlsPolicy};
+use super::{unexpected, Event, Expect, Session, Stage, TlsPolicy};
 use crate::auth::{choose_mechanism, SaslExchange};
 use crate::capabilities::Capabilities;
 use crate::command::Command;
@@ -69,6 +69,8 @@ impl Session {
             if self.config.tls == TlsPolicy::StartTlsRequired {
                 return Err(Error::unsupported(Phase::StartTls, Unsupported::StartTls));
             }
+            self.event("STARTTLS not offered: continuing without TLS (opportunistic)".into());
+            self.events.push_back(Event::StayedPlaintext);
         }
         self.authenticate_or_ready(&capabilities)
     }
@@ -99,6 +101,7 @@ impl Session {
 
     pub(super) fn become_ready(&mut self) {
         self.stage = Stage::Ready;
+        self.events.push_back(Event::Ready);
     }
 
     pub(super) fn on_starttls(&mut self, reply: Reply) -> Result<(), Error> {
@@ -113,6 +116,7 @@ impl Session {
         }
         if self.config.tls == TlsPolicy::StartTlsOpportunistic {
             self.event("STARTTLS refused: continuing without TLS (opportunistic)".into());
+            self.events.push_back(Event::StayedPlaintext);
             let capabilities = self.capabilities.clone().unwrap_or_default();
             return self.authenticate_or_ready(&capabilities);
         }
@@ -123,7 +127,9 @@ impl Session {
         match reply.code() {
             ReplyCode::AUTH_SUCCESSFUL => {
                 if let Some(sasl) = self.sasl.take() {
-                    self.event(format!("authenticated with {}", sasl.mechanism().name()));
+                    let mechanism = sasl.mechanism().clone();
+                    self.event(format!("authenticated with {}", mechanism.name()));
+                    self.events.push_back(Event::Authenticated { mechanism });
                 }
                 self.authenticated = true;
                 self.become_ready();

@@ -1,12 +1,12 @@
 //! One mail transaction (RFC 5321 §3.3): its recipients, their replies, and its outcome.
 
-use super::outcome::{MailId, MailOutcome, RecipientOutcome};
+use super::report::{MailId, RecipientResult, Status, TransactionOutcome};
 use super::Expect;
 use crate::command::Command;
 use crate::data::{DataEncoder, Framing, LineEndings};
 use crate::envelope::{Envelope, Recipient};
 use crate::error::Phase;
-use crate::reply::{Reply, ReplyCode};
+use crate::reply::Reply;
 use std::collections::VecDeque;
 
 /// One mail transaction (RFC 5321 §3.3), from MAIL to the final reply.
@@ -20,6 +20,8 @@ pub(super) struct Transaction {
     pub(super) deferred: Vec<Recipient>,
     /// How many of `deferred` the server deferred with 452 (they precede the others).
     pub(super) deferred_by_server: usize,
+    /// The 452 that deferred them.
+    pub(super) deferral: Option<Reply>,
     /// Commands not yet sent because the server does not pipeline.
     pub(super) unsent: VecDeque<(Command, Expect)>,
     /// The reply that ended the transaction early, and where.
@@ -86,8 +88,8 @@ impl Transaction {
         }));
     }
 
-    /// The outcome per recipient. `final_reply` is the reply to the end of data, if any.
-    pub(super) fn outcome(&self, final_reply: Option<Reply>) -> MailOutcome {
+    /// The verdict per recipient. `final_reply` is the reply to the end of data, if any.
+    pub(super) fn outcome(&self, final_reply: Option<Reply>, continues: bool) -> TransactionOutcome {
         let recipients = self
             .recipients
             .iter()
@@ -95,32 +97,49 @@ impl Transaction {
                 let mailbox = recipient.mailbox().clone();
                 match (rcpt_reply, &self.refusal, &final_reply) {
                     (_, Some((Phase::MailFrom, refusal)), _) => {
-                        RecipientOutcome::new(mailbox, false, Phase::MailFrom, refusal.clone())
+                        refused(mailbox, Phase::MailFrom, refusal.clone())
                     }
-                    (Some(r), _, _) if !r.is_positive() => {
-                        RecipientOutcome::new(mailbox, false, Phase::RcptTo, r.clone())
-                    }
-                    (_, Some((phase, refusal)), _) => {
-                        RecipientOutcome::new(mailbox, false, *phase, refusal.clone())
-                    }
-                    (Some(_), None, Some(done)) => {
-                        RecipientOutcome::new(mailbox, true, Phase::DataEnd, done.clone())
-                    }
-                    (rcpt, None, _) => RecipientOutcome::new(
+                    (Some(r), _, _) if !r.is_positive() => refused(mailbox, Phase::RcptTo, r.clone()),
+                    (_, Some((phase, refusal)), _) => refused(mailbox, *phase, refusal.clone()),
+                    (Some(_), None, Some(done)) => RecipientResult::answered(
                         mailbox,
-                        false,
-                        Phase::RcptTo,
-                        rcpt.clone().unwrap_or_else(no_reply),
+                        Status::Accepted,
+                        Phase::DataEnd,
+                        done.clone(),
                     ),
+                    (rcpt, None, _) => {
+                        RecipientResult::decided(mailbox, Status::NotSent, Phase::RcptTo, rcpt.clone())
+                    }
                 }
             })
             .collect();
         let deferred = self.deferred.iter().map(|r| r.mailbox().clone()).collect();
-        MailOutcome::new(recipients, final_reply, deferred, false)
+        TransactionOutcome::new(recipients, final_reply, deferred, continues)
+    }
+
+    /// The recipients left for a further transaction that will not come, each with the 452
+    /// that deferred it (or none: over the per-transaction limit, never tried).
+    pub(super) fn unsent_deferred(&self) -> impl Iterator<Item = RecipientResult> + '_ {
+        self.deferred.iter().enumerate().map(|(index, recipient)| {
+            let reply = (index < self.deferred_by_server)
+                .then(|| self.deferral.clone())
+                .flatten();
+            RecipientResult::decided(
+                recipient.mailbox().clone(),
+                Status::Deferred,
+                Phase::RcptTo,
+                reply,
+            )
+        })
     }
 }
 
-/// Stands in for a reply never received (a transaction abandoned before its RCPT replies).
-fn no_reply() -> Reply {
-    Reply::new(ReplyCode::TRANSACTION_FAILED, None, Vec::new())
+/// A refusal: for good with a 5xx, for now otherwise.
+fn refused(mailbox: crate::address::Mailbox, phase: Phase, reply: Reply) -> RecipientResult {
+    let status = if reply.is_permanent() {
+        Status::Rejected
+    } else {
+        Status::Deferred
+    };
+    RecipientResult::answered(mailbox, status, phase, reply)
 }

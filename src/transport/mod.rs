@@ -1,9 +1,9 @@
 //! The async transport: a thin tokio + rustls shell that carries out a [`Session`]'s actions.
 //!
-//! It makes no protocol decision of its own. It moves bytes, enforces the deadline the session
-//! attaches to each reply and write, performs TLS handshakes when asked, and turns what only it
-//! can see (end of file, I/O and TLS errors, timeouts) into typed errors through
-//! [`Session::fail`], which says whether a message may have been delivered.
+//! It makes no protocol decision of its own. It moves bytes, sleeps until the instant the
+//! session names ([`Session::poll_timeout`]), performs TLS handshakes and the TLS-mode probe
+//! when asked, and hands what only it can see (end of file, I/O and TLS errors) to the
+//! session, which turns them into typed errors and verdicts.
 //!
 //! ```no_run
 //! use smtpwire::address::Mailbox;
@@ -20,28 +20,34 @@
 //!     [Recipient::new(Mailbox::parse("friend@163.com")?)],
 //! )?;
 //! let report = client.send(envelope, b"Subject: hi\r\n\r\nHello\r\n").await?;
-//! println!("{}", report.final_reply().map(ToString::to_string).unwrap_or_default());
+//! println!("queued as {:?}", report.queue_id());
 //! client.quit().await?;
 //! # Ok(())
 //! # }
 //! ```
 
-mod report;
+mod connect;
 mod stream;
 mod tls;
 
-pub use report::SendReport;
-pub use tls::{TlsConfig, TlsInfo};
+pub use connect::connect_tcp;
+pub use tls::{CertificateObserver, TlsConfig, TlsInfo};
 
 use crate::envelope::Envelope;
-use crate::error::{Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch};
+use crate::error::{Delivery, Error, ErrorKind, InputError, Phase};
 use crate::mime::Message;
-use crate::session::{Action, MailId, Session, SessionConfig, TlsPolicy};
+use crate::reply::Reply;
+use crate::session::{Action, Event, MailId, Report, Session, SessionConfig, TlsPolicy};
 use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 use stream::MaybeTls;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
@@ -52,9 +58,15 @@ use tokio_rustls::TlsConnector;
 const DATA_CHUNK: usize = 60 * 1024;
 /// The read buffer; replies are small, and the session's framer holds what is incomplete.
 const READ_BUFFER: usize = 16 * 1024;
+/// How much of the TLS-mode probe's answer is kept: the record header is enough.
+const PROBE_ANSWER: usize = 16;
+
+/// Called with every [`Event`] of a client's session, as it happens: for transcripts shown
+/// live, metrics, or diagnostics such as `smtpwire check`.
+pub type EventObserver = Arc<dyn Fn(&Event) + Send + Sync>;
 
 /// Where to connect and how.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct ClientConfig {
     /// The server's host name (used for SNI and certificate checks) or IP address.
@@ -65,6 +77,20 @@ pub struct ClientConfig {
     pub session: SessionConfig,
     /// Which certificates to trust.
     pub tls: TlsConfig,
+    /// Sees every event of the session (default: none).
+    pub on_event: Option<EventObserver>,
+}
+
+impl fmt::Debug for ClientConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("session", &self.session)
+            .field("tls", &self.tls)
+            .field("on_event", &self.on_event.is_some())
+            .finish()
+    }
 }
 
 impl ClientConfig {
@@ -76,6 +102,7 @@ impl ClientConfig {
             port,
             session: SessionConfig::new(TlsPolicy::for_port(port)),
             tls: TlsConfig::default(),
+            on_event: None,
         }
     }
 }
@@ -85,134 +112,131 @@ pub struct Client<S = TcpStream> {
     stream: MaybeTls<S>,
     session: Session,
     host: String,
-    port: u16,
     tls: TlsConfig,
     tls_info: Option<TlsInfo>,
     buffer: Box<[u8]>,
-    started: Instant,
-    /// The deadline of the reply being read, with the reply count it belongs to.
-    deadline: Option<(u64, Instant)>,
-    first_byte: Option<u8>,
+    /// The address connected to, for the TLS-mode probe's second connection.
+    peer: Option<SocketAddr>,
+    probe: Option<Pin<Box<dyn Future<Output = Vec<u8>> + Send>>>,
+    /// Messages the session finished, until their send call collects them.
+    finished: HashMap<MailId, Result<Report, Error>>,
     /// An action met while writing data (a transaction refused mid-stream), for the caller.
     stashed: Option<Action>,
+    on_event: Option<EventObserver>,
     /// When AUTH started, then how long it took.
     auth_started: Option<Instant>,
     auth_duration: Option<Duration>,
 }
 
-impl std::fmt::Debug for Client<TcpStream> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl<S> fmt::Debug for Client<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
             .field("host", &self.host)
-            .field("port", &self.port)
+            .field("peer", &self.peer)
             .field("tls", &self.tls_info)
             .field("session", &self.session)
             .finish_non_exhaustive()
     }
 }
 
+/// Where a message's data comes from.
+enum Data<'a, R> {
+    /// In memory: written straight from the caller's buffer.
+    Bytes(&'a [u8]),
+    /// A built MIME message, encoded as it goes out (file attachments read chunk by chunk).
+    Message(&'a Message),
+    /// Streamed by the caller; it can be read only once.
+    Reader(R),
+}
+
+/// A message waiting to be sent, with its place among the results.
+struct Job<'a, R> {
+    index: usize,
+    envelope: Envelope,
+    data: Data<'a, R>,
+}
+
 impl Client<TcpStream> {
-    /// Resolves the host, connects to each address in turn until one answers (each attempt
-    /// within the connect timeout), then greets, negotiates TLS and authenticates.
+    /// Connects with [`connect_tcp`] (each resolved address in turn), then greets,
+    /// negotiates TLS and authenticates. When a plaintext greeting is late, a second
+    /// connection asks whether the port expects implicit TLS, so that mix-up is reported in
+    /// seconds rather than after the greeting's five minutes.
     ///
     /// # Errors
-    /// Any failure up to the session being ready: connect, TLS, greeting, EHLO, AUTH.
+    /// Any failure up to the session being ready: connect, TLS, greeting, EHLO, AUTH. With a
+    /// transcript enabled, the error carries the dialogue up to the failure.
     pub async fn connect(config: ClientConfig) -> Result<Self, Error> {
-        let limit = config.session.timeouts.connect;
-        let host = config
-            .host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let lookup = tokio::net::lookup_host((host.as_str(), config.port));
-        let addresses = match tokio::time::timeout(limit, lookup).await {
-            Ok(Ok(addresses)) => addresses,
-            Ok(Err(error)) => {
-                return Err(Error::new(ErrorKind::Io(Arc::new(error)), Phase::Connect))
-            }
-            Err(_) => return Err(Error::new(ErrorKind::Timeout, Phase::Connect)),
-        };
-        let mut last = Error::new(
-            ErrorKind::Io(Arc::new(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "the host name resolved to no address",
-            ))),
-            Phase::Connect,
-        );
-        for address in addresses {
-            match tokio::time::timeout(limit, TcpStream::connect(address)).await {
-                Ok(Ok(stream)) => {
-                    // Commands and data leave in few, deliberate writes: Nagle's algorithm
-                    // would only add delayed-ACK stalls to each round trip.
-                    let _ = stream.set_nodelay(true);
-                    return Self::connect_with(stream, config).await;
-                }
-                Ok(Err(error)) => last = Error::new(ErrorKind::Io(Arc::new(error)), Phase::Connect),
-                Err(_) => last = Error::new(ErrorKind::Timeout, Phase::Connect),
-            }
-        }
-        Err(last)
+        let (stream, peer) =
+            connect_tcp(&config.host, config.port, &config.session.timeouts).await?;
+        let mut client = Self::new(stream, config);
+        client.peer = Some(peer);
+        client.open().await
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Runs the session over a stream the caller opened (a proxy, a Unix socket, a test pipe).
-    /// With implicit TLS the handshake runs on it first.
+    /// With implicit TLS the handshake runs on it first. There is no second connection for
+    /// the TLS-mode probe.
     ///
     /// # Errors
     /// As [`Client::connect`].
     pub async fn connect_with(stream: S, config: ClientConfig) -> Result<Self, Error> {
-        let mut client = Self {
+        Self::new(stream, config).open().await
+    }
+
+    /// As [`Client::connect_with`], over a stream the caller opened to `peer` (e.g. with
+    /// [`connect_tcp`], wrapped to count bytes): a late greeting can then be probed with a
+    /// second connection to `peer`, as [`Client::connect`] does.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    pub async fn connect_via(stream: S, peer: SocketAddr, config: ClientConfig) -> Result<Self, Error> {
+        let mut client = Self::new(stream, config);
+        client.peer = Some(peer);
+        client.open().await
+    }
+
+    fn new(stream: S, config: ClientConfig) -> Self {
+        Self {
             stream: MaybeTls::Plain(stream),
             session: Session::new(config.session),
             host: config.host,
-            port: config.port,
             tls: config.tls,
             tls_info: None,
             buffer: vec![0; READ_BUFFER].into_boxed_slice(),
-            started: Instant::now(),
-            deadline: None,
-            first_byte: None,
+            peer: None,
+            probe: None,
+            finished: HashMap::new(),
             stashed: None,
+            on_event: config.on_event,
             auth_started: None,
             auth_duration: None,
-        };
-        match client.pump().await? {
-            Action::Ready => Ok(client),
-            other => Err(client.unexpected(&other)),
+        }
+    }
+
+    async fn open(mut self) -> Result<Self, Error> {
+        let ready = self.pump().await;
+        self.probe = None;
+        match ready? {
+            Action::Ready => Ok(self),
+            other => Err(self.unexpected(&other)),
         }
     }
 
     /// Sends one message to the envelope's recipients and reports each one's outcome.
     ///
     /// `message` is the complete RFC 5322 message (headers, blank line, body). Its line endings
-    /// are normalised and dots stuffed on the way out.
+    /// are normalised and dots stuffed on the way out. Recipients the server defers (452) get
+    /// a further transaction with the same bytes.
     ///
     /// # Errors
-    /// When no recipient was accepted (with the server's reply), when the session fails
-    /// (check [`Error::delivery`] before retrying), or for invalid input, caught before
-    /// anything is sent.
-    pub async fn send(&mut self, envelope: Envelope, message: &[u8]) -> Result<SendReport, Error> {
-        let started = Instant::now();
-        let id = self.start(envelope).await?;
-        let mut report = SendReport::default();
-        loop {
-            match self.pump().await? {
-                Action::SendData(got) if got == id => {
-                    self.write_message(id, message).await?;
-                    report.add_bytes(message.len() as u64);
-                }
-                Action::Finished(got, outcome) if got == id => {
-                    let more = outcome.continues();
-                    report.add(outcome);
-                    if !more {
-                        break;
-                    }
-                }
-                other => return Err(self.unexpected(&other)),
-            }
-        }
-        report.finish(started.elapsed())
+    /// When no recipient was accepted: the refusal or failure that decided, with every
+    /// recipient's verdict in [`Error::report`] (check [`Error::delivery`] before retrying);
+    /// or invalid input, caught before anything is sent.
+    pub async fn send(&mut self, envelope: Envelope, message: &[u8]) -> Result<Report, Error> {
+        self.send_one(envelope, Data::<tokio::io::Empty>::Bytes(message))
+            .await
     }
 
     /// Sends a built MIME message to the envelope it implies (Sender or From; To, Cc and Bcc),
@@ -220,40 +244,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ///
     /// File attachments are read and encoded chunk by chunk as the data goes out, so memory
     /// does not grow with their size (the reads are blocking file reads on the current task).
-    /// Recipients the server defers (452) get a further transaction with the same bytes.
+    /// Recipients the server defers (452) get a further transaction with the same message.
     ///
     /// # Errors
     /// As [`Client::send`]; a file attachment that cannot be read ends the session.
-    pub async fn send_message(&mut self, message: &Message) -> Result<SendReport, Error> {
-        let started = Instant::now();
+    pub async fn send_message(&mut self, message: &Message) -> Result<Report, Error> {
         let envelope =
             Envelope::for_message(message).map_err(|e| Error::input(Phase::MailFrom, e))?;
-        let id = self.start(envelope).await?;
-        let mut report = SendReport::default();
-        loop {
-            match self.pump().await? {
-                Action::SendData(got) if got == id => {
-                    let written = self.write_reader(id, message.reader()).await?;
-                    report.add_bytes(written);
-                }
-                Action::Finished(got, outcome) if got == id => {
-                    let more = outcome.continues();
-                    report.add(outcome);
-                    if !more {
-                        break;
-                    }
-                }
-                other => return Err(self.unexpected(&other)),
-            }
-        }
-        report.finish(started.elapsed())
+        self.send_one(envelope, Data::<tokio::io::Empty>::Message(message))
+            .await
+    }
+
+    /// Sends a built MIME message to `envelope` rather than the one it implies: e.g. to the
+    /// recipients still pending after an earlier attempt. Streams as
+    /// [`Client::send_message`] does.
+    ///
+    /// # Errors
+    /// As [`Client::send_message`].
+    pub async fn send_message_to(
+        &mut self,
+        envelope: Envelope,
+        message: &Message,
+    ) -> Result<Report, Error> {
+        self.send_one(envelope, Data::<tokio::io::Empty>::Message(message))
+            .await
     }
 
     /// Sends a message streamed from `reader`, of any length, holding at most one chunk in
     /// memory.
     ///
     /// The data cannot be read twice, so recipients the server defers (452) are not retried
-    /// in a further transaction: they are listed in [`SendReport::deferred`].
+    /// in a further transaction: they are reported [`Status::Deferred`](crate::session::Status).
     ///
     /// # Errors
     /// As [`Client::send`], plus reading from `reader`, which ends the session (part of the
@@ -261,41 +282,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     pub async fn send_reader<R: AsyncRead + Unpin>(
         &mut self,
         envelope: Envelope,
-        mut reader: R,
-    ) -> Result<SendReport, Error> {
-        let started = Instant::now();
-        let id = self.start(envelope).await?;
-        let mut report = SendReport::default();
-        let mut chunk = vec![0; DATA_CHUNK];
-        loop {
-            match self.pump().await? {
-                Action::SendData(got) if got == id => loop {
-                    let read = match reader.read(&mut chunk).await {
-                        Ok(read) => read,
-                        Err(error) => {
-                            return Err(self.session.fail(ErrorKind::Io(Arc::new(error))))
-                        }
-                    };
-                    let Some(data) = chunk.get(..read) else { break };
-                    if data.is_empty() {
-                        self.session.finish_data()?;
-                        break;
-                    }
-                    self.session.write_data(data)?;
-                    report.add_bytes(read as u64);
-                    if !self.flush(id).await? {
-                        break;
-                    }
-                },
-                Action::Finished(got, outcome) if got == id => {
-                    self.session.cancel_continuation(id);
-                    report.add(outcome);
-                    break;
-                }
-                other => return Err(self.unexpected(&other)),
-            }
-        }
-        report.finish(started.elapsed())
+        reader: R,
+    ) -> Result<Report, Error> {
+        self.send_one(envelope, Data::Reader(reader)).await
     }
 
     /// Sends several messages over this connection, pipelining across them when the server
@@ -303,89 +292,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// dot, so each further message costs one round trip. One result per message, in order.
     ///
     /// A message refused before anything was sent (e.g. it needs SMTPUTF8) fails alone; a
-    /// failure of the connection fails every message not finished (see [`Error::delivery`]).
-    pub async fn send_batch<I>(&mut self, messages: I) -> Vec<Result<SendReport, Error>>
+    /// failure of the connection ends every message not finished, each with its verdict.
+    pub async fn send_batch<I>(&mut self, messages: I) -> Vec<Result<Report, Error>>
     where
         I: IntoIterator<Item = (Envelope, Vec<u8>)>,
     {
-        let mut queue: VecDeque<(usize, Envelope, Vec<u8>)> = messages
-            .into_iter()
+        let messages: Vec<(Envelope, Vec<u8>)> = messages.into_iter().collect();
+        let jobs = messages
+            .iter()
             .enumerate()
-            .map(|(i, (envelope, body))| (i, envelope, body))
-            .collect();
-        let mut results: Vec<Option<Result<SendReport, Error>>> =
-            (0..queue.len()).map(|_| None).collect();
-        let mut in_flight: HashMap<MailId, (usize, Vec<u8>, SendReport, Instant)> = HashMap::new();
-        let pipelining = self.pipelines();
-        let fatal = loop {
-            let action = match self.pump().await {
-                Ok(action) => action,
-                Err(error) => break Some(error),
-            };
-            match action {
-                Action::Ready => {
-                    if !self.start_next(&mut queue, &mut in_flight, &mut results) {
-                        break None;
-                    }
-                }
-                Action::SendData(id) => {
-                    let Some((_, body, report, _)) = in_flight.get_mut(&id) else {
-                        break Some(self.unexpected(&Action::SendData(id)));
-                    };
-                    report.add_bytes(body.len() as u64);
-                    let body = std::mem::take(body);
-                    let written = self.write_message(id, &body).await;
-                    if let Some((_, kept, _, _)) = in_flight.get_mut(&id) {
-                        // Kept in case a further transaction needs the data again.
-                        *kept = body;
-                    }
-                    if let Err(error) = written {
-                        break Some(error);
-                    }
-                    if pipelining {
-                        self.start_next(&mut queue, &mut in_flight, &mut results);
-                    }
-                }
-                Action::Finished(id, outcome) => {
-                    let more = outcome.continues();
-                    if let Some((_, _, report, _)) = in_flight.get_mut(&id) {
-                        report.add(outcome);
-                    }
-                    if !more {
-                        if let Some((index, _, report, started)) = in_flight.remove(&id) {
-                            if let Some(slot) = results.get_mut(index) {
-                                *slot = Some(report.finish(started.elapsed()));
-                            }
-                        }
-                    }
-                }
-                other => break Some(self.unexpected(&other)),
-            }
-        };
-        if let Some(error) = fatal {
-            for (index, ..) in in_flight.into_values() {
-                if let Some(slot) = results.get_mut(index) {
-                    *slot = Some(Err(error.clone()));
-                }
-            }
-            let not_sent = error.clone().with_delivery(crate::Delivery::NotSent);
-            for (index, ..) in queue {
-                if let Some(slot) = results.get_mut(index) {
-                    *slot = Some(Err(not_sent.clone()));
-                }
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| {
-                    Err(Error::input(
-                        Phase::MailFrom,
-                        InputError::WrongState("message not sent"),
-                    ))
-                })
+            .map(|(index, (envelope, body))| Job {
+                index,
+                envelope: envelope.clone(),
+                data: Data::<tokio::io::Empty>::Bytes(body),
             })
-            .collect()
+            .collect();
+        self.transact(jobs).await
     }
 
     /// Checks the connection with NOOP.
@@ -400,12 +322,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
     }
 
-    /// Says goodbye and closes the connection. Whatever the server answers to QUIT, even
-    /// junk or nothing, messages already accepted stay accepted.
+    /// Asks whether the server would take mail from `from` without sending any (MAIL FROM,
+    /// then RSET), and returns its answer. A refusal is an answer, not an error: QQ Mail and
+    /// 163 refuse a sender other than the account (501 / 553).
+    ///
+    /// # Errors
+    /// The session failing (a 421, a lost connection), or not being ready.
+    pub async fn probe_sender(
+        &mut self,
+        from: Option<crate::address::Mailbox>,
+    ) -> Result<Reply, Error> {
+        self.session.probe_sender(from)?;
+        match self.pump().await? {
+            Action::Ready => self.session.take_probe_reply().ok_or_else(|| {
+                Error::input(Phase::MailFrom, InputError::WrongState("no reply to MAIL"))
+            }),
+            other => Err(self.unexpected(&other)),
+        }
+    }
+
+    /// Says goodbye and closes the connection; the client (its transcript, its TLS details)
+    /// stays for the caller to look at. Whatever the server answers to QUIT, even junk or
+    /// nothing, messages already accepted stay accepted.
     ///
     /// # Errors
     /// Only a failure before QUIT could be sent.
-    pub async fn quit(mut self) -> Result<(), Error> {
+    pub async fn quit(&mut self) -> Result<(), Error> {
         self.session.quit()?;
         loop {
             match self.pump().await {
@@ -420,19 +362,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// How long AUTH took, once it succeeded.
     pub fn auth_duration(&self) -> Option<Duration> {
         self.auth_duration
-    }
-
-    /// Notes when AUTH starts and how long it took, for diagnostics and metrics.
-    fn time_auth(&mut self) {
-        if self.auth_duration.is_some() {
-            return;
-        }
-        if self.auth_started.is_none() && self.session.phase() == Phase::Auth {
-            self.auth_started = Some(Instant::now());
-        }
-        if self.session.is_authenticated() {
-            self.auth_duration = self.auth_started.map(|started| started.elapsed());
-        }
     }
 
     /// Whether this connection can send more mail (see [`Session::is_usable`]).
@@ -450,34 +379,110 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         &self.session
     }
 
-    fn pipelines(&self) -> bool {
-        self.session.config().pipelining
-            && self.session.capabilities().is_some_and(|c| c.pipelining())
-    }
+    // ===== the one transaction routine =====
 
-    async fn start(&mut self, envelope: Envelope) -> Result<MailId, Error> {
-        match self.pump().await? {
-            Action::Ready => Ok(self.session.send_mail(envelope)?),
-            other => Err(self.unexpected(&other)),
-        }
-    }
-
-    /// Starts the next queued message the server will take; a message refused before anything
-    /// was sent gets its error and the next one is tried. Returns whether one started.
-    fn start_next(
+    async fn send_one<R: AsyncRead + Unpin>(
         &mut self,
-        queue: &mut VecDeque<(usize, Envelope, Vec<u8>)>,
-        in_flight: &mut HashMap<MailId, (usize, Vec<u8>, SendReport, Instant)>,
-        results: &mut [Option<Result<SendReport, Error>>],
+        envelope: Envelope,
+        data: Data<'_, R>,
+    ) -> Result<Report, Error> {
+        let job = Job {
+            index: 0,
+            envelope,
+            data,
+        };
+        self.transact(vec![job]).await.pop().unwrap_or_else(|| {
+            Err(Error::input(
+                Phase::MailFrom,
+                InputError::WrongState("message not sent"),
+            ))
+        })
+    }
+
+    /// Sends every job, pipelining the next envelope behind the previous data when the
+    /// server allows; the session finishes each message with its result.
+    async fn transact<R: AsyncRead + Unpin>(
+        &mut self,
+        jobs: Vec<Job<'_, R>>,
+    ) -> Vec<Result<Report, Error>> {
+        let mut results: Vec<Option<Result<Report, Error>>> = jobs.iter().map(|_| None).collect();
+        let mut queue: VecDeque<Job<'_, R>> = jobs.into();
+        let mut in_flight: HashMap<MailId, Job<'_, R>> = HashMap::new();
+        let fatal = loop {
+            self.collect_finished(&mut in_flight, &mut results);
+            let action = match self.pump().await {
+                Ok(action) => action,
+                Err(error) => break Some(error),
+            };
+            match action {
+                Action::Ready => {
+                    if !self.start_next(&mut queue, &mut in_flight, &mut results) {
+                        break None;
+                    }
+                }
+                Action::SendData(id) => {
+                    let Some(job) = in_flight.get_mut(&id) else {
+                        break Some(self.unexpected(&Action::SendData(id)));
+                    };
+                    let mut data = std::mem::replace(&mut job.data, Data::Bytes(&[]));
+                    let written = self.write_data(id, &mut data).await;
+                    if let Some(job) = in_flight.get_mut(&id) {
+                        // Kept: a further transaction (deferred recipients) sends it again.
+                        job.data = data;
+                    }
+                    if let Err(error) = written {
+                        break Some(error);
+                    }
+                    if self.session.pipelines() {
+                        self.start_next(&mut queue, &mut in_flight, &mut results);
+                    }
+                }
+                other => break Some(self.unexpected(&other)),
+            }
+        };
+        self.collect_finished(&mut in_flight, &mut results);
+        if let Some(error) = fatal {
+            let unfinished = in_flight.into_values().map(|job| job.index);
+            let not_started = queue.into_iter().map(|job| job.index);
+            for index in unfinished.chain(not_started) {
+                if let Some(slot @ None) = results.get_mut(index) {
+                    *slot = Some(Err(error.clone().with_delivery(Delivery::NotSent)));
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| {
+                    Err(Error::input(
+                        Phase::MailFrom,
+                        InputError::WrongState("message not sent"),
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// Hands the next queued message to the session; one it refuses before anything was sent
+    /// gets its error and the next is tried. Returns whether one started.
+    fn start_next<'a, R>(
+        &mut self,
+        queue: &mut VecDeque<Job<'a, R>>,
+        in_flight: &mut HashMap<MailId, Job<'a, R>>,
+        results: &mut [Option<Result<Report, Error>>],
     ) -> bool {
-        while let Some((index, envelope, body)) = queue.pop_front() {
-            match self.session.send_mail(envelope) {
+        while let Some(job) = queue.pop_front() {
+            let started = match job.data {
+                Data::Reader(_) => self.session.send_mail_once(job.envelope.clone()),
+                _ => self.session.send_mail(job.envelope.clone()),
+            };
+            match started {
                 Ok(id) => {
-                    in_flight.insert(id, (index, body, SendReport::default(), Instant::now()));
+                    in_flight.insert(id, job);
                     return true;
                 }
                 Err(error) => {
-                    if let Some(slot) = results.get_mut(index) {
+                    if let Some(slot) = results.get_mut(job.index) {
                         *slot = Some(Err(error));
                     }
                 }
@@ -486,59 +491,85 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         false
     }
 
-    /// Writes a whole message: data and terminator leave together when the message fits in
-    /// one chunk, so a small message costs one write. Stops early if the server ends the
-    /// transaction meanwhile (a refused BDAT chunk).
-    async fn write_message(&mut self, id: MailId, message: &[u8]) -> Result<(), Error> {
-        let mut chunks = message.chunks(DATA_CHUNK).peekable();
-        while let Some(chunk) = chunks.next() {
-            self.session.write_data(chunk)?;
-            if chunks.peek().is_some() && !self.flush(id).await? {
-                return Ok(());
+    fn collect_finished<R>(
+        &mut self,
+        in_flight: &mut HashMap<MailId, Job<'_, R>>,
+        results: &mut [Option<Result<Report, Error>>],
+    ) {
+        for (id, result) in self.finished.drain() {
+            if let Some(job) = in_flight.remove(&id) {
+                if let Some(slot) = results.get_mut(job.index) {
+                    *slot = Some(result);
+                }
             }
         }
-        self.session.finish_data()?;
-        Ok(())
     }
 
-    /// Writes data read from `reader` chunk by chunk; the last chunk and the terminator leave
-    /// in one write. Returns the octets read.
-    async fn write_reader(
+    /// Writes one message's data; the last chunk and the terminator leave in one write, so a
+    /// small message costs one write. Stops early if the server ends the transaction
+    /// meanwhile (a refused BDAT chunk, a 552 in the middle of the data).
+    async fn write_data<R: AsyncRead + Unpin>(
         &mut self,
         id: MailId,
-        mut reader: impl std::io::Read,
-    ) -> Result<u64, Error> {
+        data: &mut Data<'_, R>,
+    ) -> Result<(), Error> {
+        match data {
+            Data::Bytes(bytes) => {
+                let mut chunks = bytes.chunks(DATA_CHUNK).peekable();
+                while let Some(chunk) = chunks.next() {
+                    self.session.write_data(chunk)?;
+                    if chunks.peek().is_some() && !self.flush(id).await? {
+                        return Ok(());
+                    }
+                }
+            }
+            Data::Message(message) => {
+                let mut reader = Source::<R>::Blocking(message.reader());
+                if !self.write_from(id, &mut reader).await? {
+                    return Ok(());
+                }
+            }
+            Data::Reader(reader) => {
+                if !self.write_from(id, &mut Source::Async(reader)).await? {
+                    return Ok(());
+                }
+            }
+        }
+        self.session.finish_data()
+    }
+
+    /// Writes data read chunk by chunk, reading one chunk ahead so the last one leaves with
+    /// the terminator. Returns whether the server still waits for the end of the data.
+    async fn write_from<R: AsyncRead + Unpin>(
+        &mut self,
+        id: MailId,
+        source: &mut Source<'_, R>,
+    ) -> Result<bool, Error> {
         let mut current = vec![0; DATA_CHUNK];
         let mut next = vec![0; DATA_CHUNK];
-        let mut filled = self.read_chunk(&mut reader, &mut current)?;
-        let mut total = 0;
+        let mut filled = self.fill(source, &mut current).await?;
         while filled > 0 {
-            let ahead = self.read_chunk(&mut reader, &mut next)?;
+            let ahead = self.fill(source, &mut next).await?;
             self.session
                 .write_data(current.get(..filled).unwrap_or_default())?;
-            total += filled as u64;
             if ahead > 0 && !self.flush(id).await? {
-                return Ok(total);
+                return Ok(false);
             }
             std::mem::swap(&mut current, &mut next);
             filled = ahead;
         }
-        self.session.finish_data()?;
-        Ok(total)
+        Ok(true)
     }
 
-    /// Fills `buffer` as far as the reader goes; 0 means the end.
-    fn read_chunk(
+    /// Fills `buffer` as far as the source goes; 0 means the end.
+    async fn fill<R: AsyncRead + Unpin>(
         &mut self,
-        reader: &mut impl std::io::Read,
+        source: &mut Source<'_, R>,
         buffer: &mut [u8],
     ) -> Result<usize, Error> {
         let mut filled = 0;
-        while filled < buffer.len() {
-            let Some(rest) = buffer.get_mut(filled..) else {
-                break;
-            };
-            match reader.read(rest) {
+        while let Some(rest) = buffer.get_mut(filled..).filter(|rest| !rest.is_empty()) {
+            match source.read(rest).await {
                 Ok(0) => break,
                 Ok(read) => filled += read,
                 Err(error) if error.kind() == std::io::ErrorKind::Interrupted => {}
@@ -551,7 +582,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// Writes what the session has queued, without waiting for any reply. Returns whether the
     /// server still waits for this message's data.
     async fn flush(&mut self, id: MailId) -> Result<bool, Error> {
-        self.peek_replies().await?;
+        self.pick_up_replies().await?;
         match self.pump().await? {
             Action::SendData(wanted) if wanted == id => Ok(true),
             other => {
@@ -561,20 +592,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
     }
 
-    /// Picks up what the server already sent, without waiting: a refusal in the middle of the
-    /// data (`552` before the end) should stop the writing, not wait for it to finish.
-    async fn peek_replies(&mut self) -> Result<(), Error> {
-        match tokio::time::timeout(Duration::ZERO, self.stream.read(&mut self.buffer)).await {
-            Err(_) => Ok(()),
-            Ok(Ok(0)) => Err(self.fail(ErrorKind::ConnectionClosed)),
-            Ok(Ok(read)) => {
+    /// Passes on what the server already sent, without waiting and without a timer: a
+    /// refusal in the middle of the data (`552` before the end) should stop the writing.
+    /// Yielding first lets the runtime's reactor see what arrived (a zero-timeout poll, not
+    /// a timer: the task is not parked).
+    async fn pick_up_replies(&mut self) -> Result<(), Error> {
+        tokio::task::yield_now().await;
+        let stream = &mut self.stream;
+        let buffer = &mut self.buffer;
+        let read = std::future::poll_fn(|cx| {
+            let mut buffer = ReadBuf::new(buffer);
+            Poll::Ready(match Pin::new(&mut *stream).poll_read(cx, &mut buffer) {
+                Poll::Pending => None,
+                Poll::Ready(result) => Some(result.map(|()| buffer.filled().len())),
+            })
+        })
+        .await;
+        match read {
+            None => Ok(()),
+            Some(Ok(0)) => Err(self.fail(ErrorKind::ConnectionClosed)),
+            Some(Ok(read)) => {
                 self.session
                     .feed(self.buffer.get(..read).unwrap_or_default());
                 Ok(())
             }
-            Ok(Err(error)) => Err(self.fail(ErrorKind::Io(Arc::new(error)))),
+            Some(Err(error)) => Err(self.fail(ErrorKind::Io(Arc::new(error)))),
         }
     }
+
+    // ===== carrying out actions =====
 
     /// Carries out actions until one needs the caller.
     async fn pump(&mut self) -> Result<Action, Error> {
@@ -582,85 +628,134 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             return Ok(action);
         }
         loop {
-            self.session.set_elapsed(self.started.elapsed());
-            self.time_auth();
-            let action = match self.session.next_action() {
-                Ok(action) => action,
-                Err(error) => return Err(self.explain(error)),
-            };
-            self.time_auth();
-            if !matches!(action, Action::Receive { .. }) {
-                self.deadline = None;
-            }
-            match action {
-                Action::Send { bytes, timeout } => self.write(&bytes, timeout).await?,
-                Action::Receive { timeout } => self.read(timeout).await?,
-                Action::StartTls { timeout } => self.start_tls(timeout).await?,
+            let action = self.session.next_action(now());
+            self.take_events();
+            match action? {
+                Action::Send(bytes) => self.write(&bytes).await?,
+                Action::Receive => self.read().await?,
+                Action::StartTls => self.start_tls().await?,
+                Action::ProbeTls => self.start_probe(),
                 other => return Ok(other),
             }
         }
     }
 
-    async fn write(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), Error> {
+    /// Passes the session's events on: finished messages to their send call, everything to
+    /// the observer.
+    fn take_events(&mut self) {
+        while let Some(event) = self.session.poll_event() {
+            if let Some(observer) = &self.on_event {
+                observer(&event);
+            }
+            match event {
+                Event::MessageFinished { id, result } => {
+                    self.finished.insert(id, result);
+                }
+                Event::Reply {
+                    phase: Phase::Auth, ..
+                } if self.auth_started.is_none() => self.auth_started = Some(Instant::now()),
+                Event::Authenticated { .. } => {
+                    self.auth_duration = self.auth_started.map(|started| started.elapsed());
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        if self.auth_started.is_none() && self.session.phase() == Phase::Auth {
+            self.auth_started = Some(Instant::now());
+        }
+        let deadline = self.session.poll_timeout();
         let stream = &mut self.stream;
-        let written = tokio::time::timeout(timeout, async {
+        let written = within(deadline, async {
             stream.write_all(bytes).await?;
             stream.flush().await
         })
         .await;
         match written {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(error)) => Err(self.fail(ErrorKind::Io(Arc::new(error)))),
-            Err(_) => Err(self.fail(ErrorKind::Timeout)),
+            Some(Ok(())) => Ok(()),
+            Some(Err(error)) => Err(self.fail(ErrorKind::Io(Arc::new(error)))),
+            None => Err(self.deadline_passed()),
         }
     }
 
-    /// Reads once, within the deadline of the reply being read: a server that trickles bytes
-    /// cannot stretch it.
-    async fn read(&mut self, timeout: Duration) -> Result<(), Error> {
-        let replies = self.session.replies_received();
-        let deadline = match self.deadline {
-            Some((count, deadline)) if count == replies => deadline,
-            _ => {
-                let deadline = Instant::now() + timeout;
-                self.deadline = Some((replies, deadline));
-                deadline
-            }
-        };
-        match tokio::time::timeout_at(deadline, self.stream.read(&mut self.buffer)).await {
-            Ok(Ok(0)) => Err(self.fail(ErrorKind::ConnectionClosed)),
-            Ok(Ok(read)) => {
-                let data = self.buffer.get(..read).unwrap_or_default();
-                if self.first_byte.is_none() {
-                    self.first_byte = data.first().copied();
-                    // A TLS record where the greeting is due: say so now, not when the
-                    // greeting's deadline passes (the framer would wait for a line end).
-                    if self.tls_info.is_none() && matches!(self.first_byte, Some(0x15 | 0x16)) {
-                        return Err(
-                            self.fail(ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls))
-                        );
+    /// Reads once, until the session's deadline for the reply (a server that trickles bytes
+    /// cannot stretch it); a TLS-mode probe in flight races the read.
+    async fn read(&mut self) -> Result<(), Error> {
+        let deadline = self.session.poll_timeout();
+        let read = {
+            let mut read = pin!(self.stream.read(&mut self.buffer));
+            let probe = &mut self.probe;
+            within(
+                deadline,
+                std::future::poll_fn(|cx| {
+                    if let Poll::Ready(result) = read.as_mut().poll(cx) {
+                        return Poll::Ready(Read::Bytes(result));
                     }
-                }
-                self.session.feed(data);
+                    if let Some(answer) = probe.as_mut() {
+                        if let Poll::Ready(answer) = answer.as_mut().poll(cx) {
+                            return Poll::Ready(Read::ProbeAnswer(answer));
+                        }
+                    }
+                    Poll::Pending
+                }),
+            )
+            .await
+        };
+        match read {
+            Some(Read::Bytes(Ok(0))) => Err(self.fail(ErrorKind::ConnectionClosed)),
+            Some(Read::Bytes(Ok(read))) => {
+                self.session
+                    .feed(self.buffer.get(..read).unwrap_or_default());
                 Ok(())
             }
-            Ok(Err(error)) => Err(self.fail(ErrorKind::Io(Arc::new(error)))),
-            Err(_) => Err(self.fail(ErrorKind::Timeout)),
+            Some(Read::Bytes(Err(error))) => Err(self.fail(ErrorKind::Io(Arc::new(error)))),
+            Some(Read::ProbeAnswer(answer)) => {
+                self.probe = None;
+                self.session.tls_probe_answered(&answer);
+                Ok(())
+            }
+            // The probe instant, or the deadline: the session says which.
+            None => {
+                self.session.handle_timeout(now());
+                Ok(())
+            }
         }
     }
 
-    async fn start_tls(&mut self, timeout: Duration) -> Result<(), Error> {
-        // The session refuses bytes after the 220 already; this guards the shell's own buffer.
-        if self.session.buffered_input() > 0 {
-            return Err(self.fail(ErrorKind::Protocol(ProtocolViolation::DataAfterStartTls)));
-        }
+    /// Opens the second connection that asks the port whether it speaks TLS; its answer is
+    /// read alongside the greeting.
+    fn start_probe(&mut self) {
+        let (Some(peer), Ok(hello)) = (self.peer, tls::client_hello(&self.host)) else {
+            return;
+        };
+        self.probe = Some(Box::pin(async move {
+            let Ok(mut probe) = TcpStream::connect(peer).await else {
+                return Vec::new();
+            };
+            if probe.write_all(&hello).await.is_err() {
+                return Vec::new();
+            }
+            let mut answer = vec![0; PROBE_ANSWER];
+            match probe.read(&mut answer).await {
+                Ok(read) => {
+                    answer.truncate(read);
+                    answer
+                }
+                Err(_) => Vec::new(),
+            }
+        }));
+    }
+
+    async fn start_tls(&mut self) -> Result<(), Error> {
         let config = match self.tls.client_config() {
             Ok(config) => config,
-            Err(error) => return Err(self.fail(ErrorKind::Tls(Arc::new(error)))),
+            Err(error) => return Err(self.session.tls_failed(Arc::new(error), true)),
         };
         let name = match tls::server_name(&self.host) {
             Ok(name) => name,
-            Err(error) => return Err(self.fail(ErrorKind::Tls(Arc::new(error)))),
+            Err(error) => return Err(self.session.tls_failed(Arc::new(error), true)),
         };
         let MaybeTls::Plain(plain) = std::mem::replace(&mut self.stream, MaybeTls::Upgrading)
         else {
@@ -669,70 +764,106 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             ))));
         };
         let started = Instant::now();
+        let deadline = self.session.poll_timeout();
         let handshake = TlsConnector::from(config).connect(name, plain);
-        match tokio::time::timeout(timeout, handshake).await {
-            Ok(Ok(stream)) => {
+        match within(deadline, handshake).await {
+            Some(Ok(stream)) => {
                 let verified = self.tls.verifies_certificates();
                 let info =
                     TlsInfo::from_connection(stream.get_ref().1, verified, started.elapsed());
-                self.session.note(format!("TLS handshake done: {info}"));
-                self.tls_info = Some(info);
                 self.stream = MaybeTls::Tls(Box::new(stream));
-                self.session.tls_established()
+                let established = self.session.tls_established(&info.to_string());
+                self.tls_info = Some(info);
+                established
             }
-            Ok(Err(error)) => {
-                let kind = self.classify_tls_error(error);
-                Err(self.fail(kind))
+            Some(Err(error)) => {
+                let rustls_error = error
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .cloned();
+                // What came back was not TLS records at all (a plaintext greeting).
+                let peer_spoke_tls = !matches!(rustls_error, Some(rustls::Error::InvalidMessage(_)));
+                let error: Arc<dyn std::error::Error + Send + Sync> = match rustls_error {
+                    Some(rustls_error) => Arc::new(rustls_error),
+                    None => Arc::new(error),
+                };
+                let error = self.session.tls_failed(error, peer_spoke_tls);
+                self.take_events();
+                Err(error)
             }
-            Err(_) => Err(self.fail(ErrorKind::Timeout)),
+            None => Err(self.deadline_passed()),
         }
     }
 
-    /// A handshake that meets a plaintext greeting fails on the record type; say what it means.
-    fn classify_tls_error(&self, error: std::io::Error) -> ErrorKind {
-        let rustls_error = error
-            .get_ref()
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            .cloned();
-        match rustls_error {
-            Some(rustls::Error::InvalidMessage(_))
-                if self.session.config().tls == TlsPolicy::Implicit && self.tls_info.is_none() =>
-            {
-                ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksPlaintext)
-            }
-            Some(rustls_error) => ErrorKind::Tls(Arc::new(rustls_error)),
-            None => ErrorKind::Tls(Arc::new(error)),
-        }
-    }
-
+    /// Hands a failure only the driver sees to the session, which decides what it means.
     fn fail(&mut self, kind: ErrorKind) -> Error {
         let error = self.session.fail(kind);
-        self.explain(error)
+        self.take_events();
+        error
     }
 
-    /// Recognises a TLS mode mix-up behind a greeting that is not SMTP: a TLS record
-    /// (0x15 alert, 0x16 handshake) where a `220` was due, or silence on port 465.
-    fn explain(&self, error: Error) -> Error {
-        if error.phase() != Phase::Greeting || self.tls_info.is_some() {
-            return error;
-        }
-        let tls_record = matches!(self.first_byte, Some(0x15 | 0x16));
-        let silent_465 = self.port == 465 && matches!(error.kind(), ErrorKind::Timeout);
-        if tls_record || silent_465 {
-            return Error::new(
-                ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls),
-                Phase::Greeting,
-            );
-        }
+    fn deadline_passed(&mut self) -> Error {
+        self.session.handle_timeout(now());
+        let error = self.session.fail(ErrorKind::Timeout);
+        self.take_events();
         error
     }
 
     fn unexpected(&mut self, action: &Action) -> Error {
-        let error = Error::input(
+        Error::input(
             self.session.phase(),
-            InputError::WrongState("the session asked for something this call cannot give"),
-        );
-        self.session.note(format!("unexpected action {action:?}"));
-        error
+            InputError::WrongState(match action {
+                Action::Closed => "the session is closed",
+                _ => "the session asked for something this call cannot give",
+            }),
+        )
     }
+}
+
+/// What ended a read.
+enum Read {
+    Bytes(std::io::Result<usize>),
+    ProbeAnswer(Vec<u8>),
+}
+
+/// Message data to stream: a MIME message's blocking reader, or the caller's async one.
+enum Source<'a, R> {
+    Blocking(crate::mime::Reader),
+    Async(&'a mut R),
+}
+
+impl<R: AsyncRead + Unpin> Source<'_, R> {
+    async fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Self::Blocking(reader) => std::io::Read::read(reader, buffer),
+            Self::Async(reader) => reader.read(buffer).await,
+        }
+    }
+}
+
+/// The driver's clock, tokio's: a paused test clock moves the session's deadlines too.
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Runs `work` until `deadline`; `None` if the deadline came first. Work that is ready at
+/// once (most writes) never arms a timer.
+async fn within<F: Future>(deadline: Option<std::time::Instant>, work: F) -> Option<F::Output> {
+    let mut work = pin!(work);
+    let mut sleep = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = work.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        let Some(deadline) = deadline else {
+            return Poll::Pending;
+        };
+        let sleep = sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::from_std(deadline))));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
 }

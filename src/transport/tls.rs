@@ -1,6 +1,7 @@
 //! TLS for the transport: rustls with the ring provider, TLS 1.2 at least, verification on.
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -18,6 +19,20 @@ use std::sync::Arc;
 pub struct TlsConfig {
     roots: RootCertStore,
     verify: bool,
+    observer: Option<Arc<dyn CertificateObserver>>,
+}
+
+/// Sees each certificate chain a server presents and the verdict on it, before the verdict
+/// is acted on: for diagnostics such as `smtpwire check`, which explains a chain that
+/// failed. It cannot change the verdict: a chain that fails still fails the handshake.
+pub trait CertificateObserver: Send + Sync + fmt::Debug {
+    /// `chain` is the end-entity certificate first, then the intermediates as sent.
+    fn observe(
+        &self,
+        chain: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        verdict: &Result<(), rustls::Error>,
+    );
 }
 
 impl Default for TlsConfig {
@@ -27,6 +42,7 @@ impl Default for TlsConfig {
         Self {
             roots,
             verify: true,
+            observer: None,
         }
     }
 }
@@ -36,6 +52,7 @@ impl fmt::Debug for TlsConfig {
         f.debug_struct("TlsConfig")
             .field("trust_anchors", &self.roots.len())
             .field("verify", &self.verify)
+            .field("observer", &self.observer)
             .finish()
     }
 }
@@ -46,6 +63,7 @@ impl TlsConfig {
         Self {
             roots: RootCertStore::empty(),
             verify: true,
+            observer: None,
         }
     }
 
@@ -98,26 +116,110 @@ impl TlsConfig {
         self.verify
     }
 
+    /// Shows every chain the server presents, and the verdict on it, to `observer`.
+    pub fn observe_certificates(&mut self, observer: Arc<dyn CertificateObserver>) -> &mut Self {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// The trust anchors: the public web roots and those added, for callers that examine a
+    /// chain themselves (e.g. to tell an unknown issuer from a wrong clock).
+    pub fn roots(&self) -> &RootCertStore {
+        &self.roots
+    }
+
     /// The rustls configuration this makes (ring, TLS 1.2 and 1.3), for callers that run a
     /// handshake themselves, such as a diagnostic probe.
     ///
     /// # Errors
-    /// rustls refusing the protocol versions for the provider (not expected with ring).
+    /// rustls refusing the protocol versions for the provider (not expected with ring), or an
+    /// observer set on a configuration without trust anchors.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
-        let config = if self.verify {
-            builder
-                .with_root_certificates(self.roots.clone())
-                .with_no_client_auth()
-        } else {
+        let verifier: Arc<dyn ServerCertVerifier> = match (&self.observer, self.verify) {
+            (None, true) => {
+                return Ok(Arc::new(
+                    builder
+                        .with_root_certificates(self.roots.clone())
+                        .with_no_client_auth(),
+                ))
+            }
+            (None, false) => Arc::new(AcceptAnyCertificate(provider)),
+            (Some(observer), verify) => {
+                let inner: Arc<dyn ServerCertVerifier> = if verify {
+                    WebPkiServerVerifier::builder_with_provider(
+                        Arc::new(self.roots.clone()),
+                        provider.clone(),
+                    )
+                    .build()
+                    .map_err(|e| rustls::Error::General(e.to_string()))?
+                } else {
+                    Arc::new(AcceptAnyCertificate(provider))
+                };
+                Arc::new(Observed {
+                    inner,
+                    observer: observer.clone(),
+                })
+            }
+        };
+        Ok(Arc::new(
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-                .with_no_client_auth()
-        };
-        Ok(Arc::new(config))
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth(),
+        ))
+    }
+}
+
+/// A verifier that shows what it verifies, and its verdict, to an observer.
+#[derive(Debug)]
+struct Observed {
+    inner: Arc<dyn ServerCertVerifier>,
+    observer: Arc<dyn CertificateObserver>,
+}
+
+impl ServerCertVerifier for Observed {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict =
+            self.inner
+                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        let chain: Vec<CertificateDer<'_>> = std::iter::once(end_entity.clone())
+            .chain(intermediates.iter().cloned())
+            .collect();
+        let shown = verdict.as_ref().map(|_| ()).map_err(Clone::clone);
+        self.observer.observe(&chain, server_name, &shown);
+        verdict
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }
 
@@ -231,4 +333,22 @@ impl ServerCertVerifier for AcceptAnyCertificate {
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
     }
+}
+
+/// The first flight of a TLS handshake (a ClientHello) for `host`, to ask a port whether it
+/// speaks TLS at all; the certificate is never looked at, and nothing follows it.
+pub(crate) fn client_hello(host: &str) -> Result<Vec<u8>, rustls::Error> {
+    let mut probe = TlsConfig::empty();
+    probe.dangerous_accept_any_certificate();
+    let name = server_name(host)
+        .or_else(|_| ServerName::try_from("localhost"))
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+    let mut connection = rustls::ClientConnection::new(probe.client_config()?, name)?;
+    let mut hello = Vec::new();
+    while connection.wants_write() {
+        connection
+            .write_tls(&mut hello)
+            .map_err(|e| rustls::Error::General(e.to_string()))?;
+    }
+    Ok(hello)
 }

@@ -244,7 +244,9 @@ impl Observer for Recorder {
             Event::ConnectFailed { error, .. } => format!("connect failed: {error}"),
             Event::ConnectionClosed { reason } => format!("closed: {reason}"),
             Event::RecipientAccepted { recipient } => format!("accepted {recipient}"),
-            Event::RecipientRejected { recipient, reply } => {
+            Event::RecipientRejected {
+                recipient, reply, ..
+            } => {
                 format!("rejected {recipient} {}", reply.code())
             }
             Event::MessageAccepted { queue_id, .. } => format!("message accepted {queue_id:?}"),
