@@ -53,9 +53,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
         }
         // The session names the deadline; blocking sockets take it as a per-call timeout.
-        let timeout = session
-            .poll_timeout()
-            .map(|deadline| deadline.saturating_duration_since(Instant::now()).max(MIN_WAIT));
+        let timeout = session.poll_timeout().map(|deadline| {
+            deadline
+                .saturating_duration_since(Instant::now())
+                .max(MIN_WAIT)
+        });
         match action? {
             Action::Send(bytes) => {
                 stream.set_write_timeout(timeout)?;

@@ -26,9 +26,9 @@ use smtp_sink::SmtpSink;
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::pool::{BreakerPolicy, Mailer, Metrics, RetryPolicy};
-use smtpwire::Status;
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::ClientConfig;
+use smtpwire::Status;
 use std::collections::HashMap;
 use std::error::Error;
 use std::net::SocketAddr;
@@ -122,7 +122,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
                     }
                     let status = match mailer.send(envelope.clone(), &message(&run, seq)).await {
                         Ok(outcome) => outcome.recipients().first().map(|r| r.status()),
-                        Err(error) => error.report().and_then(|r| r.recipients().first()).map(|r| r.status()),
+                        Err(error) => error
+                            .report()
+                            .and_then(|r| r.recipients().first())
+                            .map(|r| r.status()),
                     };
                     if let Some(slot) = reported
                         .lock()

@@ -148,10 +148,7 @@ fn envelope(to: &[&str]) -> Envelope {
 }
 
 /// Connects and sends one message; the whole attempt must end within five seconds.
-async fn attempt(
-    config: ClientConfig,
-    to: &[&str],
-) -> Result<smtpwire::Report, Error> {
+async fn attempt(config: ClientConfig, to: &[&str]) -> Result<smtpwire::Report, Error> {
     let run = async {
         let mut client = Client::connect(config).await?;
         let report = client

@@ -20,9 +20,9 @@ use smtpwire::address::Mailbox;
 use smtpwire::auth::Credentials;
 use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::pool::{Mailer, Metrics, RetryPolicy};
-use smtpwire::{ErrorKind, Status};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{ClientConfig, TlsConfig};
+use smtpwire::{ErrorKind, Status};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 

@@ -14,8 +14,8 @@ mod pool_support;
 use pool_support::*;
 use smtpwire::auth::Credentials;
 use smtpwire::pool::{BreakerPolicy, Mailer, Rate, RetryPolicy};
-use smtpwire::ErrorKind;
 use smtpwire::session::{SessionConfig, TlsPolicy};
+use smtpwire::ErrorKind;
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
 

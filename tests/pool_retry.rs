@@ -13,9 +13,9 @@ mod pool_support;
 
 use pool_support::*;
 use smtpwire::pool::RetryPolicy;
-use smtpwire::{Report, Status};
 use smtpwire::session::SessionConfig;
 use smtpwire::{Delivery, ErrorKind, Phase};
+use smtpwire::{Report, Status};
 use std::time::Duration;
 
 /// MAIL accepted, the one RCPT deferred, DATA refused for want of recipients, RSET.

@@ -160,12 +160,10 @@ impl Runner {
                 let mut got: Vec<String> = outcome
                     .recipients()
                     .iter()
-                    .map(|r| {
-                        match (r.is_accepted(), r.reply()) {
-                            (true, _) => format!("+{}", r.mailbox()),
-                            (false, Some(reply)) => format!("-{}:{}", r.mailbox(), reply.code()),
-                            (false, None) => format!("-{}:none", r.mailbox()),
-                        }
+                    .map(|r| match (r.is_accepted(), r.reply()) {
+                        (true, _) => format!("+{}", r.mailbox()),
+                        (false, Some(reply)) => format!("-{}:{}", r.mailbox(), reply.code()),
+                        (false, None) => format!("-{}:none", r.mailbox()),
                     })
                     .collect();
                 got.extend(outcome.deferred().iter().map(|m| format!("~{m}")));

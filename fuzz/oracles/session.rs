@@ -111,11 +111,9 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
                 session.feed(&server[offset..end]);
                 offset = end;
             }
-            Ok(Action::ProbeTls) => session.tls_probe_answered(if rng % 2 == 0 {
-                b"\x16\x03\x03"
-            } else {
-                b""
-            }),
+            Ok(Action::ProbeTls) => {
+                session.tls_probe_answered(if rng % 2 == 0 { b"\x16\x03\x03" } else { b"" })
+            }
             Ok(Action::StartTls) => {
                 assert_eq!(
                     session.buffered_input(),
@@ -164,7 +162,10 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
     }
     // Every message handed to the session ends with exactly one verdict, even when the
     // session fails: drivers count on it.
-    assert_eq!(finished, started, "a message in flight got no verdict, or two");
+    assert_eq!(
+        finished, started,
+        "a message in flight got no verdict, or two"
+    );
     if policy == TlsPolicy::StartTlsRequired || policy == TlsPolicy::Implicit {
         let plain = String::from_utf8_lossy(&sent_before_tls);
         assert!(!plain.contains("AUTH"), "AUTH before TLS: {plain:?}");

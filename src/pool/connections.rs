@@ -163,7 +163,11 @@ where
     }
 
     /// Sends one message over the connection.
-    pub(crate) async fn send(&mut self, envelope: Envelope, body: Body<'_>) -> Result<Report, Error> {
+    pub(crate) async fn send(
+        &mut self,
+        envelope: Envelope,
+        body: Body<'_>,
+    ) -> Result<Report, Error> {
         self.busy = true;
         let sent = match (self.client.as_mut(), body) {
             (Some(client), Body::Bytes(bytes)) => client.send(envelope, bytes).await,

@@ -326,7 +326,9 @@ impl<C: Connector> Mailer<C> {
         loop {
             attempts += 1;
             let pending = tally.pending();
-            let result = self.attempt(envelope.with_recipients(pending.clone()), body).await;
+            let result = self
+                .attempt(envelope.with_recipients(pending.clone()), body)
+                .await;
             tally.on_attempt(&pending, result);
             let recipients = tally.pending_count();
             if recipients == 0 || attempts >= shared.retry.attempts() {
@@ -384,7 +386,10 @@ impl<C: Connector> Mailer<C> {
             }
         }
         if let Ok(report) = &sent {
-            self.report_unknown(report, &Error::new(ErrorKind::ConnectionClosed, Phase::DataEnd));
+            self.report_unknown(
+                report,
+                &Error::new(ErrorKind::ConnectionClosed, Phase::DataEnd),
+            );
         }
         sent
     }

@@ -296,7 +296,11 @@ impl Session {
                     ));
                 }
             }
-            for (_, envelope) in self.continuations.iter().filter(|(id, _)| *id == message.id) {
+            for (_, envelope) in self
+                .continuations
+                .iter()
+                .filter(|(id, _)| *id == message.id)
+            {
                 for recipient in envelope.recipients() {
                     message.report.push(RecipientResult::failed(
                         recipient.mailbox().clone(),
@@ -415,7 +419,11 @@ fn message_result(report: Report, failure: Option<&Error>) -> Result<Report, Err
     }
     let error = match failure {
         Some(error) => error.clone().with_delivery(report.delivery()),
-        None => match report.recipients().iter().find_map(|r| Some((r.phase(), r.reply()?))) {
+        None => match report
+            .recipients()
+            .iter()
+            .find_map(|r| Some((r.phase(), r.reply()?)))
+        {
             Some((phase, reply)) => Error::rejected(phase, reply.clone()),
             None => Error::input(
                 Phase::RcptTo,

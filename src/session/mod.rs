@@ -57,9 +57,7 @@ use crate::auth::SaslExchange;
 use crate::capabilities::Capabilities;
 use crate::command::{Command, MailCommand};
 use crate::envelope::Envelope;
-use crate::error::{
-    Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch,
-};
+use crate::error::{Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch};
 use crate::reply::{Reply, ReplyCode, ReplyFramer};
 use crate::transcript::{Entry, Transcript};
 use std::collections::VecDeque;
@@ -230,9 +228,11 @@ impl Expect {
 
     fn mail(self) -> Option<MailId> {
         match self {
-            Self::Mail(id) | Self::Rcpt(id) | Self::Data(id) | Self::Bdat(id) | Self::DataEnd(id) => {
-                Some(id)
-            }
+            Self::Mail(id)
+            | Self::Rcpt(id)
+            | Self::Data(id)
+            | Self::Bdat(id)
+            | Self::DataEnd(id) => Some(id),
             _ => None,
         }
     }
@@ -351,7 +351,9 @@ impl Session {
         self.set_now(now);
         let action = self.step();
         self.deadline = match &action {
-            Ok(Action::Send(_)) => Some(self.deadline_in(Waiting::Write, self.config.timeouts.data_block)),
+            Ok(Action::Send(_)) => {
+                Some(self.deadline_in(Waiting::Write, self.config.timeouts.data_block))
+            }
             Ok(Action::Receive) => self.reply_deadline(),
             Ok(Action::StartTls) => match self.deadline {
                 kept @ Some(Deadline {
@@ -420,7 +422,9 @@ impl Session {
                 Phase::Greeting,
             ));
         } else {
-            self.event("TLS probe: the port does not answer TLS; still waiting for the greeting".into());
+            self.event(
+                "TLS probe: the port does not answer TLS; still waiting for the greeting".into(),
+            );
         }
     }
 
@@ -617,7 +621,9 @@ impl Session {
     /// [`InputError::WrongState`] unless the session is ready.
     pub fn probe_sender(&mut self, from: Option<crate::address::Mailbox>) -> Result<(), Error> {
         self.check_idle(Phase::MailFrom, "probe_sender when not ready")?;
-        let smtputf8 = from.as_ref().is_some_and(crate::address::Mailbox::needs_smtputf8);
+        let smtputf8 = from
+            .as_ref()
+            .is_some_and(crate::address::Mailbox::needs_smtputf8);
         let mail = MailCommand {
             from,
             size: None,
@@ -885,10 +891,12 @@ impl Session {
     fn reply_deadline(&self) -> Option<Deadline> {
         let expect = *self.pending.front()?;
         match self.deadline {
-            Some(kept @ Deadline {
-                waiting: Waiting::Reply(index),
-                ..
-            }) if index == self.replies => Some(kept),
+            Some(
+                kept @ Deadline {
+                    waiting: Waiting::Reply(index),
+                    ..
+                },
+            ) if index == self.replies => Some(kept),
             _ => Some(self.deadline_in(Waiting::Reply(self.replies), self.timeout_for(expect))),
         }
     }

@@ -89,7 +89,11 @@ impl Transaction {
     }
 
     /// The verdict per recipient. `final_reply` is the reply to the end of data, if any.
-    pub(super) fn outcome(&self, final_reply: Option<Reply>, continues: bool) -> TransactionOutcome {
+    pub(super) fn outcome(
+        &self,
+        final_reply: Option<Reply>,
+        continues: bool,
+    ) -> TransactionOutcome {
         let recipients = self
             .recipients
             .iter()
@@ -99,7 +103,9 @@ impl Transaction {
                     (_, Some((Phase::MailFrom, refusal)), _) => {
                         refused(mailbox, Phase::MailFrom, refusal.clone())
                     }
-                    (Some(r), _, _) if !r.is_positive() => refused(mailbox, Phase::RcptTo, r.clone()),
+                    (Some(r), _, _) if !r.is_positive() => {
+                        refused(mailbox, Phase::RcptTo, r.clone())
+                    }
                     (_, Some((phase, refusal)), _) => refused(mailbox, *phase, refusal.clone()),
                     (Some(_), None, Some(done)) => RecipientResult::answered(
                         mailbox,
@@ -107,9 +113,12 @@ impl Transaction {
                         Phase::DataEnd,
                         done.clone(),
                     ),
-                    (rcpt, None, _) => {
-                        RecipientResult::decided(mailbox, Status::NotSent, Phase::RcptTo, rcpt.clone())
-                    }
+                    (rcpt, None, _) => RecipientResult::decided(
+                        mailbox,
+                        Status::NotSent,
+                        Phase::RcptTo,
+                        rcpt.clone(),
+                    ),
                 }
             })
             .collect();

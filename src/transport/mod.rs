@@ -123,6 +123,8 @@ pub struct Client<S = TcpStream> {
     /// An action met while writing data (a transaction refused mid-stream), for the caller.
     stashed: Option<Action>,
     on_event: Option<EventObserver>,
+    /// Events kept for [`Client::next_event`], when the caller steps the session itself.
+    stepping: Option<VecDeque<Event>>,
     /// When AUTH started, then how long it took.
     auth_started: Option<Instant>,
     auth_duration: Option<Duration>,
@@ -191,10 +193,58 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ///
     /// # Errors
     /// As [`Client::connect`].
-    pub async fn connect_via(stream: S, peer: SocketAddr, config: ClientConfig) -> Result<Self, Error> {
+    pub async fn connect_via(
+        stream: S,
+        peer: SocketAddr,
+        config: ClientConfig,
+    ) -> Result<Self, Error> {
         let mut client = Self::new(stream, config);
         client.peer = Some(peer);
         client.open().await
+    }
+
+    /// A client over `stream` that has not started: drive the opening one event at a time
+    /// with [`Client::next_event`], for diagnostics that judge each step (`smtpwire check`).
+    /// `peer`, when given, allows the TLS-mode probe of a late greeting.
+    pub fn start(stream: S, peer: Option<SocketAddr>, config: ClientConfig) -> Self {
+        let mut client = Self::new(stream, config);
+        client.peer = peer;
+        client.stepping = Some(VecDeque::new());
+        client
+    }
+
+    /// Runs the session until something happens, and returns it: each reply (with the
+    /// command it answers), TLS established, authenticated, ready. When the session fails,
+    /// the events before the failure come first, then the error (and the same error again).
+    /// Once the session waits for the caller (ready, closed), the calls of this type go on.
+    ///
+    /// # Errors
+    /// The session's failure; [`InputError::WrongState`] when nothing can happen until the
+    /// caller acts (e.g. after [`Event::Ready`]) or on a client not made by [`Client::start`].
+    pub async fn next_event(&mut self) -> Result<Event, Error> {
+        loop {
+            let Some(kept) = self.stepping.as_mut() else {
+                return Err(Error::input(
+                    self.session.phase(),
+                    InputError::WrongState("next_event on a client not made by Client::start"),
+                ));
+            };
+            if let Some(event) = kept.pop_front() {
+                return Ok(event);
+            }
+            let action = self.session.next_action(now());
+            self.take_events();
+            if self.stepping.as_ref().is_some_and(|kept| !kept.is_empty()) {
+                continue;
+            }
+            match action? {
+                Action::Send(bytes) => self.write(&bytes).await?,
+                Action::Receive => self.read().await?,
+                Action::StartTls => self.start_tls().await?,
+                Action::ProbeTls => self.start_probe(),
+                other => return Err(self.unexpected(&other)),
+            }
+        }
     }
 
     fn new(stream: S, config: ClientConfig) -> Self {
@@ -210,6 +260,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             finished: HashMap::new(),
             stashed: None,
             on_event: config.on_event,
+            stepping: None,
             auth_started: None,
             auth_duration: None,
         }
@@ -647,6 +698,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             if let Some(observer) = &self.on_event {
                 observer(&event);
             }
+            if let Some(kept) = &mut self.stepping {
+                kept.push_back(event.clone());
+            }
             match event {
                 Event::MessageFinished { id, result } => {
                     self.finished.insert(id, result);
@@ -782,7 +836,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     .and_then(|inner| inner.downcast_ref::<rustls::Error>())
                     .cloned();
                 // What came back was not TLS records at all (a plaintext greeting).
-                let peer_spoke_tls = !matches!(rustls_error, Some(rustls::Error::InvalidMessage(_)));
+                let peer_spoke_tls =
+                    !matches!(rustls_error, Some(rustls::Error::InvalidMessage(_)));
                 let error: Arc<dyn std::error::Error + Send + Sync> = match rustls_error {
                     Some(rustls_error) => Arc::new(rustls_error),
                     None => Arc::new(error),

@@ -189,9 +189,13 @@ impl ServerCertVerifier for Observed {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict =
-            self.inner
-                .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        let verdict = self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        );
         let chain: Vec<CertificateDer<'_>> = std::iter::once(end_entity.clone())
             .chain(intermediates.iter().cloned())
             .collect();
