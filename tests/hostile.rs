@@ -15,107 +15,12 @@ use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::reply::FramingError as FramingErrorKind;
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{Client, ClientConfig};
-use smtpwire::{Delivery, Error, ErrorKind, Phase, ProtocolViolation, TlsMismatch};
+use smtpwire::{Delivery, Error, ErrorKind, Phase, ProtocolViolation, Status, TlsMismatch};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-/// What the scripted server does, step by step.
-#[derive(Clone)]
-enum Step {
-    /// Send these bytes.
-    Send(&'static [u8]),
-    /// Read until the client has sent a line starting with this (or the end of DATA for ".").
-    Expect(&'static str),
-    /// Send one byte at a time, this long apart.
-    Trickle(&'static [u8], Duration),
-    /// Send this many bytes of `A` with no line end.
-    Flood(usize),
-    /// Wait.
-    Sleep(Duration),
-    /// Close the connection.
-    Close,
-}
-
-/// Runs `script` for one connection; returns the port and a handle yielding what the client
-/// sent.
-async fn scripted(script: Vec<Step>) -> (u16, tokio::task::JoinHandle<Vec<u8>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let task = tokio::spawn(async move {
-        let (mut stream, _) = listener.accept().await.unwrap();
-        let mut seen = Vec::new();
-        let mut consumed = 0;
-        for step in script {
-            if run_step(&mut stream, step, &mut seen, &mut consumed)
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-        seen
-    });
-    (port, task)
-}
-
-async fn run_step(
-    stream: &mut TcpStream,
-    step: Step,
-    seen: &mut Vec<u8>,
-    consumed: &mut usize,
-) -> std::io::Result<()> {
-    match step {
-        Step::Send(bytes) => stream.write_all(bytes).await,
-        Step::Expect(prefix) => loop {
-            let unread = &seen[*consumed..];
-            let end = if prefix == "." {
-                unread
-                    .windows(5)
-                    .position(|w| w == b"\r\n.\r\n")
-                    .map(|i| i + 5)
-            } else {
-                unread.windows(2).position(|w| w == b"\r\n").map(|i| i + 2)
-            };
-            if let Some(end) = end {
-                let line = String::from_utf8_lossy(&unread[..end]).into_owned();
-                assert!(
-                    line.starts_with(prefix) || prefix == ".",
-                    "expected {prefix:?}, got {line:?}"
-                );
-                *consumed += end;
-                return Ok(());
-            }
-            let mut buffer = [0u8; 4096];
-            let read = stream.read(&mut buffer).await?;
-            if read == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            seen.extend_from_slice(&buffer[..read]);
-        },
-        Step::Trickle(bytes, gap) => {
-            for byte in bytes {
-                stream.write_all(std::slice::from_ref(byte)).await?;
-                tokio::time::sleep(gap).await;
-            }
-            Ok(())
-        }
-        Step::Flood(len) => {
-            let chunk = vec![b'A'; 64 * 1024];
-            let mut sent = 0;
-            while sent < len {
-                stream.write_all(&chunk).await?;
-                sent += chunk.len();
-            }
-            Ok(())
-        }
-        Step::Sleep(duration) => {
-            tokio::time::sleep(duration).await;
-            Ok(())
-        }
-        Step::Close => stream.shutdown().await,
-    }
-}
+mod support;
+use support::scripted::{cut, listen as scripted, server_bytes, Step};
 
 fn config(port: u16, tls: TlsPolicy) -> ClientConfig {
     let mut config = ClientConfig::new("127.0.0.1", port);
@@ -168,12 +73,12 @@ const EHLO_STARTTLS: &[u8] = b"250-mx.test\r\n250 STARTTLS\r\n";
 #[tokio::test]
 async fn starttls_reply_with_injected_lines_in_the_same_packet() {
     let (port, server) = scripted(vec![
-        Step::Send(GREETING),
+        Step::send(GREETING),
         Step::Expect("EHLO"),
-        Step::Send(EHLO_STARTTLS),
+        Step::send(EHLO_STARTTLS),
         Step::Expect("STARTTLS"),
-        Step::Send(b"220 go ahead\r\n250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n"),
-        Step::Sleep(Duration::from_millis(300)),
+        Step::send(b"220 go ahead\r\n250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n"),
+        Step::Stall(Duration::from_millis(300)),
     ])
     .await;
     let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
@@ -186,7 +91,7 @@ async fn starttls_reply_with_injected_lines_in_the_same_packet() {
         ),
         "{error}"
     );
-    let sent = server.await.unwrap();
+    let sent = server.await.unwrap().bytes();
     assert_eq!(
         sent, b"EHLO localhost\r\nSTARTTLS\r\n",
         "nothing may follow, not even a ClientHello"
@@ -196,14 +101,14 @@ async fn starttls_reply_with_injected_lines_in_the_same_packet() {
 #[tokio::test]
 async fn starttls_injection_arriving_just_after_the_220() {
     let (port, _server) = scripted(vec![
-        Step::Send(GREETING),
+        Step::send(GREETING),
         Step::Expect("EHLO"),
-        Step::Send(EHLO_STARTTLS),
+        Step::send(EHLO_STARTTLS),
         Step::Expect("STARTTLS"),
-        Step::Send(b"220 go ahead\r\n"),
-        Step::Sleep(Duration::from_millis(20)),
-        Step::Send(b"250 AUTH PLAIN\r\n"),
-        Step::Sleep(Duration::from_millis(300)),
+        Step::send(b"220 go ahead\r\n"),
+        Step::Stall(Duration::from_millis(20)),
+        Step::send(b"250 AUTH PLAIN\r\n"),
+        Step::Stall(Duration::from_millis(300)),
     ])
     .await;
     let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
@@ -229,12 +134,12 @@ async fn starttls_refused_or_answered_oddly() {
         (b"250 OK\r\n", false),
     ] {
         let (port, server) = scripted(vec![
-            Step::Send(GREETING),
+            Step::send(GREETING),
             Step::Expect("EHLO"),
-            Step::Send(EHLO_STARTTLS),
+            Step::send(EHLO_STARTTLS),
             Step::Expect("STARTTLS"),
-            Step::Send(reply),
-            Step::Sleep(Duration::from_millis(200)),
+            Step::send(reply),
+            Step::Stall(Duration::from_millis(200)),
         ])
         .await;
         let error = attempt(config(port, TlsPolicy::StartTlsRequired), &["b@y.test"])
@@ -242,15 +147,18 @@ async fn starttls_refused_or_answered_oddly() {
             .unwrap_err();
         assert_eq!(error.phase(), Phase::StartTls, "{error}");
         assert_eq!(error.is_transient(), transient, "{error}");
-        assert_eq!(server.await.unwrap(), b"EHLO localhost\r\nSTARTTLS\r\n");
+        assert_eq!(
+            server.await.unwrap().bytes(),
+            b"EHLO localhost\r\nSTARTTLS\r\n"
+        );
     }
 }
 
 #[tokio::test]
 async fn plaintext_greeting_on_an_implicit_tls_connection() {
     let (port, _server) = scripted(vec![
-        Step::Send(GREETING),
-        Step::Sleep(Duration::from_millis(300)),
+        Step::send(GREETING),
+        Step::Stall(Duration::from_millis(300)),
     ])
     .await;
     let error = attempt(config(port, TlsPolicy::Implicit), &["b@y.test"])
@@ -272,8 +180,8 @@ async fn tls_bytes_on_a_plaintext_connection() {
     // The server keeps the connection open: the mix-up is reported at once, not when the
     // greeting's deadline passes.
     let (port, _server) = scripted(vec![
-        Step::Send(b"\x15\x03\x03\x00\x02\x02\x46"),
-        Step::Sleep(Duration::from_secs(3)),
+        Step::send(b"\x15\x03\x03\x00\x02\x02\x46"),
+        Step::Stall(Duration::from_secs(3)),
     ])
     .await;
     let started = std::time::Instant::now();
@@ -294,15 +202,86 @@ async fn tls_bytes_on_a_plaintext_connection() {
     );
 }
 
+/// A TLS alert record, as a TLS server answers a ClientHello it will not take.
+const TLS_ALERT: &[u8] = b"\x15\x03\x03\x00\x02\x02\x28";
+
+/// STARTTLS (or plain SMTP) against a port that waits for a TLS ClientHello: no greeting
+/// comes, the session asks for a probe, a second connection gets a TLS answer, and the
+/// mix-up is named — long before the greeting's deadline.
+#[tokio::test]
+async fn silent_greeting_on_an_implicit_tls_port_is_found_by_the_probe() {
+    for policy in [TlsPolicy::StartTlsRequired, TlsPolicy::Plaintext] {
+        let (port, server) = support::scripted::listen_each(vec![
+            vec![Step::Stall(Duration::from_secs(5))],
+            // A TLS server reads the ClientHello's record, then answers with a record.
+            vec![
+                Step::Stall(Duration::from_millis(50)),
+                Step::send(TLS_ALERT),
+            ],
+        ])
+        .await;
+        let mut config = config(port, policy);
+        config.session.timeouts.greeting = Duration::from_secs(30);
+        config.session.timeouts.tls_probe = Some(Duration::from_millis(200));
+        let error = Client::connect(config).await.unwrap_err();
+        assert!(
+            matches!(
+                error.kind(),
+                ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls)
+            ),
+            "{policy:?}: {error}"
+        );
+        assert_eq!(error.phase(), Phase::Greeting);
+        let transcript = error.transcript().unwrap().to_string();
+        assert!(transcript.contains("answered with TLS"), "{transcript}");
+        server.abort();
+    }
+}
+
+/// A slow but real greeting is not cut short: the probe finds no TLS, and the session waits
+/// out the greeting as RFC 5321 allows.
+#[tokio::test]
+async fn slow_plaintext_greeting_survives_the_probe() {
+    let (port, _server) = support::scripted::listen_each(vec![
+        vec![
+            Step::Stall(Duration::from_millis(800)),
+            Step::send(GREETING),
+            Step::Expect("EHLO"),
+            Step::send(PLAIN_EHLO),
+            Step::Expect("QUIT"),
+            Step::send(b"221 bye\r\n"),
+        ],
+        // What a plaintext SMTP server does with a ClientHello: greets, then refuses it.
+        vec![
+            Step::send(GREETING),
+            Step::Expect(""),
+            Step::send(b"500 5.5.2 what?\r\n"),
+        ],
+    ])
+    .await;
+    let mut config = config(port, TlsPolicy::Plaintext);
+    config.session.timeouts.greeting = Duration::from_secs(30);
+    config.session.timeouts.tls_probe = Some(Duration::from_millis(200));
+    let mut client = Client::connect(config).await.unwrap();
+    let transcript = client.session().transcript().unwrap().to_string();
+    assert!(transcript.contains("does not answer TLS"), "{transcript}");
+    client.quit().await.unwrap();
+    let transcript = client.session().transcript().unwrap().to_string();
+    assert!(
+        transcript.contains("S: 221 bye"),
+        "QUIT and its reply are kept: {transcript}"
+    );
+}
+
 #[tokio::test]
 async fn greetings_554_421_and_silence() {
     for (steps, check) in [
         (
-            vec![Step::Send(b"554 5.3.2 no service\r\n"), Step::Close],
+            vec![Step::send(b"554 5.3.2 no service\r\n"), Step::Close],
             "554",
         ),
-        (vec![Step::Send(b"421 4.3.2 busy\r\n"), Step::Close], "421"),
-        (vec![Step::Sleep(Duration::from_secs(2))], "timeout"),
+        (vec![Step::send(b"421 4.3.2 busy\r\n"), Step::Close], "421"),
+        (vec![Step::Stall(Duration::from_secs(2))], "timeout"),
         (vec![Step::Close], "closed"),
     ] {
         let (port, _server) = scripted(steps).await;
@@ -327,14 +306,14 @@ async fn endless_multiline_reply_and_huge_line_are_bounded() {
     for (steps, expected) in [
         (
             vec![
-                Step::Send(GREETING),
+                Step::send(GREETING),
                 Step::Expect("EHLO"),
-                Step::Send(endless),
+                Step::send(endless),
             ],
             FramingErrorKind::TooManyLines,
         ),
         (
-            vec![Step::Send(b"220 "), Step::Flood(100 << 20)],
+            vec![Step::send(b"220 "), Step::Flood(100 << 20)],
             FramingErrorKind::LineTooLong,
         ),
     ] {
@@ -353,7 +332,7 @@ async fn endless_multiline_reply_and_huge_line_are_bounded() {
 async fn trickling_server_hits_the_reply_deadline() {
     // Each byte comes well within the deadline, but the reply as a whole does not.
     let (port, _server) = scripted(vec![Step::Trickle(
-        b"220 mx.test ESMTP trickling\r\n",
+        b"220 mx.test ESMTP trickling\r\n".to_vec(),
         Duration::from_millis(100),
     )])
     .await;
@@ -375,23 +354,23 @@ const PLAIN_EHLO: &[u8] = b"250-mx.test\r\n250 8BITMIME\r\n";
 #[tokio::test]
 async fn per_recipient_replies_and_data_refused() {
     let (port, _server) = scripted(vec![
-        Step::Send(GREETING),
+        Step::send(GREETING),
         Step::Expect("EHLO"),
-        Step::Send(PLAIN_EHLO),
+        Step::send(PLAIN_EHLO),
         Step::Expect("MAIL"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("RCPT"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("RCPT"),
-        Step::Send(b"550 5.1.1 no such user\r\n"),
+        Step::send(b"550 5.1.1 no such user\r\n"),
         Step::Expect("RCPT"),
-        Step::Send(b"450 4.2.1 busy\r\n"),
+        Step::send(b"450 4.2.1 busy\r\n"),
         Step::Expect("DATA"),
-        Step::Send(b"554 5.7.1 not today\r\n"),
+        Step::send(b"554 5.7.1 not today\r\n"),
         Step::Expect("RSET"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("QUIT"),
-        Step::Send(b"221 bye\r\n"),
+        Step::send(b"221 bye\r\n"),
     ])
     .await;
     let error = attempt(
@@ -400,21 +379,39 @@ async fn per_recipient_replies_and_data_refused() {
     )
     .await
     .unwrap_err();
-    // Nobody got the message: the error carries the first refusal.
+    // Nobody got the message: the error carries the first refusal, and its report every one.
     assert_eq!(error.phase(), Phase::Data, "{error}");
     assert_eq!(error.reply().unwrap().code().get(), 554);
+    let refusals: Vec<(String, Status, Phase, u16)> = error
+        .report()
+        .expect("the report travels with the error")
+        .recipients()
+        .iter()
+        .map(|r| {
+            let code = r.reply().unwrap().code().get();
+            (r.mailbox().to_string(), r.status(), r.phase(), code)
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        [
+            ("ok@y.test".into(), Status::Rejected, Phase::Data, 554),
+            ("no@y.test".into(), Status::Rejected, Phase::RcptTo, 550),
+            ("busy@y.test".into(), Status::Deferred, Phase::RcptTo, 450),
+        ]
+    );
 }
 
 #[tokio::test]
 async fn service_closing_mid_transaction() {
     let (port, _server) = scripted(vec![
-        Step::Send(GREETING),
+        Step::send(GREETING),
         Step::Expect("EHLO"),
-        Step::Send(PLAIN_EHLO),
+        Step::send(PLAIN_EHLO),
         Step::Expect("MAIL"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("RCPT"),
-        Step::Send(b"421 4.3.2 shutting down\r\n"),
+        Step::send(b"421 4.3.2 shutting down\r\n"),
         Step::Close,
     ])
     .await;
@@ -426,56 +423,51 @@ async fn service_closing_mid_transaction() {
     assert_eq!(error.delivery(), Delivery::NotSent);
 }
 
-/// The reference dialogue, reply by reply, each sent once the client asked for it.
-const DIALOGUE: [(&str, &[u8]); 7] = [
-    ("", GREETING),
-    ("EHLO", PLAIN_EHLO),
-    ("MAIL", b"250 2.1.0 ok\r\n"),
-    ("RCPT", b"250 2.1.5 ok\r\n"),
-    ("DATA", b"354 go ahead\r\n"),
-    (".", b"250 2.0.0 Ok: queued as 12345\r\n"),
-    ("QUIT", b"221 2.0.0 bye\r\n"),
-];
+/// The reference dialogue: each reply sent once the client asked for it.
+fn dialogue() -> Vec<Step> {
+    vec![
+        Step::send(GREETING),
+        Step::Expect("EHLO"),
+        Step::send(PLAIN_EHLO),
+        Step::Expect("MAIL"),
+        Step::send(b"250 2.1.0 ok\r\n"),
+        Step::Expect("RCPT"),
+        Step::send(b"250 2.1.5 ok\r\n"),
+        Step::Expect("DATA"),
+        Step::send(b"354 go ahead\r\n"),
+        Step::ExpectData,
+        Step::send(b"250 2.0.0 Ok: queued as 12345\r\n"),
+        Step::Expect("QUIT"),
+        Step::send(b"221 2.0.0 bye\r\n"),
+    ]
+}
 
 /// Drops the connection after every byte offset of the server's side of a reference dialogue:
 /// each attempt ends in a typed error, except once the final reply is complete, when it is a
 /// success; between the final dot and the final reply the delivery is unknown.
 #[tokio::test]
 async fn connection_dropped_at_every_offset() {
-    let total: usize = DIALOGUE.iter().map(|(_, reply)| reply.len()).sum();
-    let final_start: usize = DIALOGUE[..5].iter().map(|(_, r)| r.len()).sum();
-    let final_end = final_start + DIALOGUE[5].1.len();
-    for cut in 0..total {
-        let mut steps = Vec::new();
-        let mut budget = cut;
-        for (expect, reply) in DIALOGUE {
-            if !expect.is_empty() {
-                steps.push(Step::Expect(expect));
-            }
-            let take = budget.min(reply.len());
-            steps.push(Step::Send(&reply[..take]));
-            budget -= take;
-            if budget == 0 {
-                break;
-            }
-        }
-        steps.push(Step::Close);
-        let (port, _server) = scripted(steps).await;
+    let script = dialogue();
+    let total = server_bytes(&script);
+    let final_end = total - b"221 2.0.0 bye\r\n".len();
+    let final_start = final_end - b"250 2.0.0 Ok: queued as 12345\r\n".len();
+    for at in 0..total {
+        let (port, _server) = scripted(cut(&script, at)).await;
         let result = attempt(config(port, TlsPolicy::Plaintext), &["b@y.test"]).await;
-        if cut >= final_end {
-            let report = result.unwrap_or_else(|e| panic!("cut at {cut}: {e}"));
+        if at >= final_end {
+            let report = result.unwrap_or_else(|e| panic!("cut at {at}: {e}"));
             assert_eq!(report.accepted().count(), 1);
             continue;
         }
         let error = result
             .err()
-            .unwrap_or_else(|| panic!("cut at {cut}: reported success"));
-        let expected = if cut >= final_start {
+            .unwrap_or_else(|| panic!("cut at {at}: reported success"));
+        let expected = if at >= final_start {
             Delivery::Unknown
         } else {
             Delivery::NotSent
         };
-        assert_eq!(error.delivery(), expected, "cut at {cut}: {error}");
+        assert_eq!(error.delivery(), expected, "cut at {at}: {error}");
     }
 }
 
@@ -561,16 +553,16 @@ async fn tls_1_0_only_server_is_refused() {
 #[tokio::test]
 async fn server_that_stops_reading_during_data() {
     let (port, _server) = scripted(vec![
-        Step::Send(GREETING),
+        Step::send(GREETING),
         Step::Expect("EHLO"),
-        Step::Send(PLAIN_EHLO),
+        Step::send(PLAIN_EHLO),
         Step::Expect("MAIL"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("RCPT"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("DATA"),
-        Step::Send(b"354 go ahead\r\n"),
-        Step::Sleep(Duration::from_secs(4)),
+        Step::send(b"354 go ahead\r\n"),
+        Step::Stall(Duration::from_secs(4)),
     ])
     .await;
     let body = format!("{}\r\n", "x".repeat(76))
@@ -594,18 +586,18 @@ async fn server_that_stops_reading_during_data() {
 #[tokio::test]
 async fn refusal_in_the_middle_of_the_data() {
     let (port, _server) = scripted(vec![
-        Step::Send(GREETING),
+        Step::send(GREETING),
         Step::Expect("EHLO"),
-        Step::Send(PLAIN_EHLO),
+        Step::send(PLAIN_EHLO),
         Step::Expect("MAIL"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("RCPT"),
-        Step::Send(b"250 ok\r\n"),
+        Step::send(b"250 ok\r\n"),
         Step::Expect("DATA"),
-        Step::Send(b"354 go ahead\r\n"),
+        Step::send(b"354 go ahead\r\n"),
         Step::Expect("xxxx"),
-        Step::Send(b"552 5.3.4 Message too big\r\n"),
-        Step::Sleep(Duration::from_secs(2)),
+        Step::send(b"552 5.3.4 Message too big\r\n"),
+        Step::Stall(Duration::from_secs(2)),
     ])
     .await;
     let body = format!("{}\r\n", "x".repeat(76))

@@ -316,6 +316,27 @@ async fn implicit_tls_against_a_starttls_port_says_so() {
     );
 }
 
+/// The other way round: STARTTLS against Postfix's implicit-TLS port. Postfix waits for a
+/// ClientHello and says nothing; the session's probe asks a second connection and names the
+/// mix-up with the default settings, instead of waiting out the greeting's five minutes.
+#[tokio::test]
+async fn starttls_against_the_implicit_tls_port_says_so_in_seconds() {
+    let Some(servers) = servers() else { return };
+    let config = servers.config(&servers.smtps, TlsPolicy::StartTlsRequired, None);
+    assert_eq!(config.session.timeouts.greeting, Duration::from_secs(300));
+    let error = tokio::time::timeout(Duration::from_secs(60), Client::connect(config))
+        .await
+        .expect("the probe, not the greeting's deadline, decides")
+        .unwrap_err();
+    assert!(
+        matches!(
+            error.kind(),
+            ErrorKind::WrongTlsMode(smtpwire::TlsMismatch::ServerSpeaksTls)
+        ),
+        "{error}"
+    );
+}
+
 /// A TLS server with one of the bad certificates: the client must refuse the handshake and
 /// send no SMTP byte at all, credentials least of all.
 #[tokio::test]

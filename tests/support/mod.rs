@@ -14,6 +14,8 @@ use smtpwire::auth::{Credentials, Mechanism};
 use smtpwire::session::{DataCommand, SessionConfig, TlsPolicy};
 use smtpwire::{Delivery, Error, ErrorKind};
 
+pub mod scripted;
+
 /// Test-only options read from a `! config` line.
 #[derive(Default)]
 pub struct Options {
