@@ -2,7 +2,6 @@
 //! Every case must end in a typed error (or, where the message was accepted, success) within
 //! its deadline: never a hang, a panic, or a success that did not happen.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -5,7 +5,6 @@
 //! Without the servers these tests are skipped with a message, except under `CI=true`, where
 //! they fail: CI must run them.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -19,48 +18,19 @@ use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::session::{DataCommand, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig, TlsConfig};
 use smtpwire::{ErrorKind, Phase, Unsupported};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-struct Servers {
-    plain: String,
-    submission: String,
-    smtps: String,
-    aiosmtpd: String,
-    ca: PathBuf,
-    user: String,
-    password: String,
-    maildir: PathBuf,
-    aiosmtpd_dir: PathBuf,
+mod support;
+use support::servers::{servers, Servers};
+
+/// A client configuration for one of the servers, trusting the test CA.
+trait ConfigFor {
+    fn config(&self, address: &str, tls: TlsPolicy, mechanism: Option<Mechanism>) -> ClientConfig;
 }
 
-fn servers() -> Option<Servers> {
-    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
-    let found = (|| {
-        Some(Servers {
-            plain: var("POSTFIX_PLAIN")?,
-            submission: var("POSTFIX_SUBMISSION")?,
-            smtps: var("POSTFIX_SMTPS")?,
-            aiosmtpd: var("AIOSMTPD")?,
-            ca: var("CA")?.into(),
-            user: var("USER")?,
-            password: var("PASSWORD")?,
-            maildir: var("MAILDIR")?.into(),
-            aiosmtpd_dir: var("AIOSMTPD_DIR")?.into(),
-        })
-    })();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env"
-        );
-        eprintln!("skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
-    }
-    found
-}
-
-impl Servers {
+impl ConfigFor for Servers {
     fn config(&self, address: &str, tls: TlsPolicy, mechanism: Option<Mechanism>) -> ClientConfig {
         let port = address.rsplit(':').next().unwrap().parse().unwrap();
         // The certificate names localhost and 127.0.0.1; connect by name to check SNI too.
@@ -88,12 +58,7 @@ fn message(token: &str) -> Vec<u8> {
 }
 
 fn token() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("t{nanos}x{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+    support::servers::token("t")
 }
 
 fn envelope(to: &[&str]) -> Envelope {
@@ -105,27 +70,15 @@ fn envelope(to: &[&str]) -> Envelope {
     .unwrap()
 }
 
-/// Waits for a delivered file containing `token` in `dir`, and returns its bytes.
-async fn delivered(dir: &Path, token: &str) -> Vec<u8> {
-    for _ in 0..100 {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let bytes = std::fs::read(entry.path()).unwrap_or_default();
-                let is_message = entry.path().extension().is_none_or(|e| e != "json");
-                if is_message && bytes.windows(token.len()).any(|w| w == token.as_bytes()) {
-                    return bytes;
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("message {token} never arrived in {}", dir.display());
+/// The delivered file containing `token` in `dir`, once it arrives.
+fn delivered(dir: &Path, token: &str) -> Vec<u8> {
+    support::servers::delivered(dir, token, 1).remove(0)
 }
 
 /// Postfix stores LF line endings and prepends its trace headers: the message must be the
 /// tail of the delivered file, byte for byte once CRLF is LF.
 async fn assert_in_maildir(servers: &Servers, token: &str, sent: &[u8]) {
-    let file = delivered(&servers.maildir.join("new"), token).await;
+    let file = delivered(&servers.maildir.join("new"), token);
     let sent_lf = String::from_utf8_lossy(sent).replace("\r\n", "\n");
     let file = String::from_utf8_lossy(&file).into_owned();
     assert!(
@@ -263,7 +216,7 @@ async fn aiosmtpd_starttls_byte_exact() {
             Some(mechanism),
         );
         let (token, sent, _) = send_one(&servers, config).await;
-        let file = delivered(&servers.aiosmtpd_dir, &token).await;
+        let file = delivered(&servers.aiosmtpd_dir, &token);
         assert_eq!(
             String::from_utf8_lossy(&file),
             String::from_utf8_lossy(&sent)
@@ -436,7 +389,7 @@ async fn mime_message_through_postfix_reads_back() {
     assert_eq!(report.accepted().count(), 2, "To and Bcc");
     client.quit().await.unwrap();
 
-    let file = delivered(&servers.maildir.join("new"), &token).await;
+    let file = delivered(&servers.maildir.join("new"), &token);
     let parsed = mail_parser::MessageParser::default().parse(&file).unwrap();
     assert_eq!(parsed.subject(), Some(format!("季度报告 {token}").as_str()));
     let from = parsed.from().and_then(|a| a.first()).unwrap();

@@ -2,7 +2,6 @@
 //! checks and timeouts, replacement after 421, the connection limit, closing, and sends
 //! dropped halfway.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

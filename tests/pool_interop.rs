@@ -5,7 +5,6 @@
 //! Without the servers these tests are skipped with a message, except under `CI=true`, where
 //! they fail.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -23,46 +22,20 @@ use smtpwire::pool::{Mailer, Metrics, RetryPolicy};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{ClientConfig, TlsConfig};
 use smtpwire::{ErrorKind, Status};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+mod support;
 use std::time::{Duration, SystemTime};
+use support::servers::{port, servers, Servers};
 
-struct Servers {
-    plain: u16,
-    submission: u16,
-    smtps: u16,
-    ca: PathBuf,
-    user: String,
-    password: String,
-    maildir: PathBuf,
+/// A client configuration for one of the servers, trusting the test CA.
+trait ConfigFor {
+    fn config(&self, address: &str, tls: TlsPolicy, password: &str) -> ClientConfig;
 }
 
-fn servers() -> Option<Servers> {
-    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
-    let port = |name: &str| var(name)?.rsplit(':').next()?.parse().ok();
-    let found = (|| {
-        Some(Servers {
-            plain: port("POSTFIX_PLAIN")?,
-            submission: port("POSTFIX_SUBMISSION")?,
-            smtps: port("POSTFIX_SMTPS")?,
-            ca: var("CA")?.into(),
-            user: var("USER")?,
-            password: var("PASSWORD")?,
-            maildir: var("MAILDIR")?.into(),
-        })
-    })();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env"
-        );
-        eprintln!("skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
-    }
-    found
-}
-
-impl Servers {
-    fn config(&self, port: u16, tls: TlsPolicy, password: &str) -> ClientConfig {
-        let mut config = ClientConfig::new("localhost", port);
+impl ConfigFor for Servers {
+    fn config(&self, address: &str, tls: TlsPolicy, password: &str) -> ClientConfig {
+        let mut config = ClientConfig::new("localhost", port(address));
         config.session.tls = tls;
         if tls != TlsPolicy::Plaintext {
             config.session.credentials = Some(Credentials::new(&self.user, password));
@@ -137,7 +110,7 @@ async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
     let Some(servers) = servers() else { return };
     let started = SystemTime::now() - Duration::from_secs(1);
     let config = servers.config(
-        servers.submission,
+        &servers.submission,
         TlsPolicy::StartTlsRequired,
         &servers.password,
     );
@@ -193,7 +166,7 @@ async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
 #[tokio::test]
 async fn a_refused_password_is_tried_once() {
     let Some(servers) = servers() else { return };
-    let config = servers.config(servers.smtps, TlsPolicy::Implicit, "notthepassword");
+    let config = servers.config(&servers.smtps, TlsPolicy::Implicit, "notthepassword");
     let events = Recorder::new();
     let mailer = Mailer::builder(config).observer(events.clone()).build();
     let send = || {
@@ -218,7 +191,7 @@ async fn a_refused_password_is_tried_once() {
 async fn recipients_are_accepted_refused_and_deferred_one_by_one() {
     let Some(servers) = servers() else { return };
     let started = SystemTime::now() - Duration::from_secs(1);
-    let config = servers.config(servers.plain, TlsPolicy::Plaintext, "");
+    let config = servers.config(&servers.plain, TlsPolicy::Plaintext, "");
     let mailer = Mailer::builder(config)
         .retry(
             RetryPolicy::default()

@@ -1,7 +1,6 @@
 //! The mailer's limits against scripted servers, on tokio's paused clock: the circuit
 //! breaker's transitions and the rate limit's accuracy.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,7 +1,6 @@
 //! What the mailer reports: the metrics collector's numbers after a known run, and events
 //! that never carry a secret.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

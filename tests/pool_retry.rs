@@ -1,7 +1,6 @@
 //! The mailer's retries against scripted servers, on tokio's paused clock: which failures are
 //! retried, for which recipients, after which delays, and never a recipient twice.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

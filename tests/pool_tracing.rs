@@ -1,7 +1,6 @@
 //! With the `tracing` feature, the mailer's events come out as `tracing` events inside a span
 //! per send and per connection: `cargo test --features tracing --test pool_tracing`.
 
-#![cfg(feature = "tracing")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

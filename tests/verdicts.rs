@@ -2,7 +2,6 @@
 //! wherever the connection drops, the pooled mailer reports each recipient exactly as the
 //! single client does — the pool counts nothing of its own.
 
-#![cfg(feature = "tokio")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

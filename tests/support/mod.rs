@@ -15,6 +15,7 @@ use smtpwire::session::{DataCommand, SessionConfig, TlsPolicy};
 use smtpwire::{Delivery, Error, ErrorKind};
 
 pub mod scripted;
+pub mod servers;
 
 /// Test-only options read from a `! config` line.
 #[derive(Default)]
