@@ -25,9 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ))
         .random_source(SeededRandom::new(1))
         .build()?;
-    let envelope = message.envelope();
-    eprintln!("MAIL FROM:<{}>", envelope.sender());
-    for recipient in envelope.recipients() {
+    eprintln!("MAIL FROM:<{}>", message.envelope_from());
+    for recipient in message.envelope_to() {
         eprintln!("RCPT TO:<{recipient}>");
     }
     eprintln!("SIZE={}", message.encoded_len());

@@ -174,16 +174,17 @@ impl Envelope {
     /// # Errors
     /// [`InputError::NoRecipients`] when the message has no recipient.
     pub fn for_message(message: &crate::mime::Message) -> Result<Self, InputError> {
-        let envelope = message.envelope();
-        let recipients = envelope.recipients().iter().cloned().map(Recipient::new);
+        let recipients = message.envelope_to().iter().cloned().map(Recipient::new);
         let body = if message.needs_8bitmime() {
             Body::EightBitMime
         } else {
             Body::SevenBit
         };
-        Ok(Self::new(Some(envelope.sender().clone()), recipients)?
-            .with_size(message.encoded_len())
-            .with_body(body))
+        Ok(
+            Self::new(Some(message.envelope_from().clone()), recipients)?
+                .with_size(message.encoded_len())
+                .with_body(body),
+        )
     }
 
     /// The same envelope with only `recipients`, for a further transaction.

@@ -10,7 +10,7 @@ mod mime_support;
 
 use mime_support::{assert_wire_safe, mail_parser};
 use smtpwire::mime::{
-    Attachment, Date, Envelope, Error, Field, Invalid, Message, MessageBuilder, SeededRandom,
+    Attachment, Date, Error, Field, Invalid, Message, MessageBuilder, SeededRandom,
 };
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
@@ -41,9 +41,8 @@ fn envelope_from_headers() {
         .bcc("d@例子.中国")
         .build()
         .unwrap();
-    let envelope = message.envelope();
-    assert_eq!(envelope.sender().as_str(), "bot@example.com");
-    let recipients: Vec<&str> = envelope.recipients().iter().map(|m| m.as_str()).collect();
+    assert_eq!(message.envelope_from().as_str(), "bot@example.com");
+    let recipients: Vec<&str> = message.envelope_to().iter().map(|m| m.as_str()).collect();
     // The local part is case-sensitive, so B@EXAMPLE.COM is someone else; b@example.com once.
     assert_eq!(
         recipients,
@@ -62,11 +61,11 @@ fn explicit_envelope_wins() {
     let sender = smtpwire::address::Mailbox::parse("bounce@example.com").unwrap();
     let rcpt = smtpwire::address::Mailbox::parse("x@example.com").unwrap();
     let message = base()
-        .envelope(Envelope::new(sender.clone(), vec![rcpt.clone()]))
+        .envelope(sender.clone(), vec![rcpt.clone()])
         .build()
         .unwrap();
-    assert_eq!(message.envelope().sender(), &sender);
-    assert_eq!(message.envelope().recipients(), [rcpt]);
+    assert_eq!(message.envelope_from(), &sender);
+    assert_eq!(message.envelope_to(), [rcpt]);
 }
 
 #[test]

@@ -11,7 +11,9 @@
 mod mime_support;
 
 use mime_support::{assert_wire_safe, mail_parser};
-use smtpwire::mime::{Attachment, Date, Group, Mailbox, Message, MessageBuilder, SeededRandom};
+use smtpwire::mime::{
+    Attachment, Date, Group, Message, MessageBuilder, NamedAddress, SeededRandom,
+};
 use std::path::Path;
 
 fn fixed() -> MessageBuilder {
@@ -98,12 +100,12 @@ fn groups_utf8_address_and_8bit() {
         fixed()
             .allow_utf8_addresses(true)
             .allow_8bit(true)
-            .from(Mailbox::with_name("用户", "用户@例子.中国").unwrap())
+            .from(NamedAddress::with_name("用户", "用户@例子.中国").unwrap())
             .to(Group::new(
                 "团队",
                 vec![
-                    Mailbox::new("a@例子。中国").unwrap(),
-                    Mailbox::new("b@example.com").unwrap(),
+                    NamedAddress::new("a@例子。中国").unwrap(),
+                    NamedAddress::new("b@example.com").unwrap(),
                 ],
             )
             .unwrap())

@@ -11,7 +11,7 @@ mod mime_support;
 
 use mime_support::{assert_wire_safe, mail_parser, normalize, python, python_available, Decoded};
 use proptest::prelude::*;
-use smtpwire::mime::{Attachment, Mailbox, Message, SeededRandom};
+use smtpwire::mime::{Attachment, Message, NamedAddress, SeededRandom};
 
 #[derive(Clone, Debug, Default)]
 struct Inputs {
@@ -38,7 +38,8 @@ impl Inputs {
     }
 
     fn build(&self) -> Vec<u8> {
-        let mailbox = |(name, addr): &(String, String)| Mailbox::with_name(name, addr).unwrap();
+        let mailbox =
+            |(name, addr): &(String, String)| NamedAddress::with_name(name, addr).unwrap();
         let mut builder = Message::builder()
             .from(mailbox(&self.from))
             .to(self.to.iter().map(mailbox).collect::<Vec<_>>())

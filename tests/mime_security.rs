@@ -11,7 +11,7 @@ mod mime_support;
 
 use mime_support::{assert_wire_safe, header_fields, mail_parser, python, python_available};
 use smtpwire::mime::{
-    Attachment, Error, Field, Invalid, Mailbox, Message, MessageBuilder, SeededRandom,
+    Attachment, Error, Field, Invalid, Message, MessageBuilder, NamedAddress, SeededRandom,
 };
 
 const LINE_BREAKS: [&str; 7] = ["\r\n", "\n", "\r", "\u{85}", "\u{2028}", "\u{2029}", "\0"];
@@ -102,7 +102,7 @@ fn encoded_word_lookalikes_decode_literally() {
 fn display_names_cannot_inject_or_confuse() {
     for lb in LINE_BREAKS {
         assert_eq!(
-            Mailbox::with_name(&format!("Alice{lb}Bcc: x@evil"), "a@example.com"),
+            NamedAddress::with_name(&format!("Alice{lb}Bcc: x@evil"), "a@example.com"),
             Err(expected_reason(lb))
         );
         let (field, reason) = refused(base().cc(format!("Alice{lb}Bcc: x@evil <a@example.com>")));
@@ -121,7 +121,7 @@ fn display_names_cannot_inject_or_confuse() {
         "=?utf-8?b?QUJD?=",
     ];
     for name in names {
-        let mailbox = Mailbox::with_name(name, "eve@evil.example").unwrap();
+        let mailbox = NamedAddress::with_name(name, "eve@evil.example").unwrap();
         let bytes = encode(Message::builder().from("sender@example.com").to(mailbox));
         let parsed = mail_parser::MessageParser::default()
             .parse(&bytes[..])
@@ -158,7 +158,7 @@ fn hostile_addresses_are_refused() {
         "\"a\u{1}\"@example.com".to_owned(),
     ];
     for address in &hostile {
-        assert!(Mailbox::new(address).is_err(), "{address:?}");
+        assert!(NamedAddress::new(address).is_err(), "{address:?}");
         let result = base().bcc(address.as_str()).build();
         assert!(
             matches!(
@@ -363,12 +363,7 @@ fn bcc_and_message_ids() {
             && !text.contains("other@")
             && !text.to_lowercase().contains("bcc")
     );
-    let recipients: Vec<&str> = message
-        .envelope()
-        .recipients()
-        .iter()
-        .map(|m| m.as_str())
-        .collect();
+    let recipients: Vec<&str> = message.envelope_to().iter().map(|m| m.as_str()).collect();
     assert_eq!(
         recipients,
         [
@@ -447,10 +442,11 @@ fn content_ids_are_validated() {
 fn long_unbroken_values_stay_within_line_limits() {
     let long = "y".repeat(1200);
     let group =
-        smtpwire::mime::Group::new(&long, vec![Mailbox::new("g@example.com").unwrap()]).unwrap();
+        smtpwire::mime::Group::new(&long, vec![NamedAddress::new("g@example.com").unwrap()])
+            .unwrap();
     let bytes = encode(
         base()
-            .cc(Mailbox::with_name(&long, "a@example.com").unwrap())
+            .cc(NamedAddress::with_name(&long, "a@example.com").unwrap())
             .cc(group)
             .subject(long.as_str())
             .header("X-Long", &long)

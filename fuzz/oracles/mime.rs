@@ -6,7 +6,7 @@
 //! refuses must contain a line break or NUL, or fail to parse as an address.
 
 use mail_parser::{MessageParser, MimeHeaders};
-use smtpwire::mime::{Address, Attachment, Error, Invalid, Mailbox, Message, SeededRandom};
+use smtpwire::mime::{Address, Attachment, Error, Invalid, Message, NamedAddress, SeededRandom};
 
 pub fn run(data: &[u8]) {
     let mut fields = data.split(|&b| b == 0xff);
@@ -17,7 +17,7 @@ pub fn run(data: &[u8]) {
     let (attachment, header) = (text().into_bytes(), text());
     let breaks = |s: &str| s.contains(['\r', '\n', '\0', '\u{85}', '\u{2028}', '\u{2029}']);
 
-    let from = match Mailbox::with_name(&name, "from@example.com") {
+    let from = match NamedAddress::with_name(&name, "from@example.com") {
         Ok(from) => from,
         Err(_) => return assert!(breaks(&name), "display name refused: {name:?}"),
     };
@@ -78,7 +78,7 @@ pub fn run(data: &[u8]) {
     assert_eq!(parsed_from.address(), Some("from@example.com"));
     assert_eq!(parsed_from.name().unwrap_or_default(), name);
     if let Some(list) = &to_list {
-        let mailboxes: Vec<&Mailbox> = list.iter().flat_map(Address::mailboxes).collect();
+        let mailboxes: Vec<&NamedAddress> = list.iter().flat_map(Address::mailboxes).collect();
         let parsed_to: Vec<_> = parsed.to().map(|a| a.iter().collect()).unwrap_or_default();
         assert_eq!(parsed_to.len(), mailboxes.len(), "address count for {to:?}");
         // mail-parser 0.11 drops quoted local parts ("a b"@x reads as @x); compare the rest.

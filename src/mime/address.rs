@@ -13,12 +13,13 @@ use std::fmt;
 /// RFC 5321 §4.5.3.1.1: the local part is at most 64 octets.
 const MAX_LOCAL: usize = 64;
 
-/// A mailbox: an optional display name and an address, as in `张三 <zhangsan@qq.com>`.
+/// A header address (RFC 5322 `mailbox`): an optional display name and an address, as in
+/// `张三 <zhangsan@qq.com>`. The envelope's address is [`crate::address::Mailbox`].
 ///
 /// The domain is kept in ASCII (punycode for internationalised names); the local part is kept
 /// as it goes on the wire, quotes included when it needs them.
 #[derive(Clone, PartialEq, Eq, Hash)]
-pub struct Mailbox {
+pub struct NamedAddress {
     name: Option<String>,
     address: String,
     at: usize,
@@ -28,19 +29,19 @@ pub struct Mailbox {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Group {
     name: String,
-    members: Vec<Mailbox>,
+    members: Vec<NamedAddress>,
 }
 
 /// One entry of an address list: a mailbox or a group.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Address {
-    /// A single mailbox.
-    Mailbox(Mailbox),
+    /// A single address, with or without a display name.
+    Single(NamedAddress),
     /// A group of mailboxes.
     Group(Group),
 }
 
-impl Mailbox {
+impl NamedAddress {
     /// A mailbox without a display name, from an `addr-spec` such as `alice@example.com`,
     /// `"a b"@example.com` or `用户@例子.中国`.
     pub fn new(address: &str) -> Result<Self, Invalid> {
@@ -62,7 +63,7 @@ impl Mailbox {
     /// Parses an RFC 5322 `mailbox`: `alice@example.com` or `Alice Liddell <alice@example.com>`.
     pub fn parse(text: &str) -> Result<Self, Invalid> {
         match parse_single(text)? {
-            Address::Mailbox(mailbox) => Ok(mailbox),
+            Address::Single(mailbox) => Ok(mailbox),
             Address::Group(_) => Err(Invalid::Syntax("a group where a mailbox is expected")),
         }
     }
@@ -93,16 +94,16 @@ impl Mailbox {
     }
 }
 
-impl fmt::Debug for Mailbox {
+impl fmt::Debug for NamedAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.name {
-            Some(name) => write!(f, "Mailbox({name:?} <{}>)", self.address),
-            None => write!(f, "Mailbox(<{}>)", self.address),
+            Some(name) => write!(f, "NamedAddress({name:?} <{}>)", self.address),
+            None => write!(f, "NamedAddress(<{}>)", self.address),
         }
     }
 }
 
-impl std::str::FromStr for Mailbox {
+impl std::str::FromStr for NamedAddress {
     type Err = Invalid;
     fn from_str(text: &str) -> Result<Self, Invalid> {
         Self::parse(text)
@@ -111,7 +112,7 @@ impl std::str::FromStr for Mailbox {
 
 impl Group {
     /// A group named `name` with `members`; no members gives `name:;`.
-    pub fn new(name: &str, members: Vec<Mailbox>) -> Result<Self, Invalid> {
+    pub fn new(name: &str, members: Vec<NamedAddress>) -> Result<Self, Invalid> {
         check_line(name)?;
         if name.is_empty() {
             return Err(Invalid::Empty);
@@ -128,7 +129,7 @@ impl Group {
     }
 
     /// The mailboxes in the group.
-    pub fn members(&self) -> &[Mailbox] {
+    pub fn members(&self) -> &[NamedAddress] {
         &self.members
     }
 }
@@ -150,9 +151,9 @@ impl Address {
     }
 
     /// The mailboxes this entry stands for: itself, or a group's members.
-    pub fn mailboxes(&self) -> &[Mailbox] {
+    pub fn mailboxes(&self) -> &[NamedAddress] {
         match self {
-            Self::Mailbox(mailbox) => std::slice::from_ref(mailbox),
+            Self::Single(mailbox) => std::slice::from_ref(mailbox),
             Self::Group(group) => &group.members,
         }
     }
@@ -166,9 +167,9 @@ fn parse_single(text: &str) -> Result<Address, Invalid> {
     Ok(address)
 }
 
-impl From<Mailbox> for Address {
-    fn from(mailbox: Mailbox) -> Self {
-        Self::Mailbox(mailbox)
+impl From<NamedAddress> for Address {
+    fn from(mailbox: NamedAddress) -> Self {
+        Self::Single(mailbox)
     }
 }
 
@@ -205,11 +206,11 @@ impl IntoAddresses for String {
 impl IntoAddresses for (&str, &str) {
     /// `(display name, address)`.
     fn into_addresses(self) -> Result<Vec<Address>, Invalid> {
-        Ok(vec![Mailbox::with_name(self.0, self.1)?.into()])
+        Ok(vec![NamedAddress::with_name(self.0, self.1)?.into()])
     }
 }
 
-impl IntoAddresses for Mailbox {
+impl IntoAddresses for NamedAddress {
     fn into_addresses(self) -> Result<Vec<Address>, Invalid> {
         Ok(vec![self.into()])
     }
@@ -377,7 +378,7 @@ impl<'a> Parser<'a> {
             Some('<') => {
                 let mut mailbox = self.angle_addr()?;
                 mailbox.name = (!words.is_empty()).then(|| words.join(" "));
-                Ok(Address::Mailbox(mailbox))
+                Ok(Address::Single(mailbox))
             }
             Some(':') if !words.is_empty() => {
                 self.pos += 1;
@@ -395,7 +396,7 @@ impl<'a> Parser<'a> {
                         self.expect(',', "expected ',' or ';' in a group")?;
                     }
                     match self.address()? {
-                        Address::Mailbox(mailbox) => members.push(mailbox),
+                        Address::Single(mailbox) => members.push(mailbox),
                         Address::Group(_) => return Err(Invalid::Syntax("a group inside a group")),
                     }
                 }
@@ -405,13 +406,13 @@ impl<'a> Parser<'a> {
                 self.cfws()?;
                 let mailbox = self.addr_spec()?;
                 self.cfws()?;
-                Ok(Address::Mailbox(mailbox))
+                Ok(Address::Single(mailbox))
             }
         }
     }
 
     /// `angle-addr = "<" addr-spec ">"`.
-    fn angle_addr(&mut self) -> Result<Mailbox, Invalid> {
+    fn angle_addr(&mut self) -> Result<NamedAddress, Invalid> {
         self.expect('<', "expected '<'")?;
         self.cfws()?;
         let mailbox = self.addr_spec()?;
@@ -421,7 +422,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `addr-spec = local-part "@" domain`.
-    fn addr_spec(&mut self) -> Result<Mailbox, Invalid> {
+    fn addr_spec(&mut self) -> Result<NamedAddress, Invalid> {
         let mut address = if self.peek() == Some('"') {
             let content = self.quoted_string()?;
             if is_dot_atom(&content) {
@@ -475,7 +476,7 @@ impl<'a> Parser<'a> {
             let domain = self.atom(true);
             address.push_str(&domain_to_ascii(domain)?);
         }
-        Ok(Mailbox {
+        Ok(NamedAddress {
             name: None,
             address,
             at,
@@ -490,7 +491,7 @@ pub(crate) fn write_list(w: &mut HeaderWriter<'_>, list: &[Address]) {
             w.glue(",");
         }
         match address {
-            Address::Mailbox(mailbox) => write_mailbox(w, mailbox),
+            Address::Single(mailbox) => write_mailbox(w, mailbox),
             Address::Group(group) => {
                 write_phrase(w, &group.name);
                 w.glue(":");
@@ -506,7 +507,7 @@ pub(crate) fn write_list(w: &mut HeaderWriter<'_>, list: &[Address]) {
     }
 }
 
-fn write_mailbox(w: &mut HeaderWriter<'_>, mailbox: &Mailbox) {
+fn write_mailbox(w: &mut HeaderWriter<'_>, mailbox: &NamedAddress) {
     match &mailbox.name {
         Some(name) => {
             write_phrase(w, name);

@@ -1,10 +1,10 @@
 //! The message builder: collects fields and parts, validates them, and lays out the MIME tree.
 
-use super::address::{self, Address, IntoAddresses, Mailbox};
+use super::address::{self, Address, IntoAddresses, NamedAddress};
 use super::attachment::Attachment;
 use super::boundary::{OsRandom, RandomSource};
 use super::date::Date;
-use super::envelope::Envelope;
+use super::envelope::Paths;
 use super::error::{check_line, Error, Field, Invalid};
 use super::header::{self, write_field, HeaderWriter};
 use super::message_id::MessageId;
@@ -30,7 +30,7 @@ pub struct MessageBuilder {
     text: Option<String>,
     html: Option<String>,
     attachments: Vec<Attachment>,
-    envelope: Option<Envelope>,
+    envelope: Option<Paths>,
     allow_8bit: bool,
     allow_utf8_addresses: bool,
     random: Option<Box<dyn RandomSource>>,
@@ -66,7 +66,7 @@ impl MessageBuilder {
         self
     }
 
-    /// Adds authors (`From`): `"张三 <zhangsan@qq.com>"`, a [`Mailbox`], or a list. Several
+    /// Adds authors (`From`): `"张三 <zhangsan@qq.com>"`, a [`NamedAddress`], or a list. Several
     /// authors need a [`sender`](Self::sender).
     pub fn from(self, addresses: impl IntoAddresses) -> Self {
         self.addresses(Field::From, addresses, |b| &mut b.from)
@@ -171,9 +171,14 @@ impl MessageBuilder {
         self
     }
 
-    /// Sets the envelope instead of deriving it from the headers.
-    pub fn envelope(mut self, envelope: Envelope) -> Self {
-        self.envelope = Some(envelope);
+    /// Sets the envelope's reverse-path and forward-paths instead of deriving them from the
+    /// headers.
+    pub fn envelope(
+        mut self,
+        from: crate::address::Mailbox,
+        to: Vec<crate::address::Mailbox>,
+    ) -> Self {
+        self.envelope = Some(Paths { from, to });
         self
     }
 
@@ -317,10 +322,10 @@ impl std::fmt::Debug for MessageBuilder {
 }
 
 /// The mailboxes of a field where RFC 5322 allows no groups (`From`, `Sender`).
-fn single_mailboxes(list: &[Address], field: Field) -> Result<Vec<&Mailbox>, Error> {
+fn single_mailboxes(list: &[Address], field: Field) -> Result<Vec<&NamedAddress>, Error> {
     list.iter()
         .map(|address| match address {
-            Address::Mailbox(mailbox) => Ok(mailbox),
+            Address::Single(mailbox) => Ok(mailbox),
             Address::Group(_) => Err(Error::invalid(
                 field.clone(),
                 Invalid::Syntax("a group is not allowed here"),
@@ -329,8 +334,8 @@ fn single_mailboxes(list: &[Address], field: Field) -> Result<Vec<&Mailbox>, Err
         .collect()
 }
 
-fn derive_envelope(sender: &Mailbox, lists: [&Vec<Address>; 3]) -> Result<Envelope, Error> {
-    let to_envelope = |mailbox: &Mailbox| {
+fn derive_envelope(sender: &NamedAddress, lists: [&Vec<Address>; 3]) -> Result<Paths, Error> {
+    let to_envelope = |mailbox: &NamedAddress| {
         crate::address::Mailbox::parse(mailbox.address())
             .map_err(|e| Error::invalid(Field::Envelope, Invalid::Envelope(e)))
     };
@@ -346,5 +351,8 @@ fn derive_envelope(sender: &Mailbox, lists: [&Vec<Address>; 3]) -> Result<Envelo
             recipients.push(to_envelope(mailbox)?);
         }
     }
-    Ok(Envelope::new(to_envelope(sender)?, recipients))
+    Ok(Paths {
+        from: to_envelope(sender)?,
+        to: recipients,
+    })
 }

@@ -13,7 +13,7 @@
 //!     .attach(Attachment::from_bytes("报告.pdf", b"%PDF-1.7".to_vec()))
 //!     .build()?;
 //!
-//! assert_eq!(message.envelope().recipients().len(), 3);
+//! assert_eq!(message.envelope_to().len(), 3);
 //! let bytes = message.to_bytes()?;
 //! assert_eq!(bytes.len() as u64, message.encoded_len());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
@@ -47,17 +47,17 @@ mod punycode;
 mod stream;
 mod transfer;
 
-pub use address::{Address, Group, IntoAddresses, Mailbox};
+pub use address::{Address, Group, IntoAddresses, NamedAddress};
 pub use attachment::{Attachment, Disposition};
 pub use boundary::{OsRandom, RandomSource, SeededRandom};
 pub use builder::MessageBuilder;
 pub use content_type::ContentType;
 pub use date::Date;
-pub use envelope::Envelope;
 pub use error::{Error, Field, Invalid};
 pub use message_id::MessageId;
 pub use stream::Reader;
 
+use envelope::Paths;
 use std::io::{self, BufRead, Write};
 use std::sync::Arc;
 use stream::Segment;
@@ -68,7 +68,7 @@ use stream::Segment;
 pub struct Message {
     segments: Arc<[Segment]>,
     encoded_len: u64,
-    envelope: Envelope,
+    paths: Paths,
     message_id: MessageId,
     needs_8bitmime: bool,
     needs_smtputf8: bool,
@@ -82,17 +82,17 @@ impl Message {
 
     fn new(
         segments: Vec<Segment>,
-        envelope: Envelope,
+        paths: Paths,
         message_id: MessageId,
         needs_8bitmime: bool,
         utf8_headers: bool,
     ) -> Self {
         let encoded_len = segments.iter().map(Segment::encoded_len).sum();
-        let needs_smtputf8 = utf8_headers || envelope.needs_smtputf8();
+        let needs_smtputf8 = utf8_headers || paths.needs_smtputf8();
         Self {
             segments: segments.into(),
             encoded_len,
-            envelope,
+            paths,
             message_id,
             needs_8bitmime,
             needs_smtputf8,
@@ -104,9 +104,16 @@ impl Message {
         self.encoded_len
     }
 
-    /// The envelope: given to the builder, or derived from the headers (Bcc included).
-    pub fn envelope(&self) -> &Envelope {
-        &self.envelope
+    /// The envelope's reverse-path (`MAIL FROM`): given to the builder, or `Sender`, or else
+    /// the first `From`.
+    pub fn envelope_from(&self) -> &crate::address::Mailbox {
+        &self.paths.from
+    }
+
+    /// The envelope's forward-paths (`RCPT TO`): given to the builder, or every `To`, `Cc` and
+    /// `Bcc` address (group members included), each once.
+    pub fn envelope_to(&self) -> &[crate::address::Mailbox] {
+        &self.paths.to
     }
 
     /// The Message-ID, generated unless one was given.
@@ -157,7 +164,8 @@ impl std::fmt::Debug for Message {
         f.debug_struct("Message")
             .field("message_id", &self.message_id)
             .field("encoded_len", &self.encoded_len)
-            .field("envelope", &self.envelope)
+            .field("envelope_from", &self.paths.from)
+            .field("envelope_to", &self.paths.to)
             .finish_non_exhaustive()
     }
 }
