@@ -12,6 +12,7 @@ mod output;
 mod providers;
 mod raw;
 mod send;
+mod sendmail;
 mod target;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ enum Command {
     Send(Box<send::SendArgs>),
     /// Send a complete message from a file or stdin as is, like sendmail [-t].
     Raw(Box<raw::RawArgs>),
+    /// Be sendmail: `sendmail [-t] [-i] [-f FROM] recipient...` for cron, git send-email,
+    /// mutt and PHP (also what the binary does when run under the name `sendmail`).
+    Sendmail(Box<sendmail::SendmailArgs>),
     /// Send many messages (JSON lines or a directory) through a connection pool, with a rate
     /// limit, retries and an outcome log that makes a re-run resume without duplicates.
     Bulk(Box<bulk::BulkArgs>),
@@ -51,9 +55,20 @@ Exit codes (sysexits, like msmtp):
   79 delivery unknown: the connection was lost after the message was sent; it may have
      been delivered, so check before sending again";
 
+/// The command line; installed as `sendmail` (a link, as msmtp-mta does), sendmail's own.
+fn parse() -> Result<Cli, clap::Error> {
+    if sendmail::invoked_as_sendmail() {
+        let args = sendmail::SendmailCli::try_parse()?.args;
+        return Ok(Cli {
+            command: Command::Sendmail(Box::new(args)),
+        });
+    }
+    Cli::try_parse()
+}
+
 fn main() -> ExitCode {
     // clap exits 2 on a usage error; sysexits (and msmtp) say 64. Help and version stay 0.
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -78,6 +93,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Send(args) => send::run(*args).await,
             Command::Raw(args) => raw::run(*args).await,
+            Command::Sendmail(args) => sendmail::run(*args).await,
             Command::Bulk(args) => bulk::run(*args).await,
             Command::Check(args) => check::run(*args).await,
             Command::Demo(args) => demo::run(args).await,

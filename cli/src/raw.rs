@@ -166,7 +166,7 @@ fn prepare(args: &RawArgs) -> Result<Prepared, CliError> {
     problems.into_result()?;
     let bytes = message.to_send(&[]);
     Ok(Prepared {
-        envelope: envelope(sender, recipients, &bytes)?,
+        envelope: envelope(sender, recipients.into_iter().map(Recipient::new), &bytes)?,
         message_id: message.message_id(),
         bytes,
         target,
@@ -183,7 +183,7 @@ pub fn account_sender(target: &Target) -> Option<String> {
 /// message with CRLF line ends, before dot-stuffing), `BODY=8BITMIME` when any is above 127.
 pub fn envelope(
     sender: Option<SmtpMailbox>,
-    recipients: Vec<SmtpMailbox>,
+    recipients: impl IntoIterator<Item = Recipient>,
     bytes: &[u8],
 ) -> Result<Envelope, CliError> {
     let body = if bytes.is_ascii() {
@@ -191,12 +191,10 @@ pub fn envelope(
     } else {
         Body::EightBitMime
     };
-    Ok(
-        Envelope::new(sender, recipients.into_iter().map(Recipient::new))
-            .map_err(|e| CliError::new(Exit::DataErr, format!("envelope: {e}")))?
-            .with_size(bytes.len() as u64)
-            .with_body(body),
-    )
+    Ok(Envelope::new(sender, recipients)
+        .map_err(|e| CliError::new(Exit::DataErr, format!("envelope: {e}")))?
+        .with_size(bytes.len() as u64)
+        .with_body(body))
 }
 
 /// The whole file, or standard input.
@@ -339,6 +337,19 @@ impl<'a> RawMessage<'a> {
             rest: input.get(offset..).unwrap_or_default(),
             separated,
         }
+    }
+
+    /// Whether the message has a field called `name`.
+    pub fn has(&self, name: &str) -> bool {
+        self.fields.iter().any(|field| is_named(field, name))
+    }
+
+    /// Every field called `name`, whole, as read (with its folded lines and line ends).
+    pub fn fields_named<'n>(&'n self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + 'n {
+        self.fields
+            .iter()
+            .copied()
+            .filter(move |field| is_named(field, name))
     }
 
     /// The unfolded values of every field called `name`.

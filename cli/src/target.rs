@@ -129,6 +129,8 @@ pub struct Account {
     pub ca_file: Option<PathBuf>,
     /// The EHLO name.
     pub ehlo: Option<String>,
+    /// Where `smtpwire sendmail` logs one line per message (msmtp's `logfile`).
+    pub logfile: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -161,6 +163,8 @@ pub struct Target {
     pub from: Option<String>,
     /// Whether plaintext was explicitly allowed.
     pub insecure_plaintext: bool,
+    /// The account's log file, for `smtpwire sendmail`.
+    pub logfile: Option<PathBuf>,
 }
 
 impl TargetArgs {
@@ -256,6 +260,7 @@ impl TargetArgs {
             timeout: self.timeout.map(Duration::from_secs),
             from: account.from.clone(),
             insecure_plaintext: self.insecure_plaintext,
+            logfile: account.logfile.clone(),
         })
     }
 
