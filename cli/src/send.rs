@@ -7,9 +7,7 @@ use crate::message_file;
 use crate::output::{self, OutputArgs};
 use crate::target::{self, Target, TargetArgs};
 use clap::Args;
-use serde::Deserialize;
 use smtpwire::mime::Message;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
@@ -88,6 +86,10 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
     }
     args.output.check()?;
     let target = deliver::target(&args.target, args.dry_run)?;
+    if let (None, Some(name)) = (&target, &args.target.account) {
+        // A dry run reads no password, but a bad or unsafe accounts file is still an error.
+        target::load_account(args.target.config.as_deref(), name)?;
+    }
     let mut problems = Problems::default();
     let draft = match &args.message {
         Some(path) => message_file::load(path, &mut problems),
@@ -121,16 +123,8 @@ pub(crate) fn default_from(args: &TargetArgs, target: Option<&Target>) -> Option
 }
 
 fn account_from(args: &TargetArgs) -> Option<String> {
-    #[derive(Deserialize)]
-    struct File {
-        #[serde(default)]
-        accounts: BTreeMap<String, target::Account>,
-    }
-    let name = args.account.as_ref()?;
-    let path = args.config.clone().or_else(target::default_config_path)?;
-    let file: File = toml::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    let account = file.accounts.get(name)?;
-    account.from.clone().or_else(|| account.user.clone())
+    let account = target::load_account(args.config.as_deref(), args.account.as_ref()?).ok()?;
+    account.from.or(account.user)
 }
 
 /// Prints the message as it would be sent, and its envelope.

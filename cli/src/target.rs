@@ -131,11 +131,13 @@ pub struct Account {
     pub ehlo: Option<String>,
 }
 
+/// The accounts file (`smtpwire accounts example` prints a commented one).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountsFile {
+pub struct AccountsFile {
+    /// The accounts, by name: `[accounts.NAME]`.
     #[serde(default)]
-    accounts: BTreeMap<String, Account>,
+    pub accounts: BTreeMap<String, Account>,
 }
 
 /// Everything needed to connect, resolved from flags, account and preset.
@@ -376,7 +378,24 @@ pub fn default_config_path() -> Option<PathBuf> {
     Some(base.join("smtpwire").join("config.toml"))
 }
 
-fn load_account(path: Option<&Path>, name: &str) -> Result<Account, CliError> {
+/// The account `name` from the accounts file at `path` (else the default one), checked.
+pub fn load_account(path: Option<&Path>, name: &str) -> Result<Account, CliError> {
+    let (path, file) = load_accounts(path)?;
+    file.accounts
+        .get(name)
+        .cloned()
+        .ok_or_else(|| CliError::config(format!("no account {name:?} in {}", path.display())))
+}
+
+/// Reads, checks and parses the accounts file (`path`, else the default one).
+///
+/// The file can run a command (`password_cmd`) and say where the password goes (`server`),
+/// so like ssh with its config it is refused when anyone but its owner could change it. A
+/// literal `password` also needs a file no one else can read.
+///
+/// # Errors
+/// A configuration error (78) for a missing, unsafe or invalid file.
+pub fn load_accounts(path: Option<&Path>) -> Result<(PathBuf, AccountsFile), CliError> {
     let path = match path {
         Some(path) => path.to_owned(),
         None => default_config_path()
@@ -388,20 +407,165 @@ fn load_account(path: Option<&Path>, name: &str) -> Result<Account, CliError> {
             path.display()
         ))
     })?;
-    let file: AccountsFile = toml::from_str(&text)
+    check_permissions(&path)?;
+    let file = parse_accounts(&text)
         .map_err(|e| CliError::config(format!("accounts file {}: {e}", path.display())))?;
-    let account =
-        file.accounts.get(name).cloned().ok_or_else(|| {
-            CliError::config(format!("no account {name:?} in {}", path.display()))
-        })?;
-    if account.password.is_some() && !owner_only(&path) {
-        return Err(CliError::config(format!(
-            "{} holds a literal password but others can read it",
+    if let Some(name) = file
+        .accounts
+        .iter()
+        .find_map(|(name, account)| account.password.as_ref().map(|_| name))
+    {
+        if !owner_only(&path) {
+            return Err(CliError::config(format!(
+                "{} holds a literal password (account {name:?}) but others can read it",
+                path.display()
+            ))
+            .hint("chmod 600 the file, or use password_env / password_file / password_cmd"));
+        }
+    }
+    Ok((path, file))
+}
+
+/// Parses the accounts file. A TOML error is told by line, column and key, never with the
+/// text around it: a misspelt `passwd = "…"` or an unterminated string would otherwise put
+/// the password on the terminal, or on stdout with `--json`.
+pub fn parse_accounts(text: &str) -> Result<AccountsFile, String> {
+    toml::from_str(text).map_err(|error| redacted(&error, text))
+}
+
+/// `line 3, column 12 (key password): invalid basic string`, from what the parser says,
+/// keeping no value.
+fn redacted(error: &toml::de::Error, text: &str) -> String {
+    let what = safe_message(error.message());
+    let Some(start) = error.span().map(|span| span.start) else {
+        return what;
+    };
+    let before = text.get(..start).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+    let line_text = text
+        .get(line_start..)
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default();
+    match key_of(line_text) {
+        Some(key) => format!("line {line}, column {column} (key {key}): {what}"),
+        None => format!("line {line}, column {column}: {what}"),
+    }
+}
+
+/// The parser's message without any value it quotes: serde's "invalid type: string \"…\""
+/// names the value, so only what was expected is kept. Syntax errors name no value; whatever
+/// is in double quotes is dropped all the same.
+fn safe_message(message: &str) -> String {
+    let first = message.lines().collect::<Vec<_>>().join("; ");
+    if first.starts_with("unknown field") || first.starts_with("duplicate key") {
+        // Only key names, which are not secret.
+        return first;
+    }
+    if first.starts_with("invalid ") && first.contains(", expected ") {
+        let expected = first.rsplit(", expected ").next().unwrap_or_default();
+        let kind = first.split(':').next().unwrap_or("invalid value");
+        return format!("{kind}: expected {expected}");
+    }
+    let mut out = String::with_capacity(first.len());
+    for (i, piece) in first.split('"').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(piece);
+        } else {
+            out.push('…');
+        }
+    }
+    out
+}
+
+/// The key a line sets, `password` in `password = "…`; none when the line sets no key (then it
+/// may be a stray value).
+fn key_of(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let bare = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    (bare(key) && key.len() <= 64).then_some(key)
+}
+
+/// Refuses an accounts file that someone other than its owner could change: writable by group
+/// or others, owned by another user (root excepted), or in a directory others can write to
+/// (where they could replace it; a sticky directory such as /tmp is fine).
+#[cfg(unix)]
+fn check_permissions(path: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let unsafe_file = |why: String, hint: String| {
+        Err(CliError::config(format!(
+            "{} is not safe to use: {why}; it can run a command (password_cmd) and decide where \
+             the password is sent (server)",
             path.display()
         ))
-        .hint("chmod 600 the file, or use password_env / password_file / password_cmd"));
+        .hint(hint))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        CliError::config(format!(
+            "cannot read the accounts file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if meta.uid() != me && meta.uid() != 0 {
+        return unsafe_file(
+            format!(
+                "it belongs to uid {}, not to you (uid {me}) or root",
+                meta.uid()
+            ),
+            format!(
+                "use your own copy, or chown it: chown {me} {}",
+                path.display()
+            ),
+        );
     }
-    Ok(account)
+    if meta.mode() & 0o022 != 0 {
+        return unsafe_file(
+            format!("others can write to it (mode {:04o})", meta.mode() & 0o7777),
+            format!("chmod go-w {}", path.display()),
+        );
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(meta) = std::fs::metadata(&dir) {
+        let sticky = meta.mode() & 0o1000 != 0;
+        if meta.uid() != me && meta.uid() != 0 {
+            return unsafe_file(
+                format!(
+                    "its directory {} belongs to uid {}, who could replace it",
+                    dir.display(),
+                    meta.uid()
+                ),
+                "keep the accounts file in a directory of your own (~/.config/smtpwire)".into(),
+            );
+        }
+        if meta.mode() & 0o022 != 0 && !sticky {
+            return unsafe_file(
+                format!(
+                    "others can write to its directory {} (mode {:04o}) and replace it",
+                    dir.display(),
+                    meta.mode() & 0o7777
+                ),
+                format!("chmod go-w {}", dir.display()),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_: &Path) -> Result<(), CliError> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -500,6 +664,34 @@ mod tests {
         assert_eq!(
             (target.port, target.tls),
             (587, TlsPolicy::StartTlsRequired)
+        );
+    }
+
+    #[test]
+    fn toml_errors_keep_the_place_and_the_key_never_the_value() {
+        let error = |text: &str| parse_accounts(text).unwrap_err();
+        assert_eq!(
+            error("[accounts.a]\npasswd = \"s3cr3t\"\n"),
+            "line 2, column 1 (key passwd): unknown field `passwd`, expected one of `provider`, \
+             `server`, `tls`, `user`, `from`, `password_env`, `password_file`, `password_cmd`, \
+             `password`, `ca_file`, `ehlo`"
+        );
+        assert_eq!(
+            error("[accounts.a]\nuser = \"u\"\n  password = 12345678\n"),
+            "line 3, column 14 (key password): invalid type: expected a string"
+        );
+        assert_eq!(
+            error("[accounts]\na = \"s3cr3t\"\n"),
+            "line 2, column 5 (key a): invalid type: expected struct Account"
+        );
+        let stray = error("[accounts.a]\ns3cr3t\n");
+        assert!(stray.starts_with("line 2, column 7: "), "{stray}");
+        for message in [stray, error("[accounts.a]\npassword = \"s3cr3t\n")] {
+            assert!(!message.contains("s3cr3t"), "{message}");
+        }
+        assert_eq!(
+            safe_message("bad \"s3cr3t\" here\nmore"),
+            "bad … here; more"
         );
     }
 
