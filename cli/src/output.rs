@@ -182,7 +182,8 @@ fn human(attempt: &Attempt, report: &SendReport, message_id: Option<&str>) -> St
     text
 }
 
-fn policy(policy: TlsPolicy) -> &'static str {
+/// The TLS policy in words.
+pub fn policy(policy: TlsPolicy) -> &'static str {
     match policy {
         TlsPolicy::Implicit => "implicit TLS",
         TlsPolicy::StartTlsRequired => "STARTTLS",

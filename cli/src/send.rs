@@ -5,7 +5,7 @@ use crate::deliver::{self, deliver, Payload};
 use crate::exit::{CliError, Exit};
 use crate::message_file;
 use crate::output::{self, OutputArgs};
-use crate::target::{self, Target, TargetArgs};
+use crate::target::{Target, TargetArgs};
 use clap::Args;
 use smtpwire::mime::Message;
 use std::path::PathBuf;
@@ -86,9 +86,9 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
     }
     args.output.check()?;
     let target = deliver::target(&args.target, args.dry_run)?;
-    if let (None, Some(name)) = (&target, &args.target.account) {
+    if target.is_none() {
         // A dry run reads no password, but a bad or unsafe accounts file is still an error.
-        target::load_account(args.target.config.as_deref(), name)?;
+        args.target.account()?;
     }
     let mut problems = Problems::default();
     let draft = match &args.message {
@@ -123,7 +123,7 @@ pub(crate) fn default_from(args: &TargetArgs, target: Option<&Target>) -> Option
 }
 
 fn account_from(args: &TargetArgs) -> Option<String> {
-    let account = target::load_account(args.config.as_deref(), args.account.as_ref()?).ok()?;
+    let account = args.account().ok()??;
     account.from.or(account.user)
 }
 

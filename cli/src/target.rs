@@ -22,7 +22,8 @@ pub struct TargetArgs {
     /// A built-in provider preset (see `smtpwire providers`), e.g. `qq`, `163`, `gmail`.
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
-    /// A named account from the accounts file.
+    /// A named account from the accounts file (`default` when no server is given); `smtpwire
+    /// accounts example` prints a commented accounts file.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["server", "provider"])]
     pub account: Option<String>,
     /// The accounts file (default: ~/.config/smtpwire/config.toml).
@@ -140,6 +141,9 @@ pub struct AccountsFile {
     pub accounts: BTreeMap<String, Account>,
 }
 
+/// The account used when none is named (and no server or provider either).
+pub const DEFAULT_ACCOUNT: &str = "default";
+
 /// Everything needed to connect, resolved from flags, account and preset.
 #[derive(Debug)]
 pub struct Target {
@@ -172,15 +176,23 @@ impl TargetArgs {
     /// Usage errors for conflicting or missing flags, configuration errors for a bad accounts
     /// file or password source.
     pub fn resolve(&self) -> Result<Target, CliError> {
+        self.resolve_reading(true)
+    }
+
+    /// As `resolve`, but reads no password and runs no command: no credentials.
+    ///
+    /// # Errors
+    /// As `resolve`.
+    pub fn resolve_without_password(&self) -> Result<Target, CliError> {
+        self.resolve_reading(false)
+    }
+
+    fn resolve_reading(&self, read_password: bool) -> Result<Target, CliError> {
         if self.password.is_some() {
             return Err(CliError::usage("--password is refused: a password on the command line shows in `ps` and shell history")
                 .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"));
         }
-        let account = match &self.account {
-            Some(name) => Some(load_account(self.config.as_deref(), name)?),
-            None => None,
-        };
-        let account = account.unwrap_or_default();
+        let account = self.account()?.unwrap_or_default();
         let tls_flag = match (self.tls, &account.tls) {
             (Some(mode), _) => Some(mode),
             (None, Some(text)) => Some(TlsMode::from_str(text, true).map_err(|_| {
@@ -220,11 +232,13 @@ impl TargetArgs {
             (None, None) => {
                 return Err(CliError::usage(
                     "no server: give --server HOST[:PORT], --provider NAME or --account NAME",
-                ))
+                )
+                .hint("or put an account named `default` in the accounts file (see `smtpwire accounts example`)"))
             }
         };
         let user = self.user.clone().or(account.user.clone());
         let credentials = match user {
+            Some(_) if !read_password => None,
             Some(user) => {
                 let secret = self.password_source(&account)?.read()?;
                 Some(if self.auth == AuthMode::Xoauth2 {
@@ -261,6 +275,29 @@ impl TargetArgs {
         })
     }
 
+    /// The account to use: `--account NAME`, else the one named `default` when no server or
+    /// provider is given either and the accounts file has one (msmtp's `account default`).
+    ///
+    /// # Errors
+    /// A missing, unsafe or invalid accounts file, or no such account.
+    pub fn account(&self) -> Result<Option<Account>, CliError> {
+        if let Some(name) = &self.account {
+            return load_account(self.config.as_deref(), name).map(Some);
+        }
+        if self.server.is_some() || self.provider.is_some() {
+            return Ok(None);
+        }
+        let path = match &self.config {
+            Some(path) => path.clone(),
+            None => match default_config_path() {
+                Some(path) if path.exists() => path,
+                _ => return Ok(None),
+            },
+        };
+        let (_, mut file) = load_accounts(Some(&path))?;
+        Ok(file.accounts.remove(DEFAULT_ACCOUNT))
+    }
+
     fn password_source(&self, account: &Account) -> Result<PasswordSource, CliError> {
         if let Some(var) = &self.password_env {
             return Ok(PasswordSource::Env(var.clone()));
@@ -288,6 +325,24 @@ impl TargetArgs {
         }
         Err(CliError::config("a user was given but no password source")
             .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"))
+    }
+}
+
+/// Where an account's password comes from, for `accounts check`; never the secret itself,
+/// nor the command, which may hold one.
+pub fn password_origin(account: &Account) -> String {
+    if let Some(var) = &account.password_env {
+        format!("from ${var}")
+    } else if let Some(path) = &account.password_file {
+        format!("from the file {}", path.display())
+    } else if account.password_cmd.is_some() {
+        "from its command".to_owned()
+    } else if account.password.is_some() {
+        "in the accounts file".to_owned()
+    } else if account.user.is_some() {
+        "from a flag or SMTPWIRE_PASSWORD".to_owned()
+    } else {
+        "none (no AUTH)".to_owned()
     }
 }
 
@@ -408,8 +463,18 @@ pub fn load_accounts(path: Option<&Path>) -> Result<(PathBuf, AccountsFile), Cli
         ))
     })?;
     check_permissions(&path)?;
-    let file = parse_accounts(&text)
-        .map_err(|e| CliError::config(format!("accounts file {}: {e}", path.display())))?;
+    let mut file = parse_accounts(&text).map_err(|e| {
+        CliError::config(format!("accounts file {}: {e}", path.display()))
+            .hint("`smtpwire accounts example` prints a commented example of every key")
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for account in file.accounts.values_mut() {
+        for slot in [&mut account.password_file, &mut account.ca_file] {
+            if let Some(file) = slot.take() {
+                *slot = Some(relative_to(base, file));
+            }
+        }
+    }
     if let Some(name) = file
         .accounts
         .iter()
@@ -424,6 +489,15 @@ pub fn load_accounts(path: Option<&Path>) -> Result<(PathBuf, AccountsFile), Cli
         }
     }
     Ok((path, file))
+}
+
+/// A path from the accounts file: `~/` is the home directory, and a relative path is
+/// relative to the file, not to wherever smtpwire runs.
+fn relative_to(base: &Path, path: PathBuf) -> PathBuf {
+    if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        return PathBuf::from(home).join(rest);
+    }
+    base.join(path)
 }
 
 /// Parses the accounts file. A TOML error is told by line, column and key, never with the
@@ -580,6 +654,16 @@ fn owner_only(_: &Path) -> bool {
 }
 
 impl Target {
+    /// `smtp.qq.com:465 (implicit TLS)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{} ({})",
+            self.host,
+            self.port,
+            crate::output::policy(self.tls)
+        )
+    }
+
     /// The library configuration for this target.
     ///
     /// # Errors
@@ -665,6 +749,25 @@ mod tests {
             (target.port, target.tls),
             (587, TlsPolicy::StartTlsRequired)
         );
+    }
+
+    #[test]
+    fn paths_in_the_accounts_file_are_relative_to_it() {
+        let base = Path::new("/etc/smtpwire");
+        assert_eq!(
+            relative_to(base, "ca.pem".into()),
+            PathBuf::from("/etc/smtpwire/ca.pem")
+        );
+        assert_eq!(
+            relative_to(base, "/x/ca.pem".into()),
+            PathBuf::from("/x/ca.pem")
+        );
+        if let Some(home) = std::env::var_os("HOME") {
+            assert_eq!(
+                relative_to(base, "~/pw".into()),
+                PathBuf::from(home).join("pw")
+            );
+        }
     }
 
     #[test]

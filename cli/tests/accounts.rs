@@ -197,3 +197,64 @@ fn a_literal_password_needs_a_file_only_its_owner_can_read() {
     assert!(stdout.contains("From: Me <me@example.com>"), "{stdout}");
     assert_no_part_of_the_secret(&stdout);
 }
+
+#[test]
+fn the_printed_example_is_accepted_and_its_default_account_is_used() {
+    let output = smtpwire().args(["accounts", "example"]).output().unwrap();
+    let (example, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stderr}");
+    // Where `send` looks by default.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join("smtpwire")).unwrap();
+    let config = accounts_file(&home.path().join("smtpwire"), &example, 0o600);
+
+    let output = smtpwire()
+        .env("XDG_CONFIG_HOME", home.path())
+        .args(["accounts", "check"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    for line in [
+        "5 account(s)",
+        "  default: smtp.qq.com:465 (implicit TLS), user 1234567@qq.com, from 张三 <1234567@qq.com>, password from $QQ_AUTH_CODE",
+        "  163: smtp.163.com:25 (STARTTLS), user someone@163.com, password from its command",
+        "  local: localhost:25 (opportunistic STARTTLS), from cron@localhost, password none (no AUTH)",
+    ] {
+        assert!(stdout.contains(line), "{line}\nin\n{stdout}");
+    }
+    assert!(
+        stdout.contains("  work: smtp.corp.example:587 (STARTTLS)"),
+        "{stdout}"
+    );
+
+    // With no server named, `send` takes the `default` account: a dry run shows its From.
+    let output = smtpwire()
+        .env("XDG_CONFIG_HOME", home.path())
+        .args(["send", "--to", "b@example.com", "--text", "x", "--dry-run"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("from <1234567@qq.com>"), "{stderr}");
+    assert!(stdout.contains("From: =?UTF-8?"), "{stdout}");
+
+    // The same file made writable by others is refused by `check` too.
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o664)).unwrap();
+    let output = smtpwire()
+        .args(["accounts", "check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78), "{}", outputs(&output).1);
+}
+
+#[test]
+fn help_points_to_the_accounts_example() {
+    let output = smtpwire().arg("--help").output().unwrap();
+    let (help, _) = outputs(&output);
+    assert!(help.contains("smtpwire accounts example"), "{help}");
+    let output = smtpwire().args(["send", "--help"]).output().unwrap();
+    let (help, _) = outputs(&output);
+    assert!(help.contains("accounts example"), "{help}");
+}
