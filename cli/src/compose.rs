@@ -226,6 +226,9 @@ fn hint_for(what: &str) -> Option<&'static str> {
     }
 }
 
+/// `@-`: a body read from standard input.
+const STDIN: &str = "@-";
+
 /// Reads `--text`/`--html`: the text itself, or `@FILE`, or `@-` for standard input.
 pub fn read_body(at: &str, value: &str, problems: &mut Problems) -> Option<String> {
     let Some(path) = value.strip_prefix('@') else {
@@ -283,6 +286,14 @@ impl Draft {
             };
             files.push(Sourced::new("--inline", spec));
         }
+        if args.text.as_deref() == Some(STDIN) && args.html.as_deref() == Some(STDIN) {
+            // Standard input can be read once: the HTML part would be silently empty.
+            problems.add(
+                Exit::Usage,
+                "--html @-",
+                "standard input is already read by --text @-; give one of them as @FILE",
+            );
+        }
         let headers = args
             .header
             .iter()
@@ -316,6 +327,7 @@ impl Draft {
             html: args
                 .html
                 .as_deref()
+                .filter(|h| !(*h == STDIN && args.text.as_deref() == Some(STDIN)))
                 .and_then(|h| read_body("--html", h, problems))
                 .map(|h| Sourced::new("--html", h)),
             files,
