@@ -127,11 +127,9 @@ fn account_from(args: &TargetArgs) -> Option<String> {
     account.from.or(account.user)
 }
 
-/// Prints the message as it would be sent, and its envelope.
+/// Prints the message as it would be sent, and its envelope; attachments are read and
+/// encoded as they are written, as the real send does.
 fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
-    let bytes = message
-        .to_bytes()
-        .map_err(|e| CliError::new(Exit::NoInput, format!("cannot read an attachment: {e}")))?;
     let envelope = message.envelope();
     let to: Vec<String> = envelope
         .recipients()
@@ -139,5 +137,12 @@ fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
         .map(|r| r.as_str().to_owned())
         .collect();
     let id = message.message_id().to_string();
-    output::dry_run(out, Some(&id), envelope.sender().as_str(), &to, &bytes)
+    output::dry_run_streamed(
+        out,
+        Some(&id),
+        envelope.sender().as_str(),
+        &to,
+        message.encoded_len(),
+        &mut message.reader(),
+    )
 }
