@@ -7,6 +7,7 @@ mod check;
 mod compose;
 mod deliver;
 mod demo;
+mod dsn;
 mod exit;
 mod message_file;
 mod output;

@@ -2,11 +2,13 @@
 
 use crate::compose::{ContentArgs, Draft, Problems, Sourced};
 use crate::deliver::{self, deliver, Payload};
+use crate::dsn::{Dsn, DsnArgs};
 use crate::exit::{CliError, Exit};
 use crate::message_file;
 use crate::output::{self, OutputArgs};
 use crate::target::{Target, TargetArgs};
 use clap::Args;
+use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
 use std::path::PathBuf;
 
@@ -16,6 +18,12 @@ Examples:
       --to friend@163.com --subject '周报' --text @report.txt --attach report.pdf
   smtpwire send --account work --message order.json --json
   smtpwire send --from me@example.com --to you@example.com --subject hi --text hello --dry-run
+  smtpwire send --account work --to 用户@example.com --text hi \
+      --notify success,failure --ret hdrs --envid order-1234
+
+Addresses with a non-ASCII local part (用户@example.com) are sent with SMTPUTF8 (RFC 6531) when
+the server offers it; when it does not, or offers no DSN for --notify/--ret/--envid, nothing is
+sent and the error says which.
 
 Exit codes:
   0   every recipient took the message
@@ -44,10 +52,13 @@ pub struct SendArgs {
     /// or {"text": FILE, "html": FILE}) with `payload` (an object): `{{name}}` in the
     /// templates and the subject is replaced by the payload's value, HTML-escaped in HTML,
     /// and a placeholder without a value is an error; `attachments` (paths, or {"path",
-    /// "filename", "content_type", "content_id"}), `headers` (an object). Paths are relative
-    /// to the file. Every problem is listed with its field path before anything is sent.
+    /// "filename", "content_type", "content_id"}), `headers` (an object), `notify`, `ret`,
+    /// `envid` (as the flags below, which win over them). Paths are relative to the file.
+    /// Every problem is listed with its field path before anything is sent.
     #[arg(long, value_name = "FILE.json", help_heading = "Message")]
     message: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Delivery status notifications (DSN)")]
+    dsn: DsnArgs,
     /// Builds the message and prints it on stdout; connects to nothing, sends nothing.
     #[arg(long, help_heading = "Output")]
     dry_run: bool,
@@ -60,20 +71,29 @@ pub struct SendArgs {
 
 /// Runs `smtpwire send`.
 pub async fn run(args: SendArgs) -> Result<Exit, CliError> {
-    let (message, target) = prepare(&args).map_err(|e| args.output.not_sent(e))?;
+    let (message, dsn, target) = prepare(&args).map_err(|e| args.output.not_sent(e))?;
     let Some(target) = target else {
         return dry_run(&message, &args.output).map_err(|e| args.output.not_sent(e));
     };
     let config = target
         .client_config(args.output.wants_transcript())
         .map_err(|e| args.output.not_sent(e))?;
-    let attempt = deliver(config, Payload::Message(&message)).await;
+    let envelope = Envelope::for_message(&message)
+        .map_err(|e| CliError::new(Exit::DataErr, e.to_string()))
+        .and_then(|envelope| dsn.apply(envelope))
+        .map_err(|e| args.output.not_sent(e))?;
+    let payload = Payload::MessageWith {
+        envelope,
+        message: &message,
+    };
+    let attempt = deliver(config, payload).await;
     let id = message.message_id().to_string();
     output::finish(&attempt, Some(&id), &args.output, !args.quiet)
 }
 
-/// The message, and where to send it (none for a dry run). Nothing touches the network.
-fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
+/// The message, the notifications asked for (the flags over the message file's fields), and
+/// where to send it (none for a dry run). Nothing touches the network.
+fn prepare(args: &SendArgs) -> Result<(Message, Dsn, Option<Target>), CliError> {
     if args.message.is_some() {
         let given = args.content.given();
         if !given.is_empty() {
@@ -85,6 +105,7 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
         }
     }
     args.output.check()?;
+    let flags_dsn = args.dsn.dsn()?;
     let target = deliver::target(&args.target, args.dry_run)?;
     if target.is_none() {
         // A dry run reads no password, but a bad or unsafe accounts file is still an error.
@@ -95,15 +116,17 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
         Some(path) => message_file::load(path, &mut problems),
         None => Some(Draft::from_flags(&args.content, &mut problems)),
     };
+    let mut dsn = Dsn::default();
     let message = draft.and_then(|mut draft| {
         if draft.from.is_none() {
             draft.from = default_from(&args.target, target.as_ref());
         }
+        dsn = std::mem::take(&mut draft.dsn);
         draft.build(&mut problems)
     });
     problems.into_result()?;
     let message = message.ok_or_else(|| CliError::new(Exit::DataErr, "the message is empty"))?;
-    Ok((message, target))
+    Ok((message, dsn.or(flags_dsn), target))
 }
 
 /// The account's `from`, else the user name when it is an address.
