@@ -1,11 +1,13 @@
 //! `smtpwire`: send mail through QQ Mail and friends, diagnose why it fails, and watch the
 //! exact dialogue.
 
+mod accounts;
 mod bulk;
 mod check;
 mod compose;
 mod deliver;
 mod demo;
+mod dsn;
 mod exit;
 mod message_file;
 mod output;
@@ -45,9 +47,16 @@ enum Command {
     Demo(demo::DemoArgs),
     /// List the built-in provider presets.
     Providers,
+    /// The accounts file (~/.config/smtpwire/config.toml): `example` prints a commented one
+    /// with every key, `check` lists what each account resolves to.
+    Accounts(accounts::AccountsArgs),
 }
 
 const EXIT_CODES: &str = "\
+Accounts: ~/.config/smtpwire/config.toml names servers, users and password sources for
+--account NAME (the account `default` when no server is given); `smtpwire accounts example`
+prints a commented one with every key.
+
 Exit codes (sysexits, like msmtp):
   0 sent   64 usage   65 bad message   66 input missing   68 unknown host
   69 unavailable or refused   74 I/O error   75 temporary failure (retry later)
@@ -97,6 +106,7 @@ fn main() -> ExitCode {
             Command::Bulk(args) => bulk::run(*args).await,
             Command::Check(args) => check::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Accounts(args) => accounts::run(args),
             Command::Providers => {
                 print!("{}", providers::table());
                 Ok(Exit::Ok)

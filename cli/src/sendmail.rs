@@ -173,7 +173,7 @@ pub async fn run(mut args: SendmailArgs) -> Result<Exit, CliError> {
         && args.target.server.is_none()
         && args.target.provider.is_none()
     {
-        args.target.account = Some("default".to_owned());
+        args.target.account = Some(crate::target::DEFAULT_ACCOUNT.to_owned());
     }
     let mut log = Log {
         path: args.logfile.clone(),
@@ -221,7 +221,7 @@ fn prepare(args: &SendmailArgs, log: &mut Log) -> Result<raw::Prepared, CliError
     }
     let dsn = Dsn::parse(args)?;
     let target = deliver::target(&args.target, args.dry_run).map_err(|e| {
-        if args.target.account.as_deref() == Some("default") && e.exit == Exit::Config {
+        if args.target.account.as_deref() == Some(crate::target::DEFAULT_ACCOUNT) && e.exit == Exit::Config {
             e.hint("sendmail uses the account named `default`: add [accounts.default] to the accounts file, or give -a NAME or --server")
         } else {
             e

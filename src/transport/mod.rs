@@ -225,9 +225,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// # Errors
     /// As [`Client::send`]; a file attachment that cannot be read ends the session.
     pub async fn send_message(&mut self, message: &Message) -> Result<SendReport, Error> {
-        let started = Instant::now();
         let envelope =
             Envelope::for_message(message).map_err(|e| Error::input(Phase::MailFrom, e))?;
+        self.send_message_with(envelope, message).await
+    }
+
+    /// Sends a built MIME message, streamed as [`Client::send_message`] does, with an envelope
+    /// of the caller's: [`Envelope::for_message`] with delivery status notifications asked for
+    /// (RFC 3461), say.
+    ///
+    /// # Errors
+    /// As [`Client::send_message`].
+    pub async fn send_message_with(
+        &mut self,
+        envelope: Envelope,
+        message: &Message,
+    ) -> Result<SendReport, Error> {
+        let started = Instant::now();
         let id = self.start(envelope).await?;
         let mut report = SendReport::default();
         loop {
