@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the packages that scripts/test-servers.sh needs (Postfix, Cyrus SASL tools,
-# aiosmtpd, openssl, swaks). Run as root; idempotent; never prompts (CI has no stdin).
+# aiosmtpd, openssl, swaks), and the mail clients that cli/tests/sendmail.rs drives through
+# `smtpwire sendmail` (git send-email with the Perl module it needs, mutt). Run as root;
+# idempotent; never prompts (CI has no stdin).
 #
 # Only installs packages. The system Postfix instance is not configured or started:
 # the tests run a private instance under their own state directory.
@@ -13,7 +15,8 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(postfix sasl2-bin libsasl2-modules python3-aiosmtpd openssl swaks libnet-ssleay-perl)
+packages=(postfix sasl2-bin libsasl2-modules python3-aiosmtpd openssl swaks libnet-ssleay-perl
+  git-email libmailtools-perl mutt)
 
 missing=()
 for p in "${packages[@]}"; do

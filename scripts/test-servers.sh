@@ -286,6 +286,9 @@ smtpd_peername_lookup = no
 # Treat loopback clients as remote: no Date:/Message-ID:/From: added, no address
 # rewriting, so the Maildir holds the message as sent (after Postfix's trace headers).
 local_header_rewrite_clients =
+# Postfix drops Bcc and Resent-Bcc at delivery by default; keep them, so that a Bcc field a
+# client wrongly sent shows in the Maildir and the tests asserting its absence can fail.
+message_drop_headers = content-length, return-path
 # Nothing leaves this instance: anything not for the test domain (bounces too) fails here.
 local_transport = error:local delivery is disabled in the smtpwire test instance
 default_transport = error:outbound mail is disabled in the smtpwire test instance

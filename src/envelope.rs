@@ -15,6 +15,8 @@ pub struct Envelope {
     body: Body,
     ret: Option<Ret>,
     envid: Option<String>,
+    /// The message's headers hold UTF-8 addresses (RFC 6532), whatever the paths hold.
+    utf8_headers: bool,
 }
 
 /// One forward-path, with its delivery status notification requests (RFC 3461).
@@ -88,6 +90,7 @@ impl Envelope {
             body: Body::SevenBit,
             ret: None,
             envid: None,
+            utf8_headers: false,
         })
     }
 
@@ -101,6 +104,22 @@ impl Envelope {
     /// Declares what the message data contains.
     pub fn with_body(mut self, body: Body) -> Self {
         self.body = body;
+        self
+    }
+
+    /// Declares that the message's headers hold UTF-8 addresses (RFC 6532), so MAIL needs the
+    /// `SMTPUTF8` parameter even when every path is ASCII (RFC 6531 §3.4): a UTF-8 Reply-To.
+    pub fn with_utf8_headers(mut self) -> Self {
+        self.utf8_headers = true;
+        self
+    }
+
+    /// Asks every recipient's server for delivery status notifications on the given events
+    /// (RFC 3461 §4.1).
+    pub fn with_notify(mut self, notify: Notify) -> Self {
+        for recipient in &mut self.recipients {
+            recipient.notify = Some(notify);
+        }
         self
     }
 
@@ -152,9 +171,10 @@ impl Envelope {
         self.envid.as_deref()
     }
 
-    /// Whether any address needs SMTPUTF8 (RFC 6531).
+    /// Whether any address, or the message's headers, need SMTPUTF8 (RFC 6531).
     pub fn needs_smtputf8(&self) -> bool {
-        self.from.as_ref().is_some_and(Mailbox::needs_smtputf8)
+        self.utf8_headers
+            || self.from.as_ref().is_some_and(Mailbox::needs_smtputf8)
             || self.recipients.iter().any(|r| r.mailbox.needs_smtputf8())
     }
 
@@ -169,7 +189,8 @@ impl Envelope {
     }
 
     /// The envelope a built MIME message implies (Sender or From; To, Cc and Bcc), with its
-    /// exact size declared and `BODY=8BITMIME` when it has 8-bit parts.
+    /// exact size declared, `BODY=8BITMIME` when it has 8-bit parts, and SMTPUTF8 when any of
+    /// its addresses, in the headers too, has a UTF-8 local part.
     ///
     /// # Errors
     /// [`InputError::NoRecipients`] when the message has no recipient.
@@ -180,11 +201,14 @@ impl Envelope {
         } else {
             Body::SevenBit
         };
-        Ok(
-            Self::new(Some(message.envelope_from().clone()), recipients)?
-                .with_size(message.encoded_len())
-                .with_body(body),
-        )
+        let envelope = Self::new(Some(message.envelope_from().clone()), recipients)?
+            .with_size(message.encoded_len())
+            .with_body(body);
+        Ok(if message.needs_smtputf8() {
+            envelope.with_utf8_headers()
+        } else {
+            envelope
+        })
     }
 
     /// The same envelope with only `recipients`, for a further transaction.
@@ -294,6 +318,28 @@ mod tests {
             env.with_envid(&"=".repeat(34)),
             Err(InputError::Parameter("ENVID longer than 100 characters"))
         );
+    }
+
+    #[test]
+    fn a_utf8_address_only_in_the_headers_still_needs_smtputf8() {
+        let build = |reply_to: &str| {
+            crate::mime::Message::builder()
+                .from("a@example.com")
+                .to("b@example.com")
+                .reply_to(reply_to)
+                .text("x")
+                .allow_utf8_addresses(true)
+                .build()
+                .unwrap()
+        };
+        let ascii = Envelope::for_message(&build("c@example.com")).unwrap();
+        assert!(!ascii.needs_smtputf8());
+        let utf8 = Envelope::for_message(&build("用户@example.com")).unwrap();
+        assert!(utf8
+            .recipients()
+            .iter()
+            .all(|r| !r.mailbox().needs_smtputf8()));
+        assert!(utf8.needs_smtputf8());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! delivered, so it is listed and not sent again unless `--resend-unknown` is given.
 
 use crate::compose::{Draft, Problems};
+use crate::dsn::Dsn;
 use crate::exit::{CliError, Exit};
 use crate::message_file;
 use crate::send::default_from;
@@ -101,6 +102,8 @@ fn parse_rate(text: &str) -> Result<Rate, String> {
 struct Item {
     key: String,
     message: Message,
+    /// Delivery status notifications asked for by the message's `notify`, `ret`, `envid`.
+    dsn: Dsn,
 }
 
 /// What the log says of a message.
@@ -223,9 +226,9 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
         });
     }
 
-    let queue: VecDeque<(String, Message)> = queue
+    let queue: VecDeque<(String, Message, Dsn)> = queue
         .into_iter()
-        .map(|item| (item.key.clone(), item.message.clone()))
+        .map(|item| (item.key.clone(), item.message.clone(), item.dsn.clone()))
         .collect();
     let queue = Arc::new(Mutex::new(queue));
     let tally = Arc::new(Mutex::new(Tally::default()));
@@ -244,8 +247,10 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
                     break;
                 }
                 let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some((key, message)) = next else { break };
-                let result = send_one(&mailer, &log, &key, &message).await;
+                let Some((key, message, dsn)) = next else {
+                    break;
+                };
+                let result = send_one(&mailer, &log, &key, &message, &dsn).await;
                 let line = match result {
                     Ok((state, summary)) => {
                         if let Ok(mut t) = tally.lock() {
@@ -345,6 +350,7 @@ async fn send_one(
     log: &OutcomeLog,
     key: &str,
     message: &Message,
+    dsn: &Dsn,
 ) -> Result<(&'static str, String), CliError> {
     let bytes = match message.to_bytes() {
         Ok(bytes) => bytes,
@@ -362,7 +368,9 @@ async fn send_one(
             ));
         }
     };
-    let envelope = Envelope::for_message(message).map_err(|e| e.to_string());
+    let envelope = Envelope::for_message(message)
+        .map_err(|e| e.to_string())
+        .and_then(|envelope| dsn.apply(envelope).map_err(|e| e.message));
     log.append(&json!({
         "message_id": key,
         "outcome": "started",
@@ -517,12 +525,13 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
             if draft.from.is_none() {
                 draft.from = fallback_from.clone();
             }
+            let dsn = std::mem::take(&mut draft.dsn);
             let message = draft.build(&mut here);
-            key.zip(message)
+            key.zip(message).map(|(key, message)| (key, message, dsn))
         });
         if here.is_empty() {
-            if let Some((key, message)) = built {
-                items.push(Item { key, message });
+            if let Some((key, message, dsn)) = built {
+                items.push(Item { key, message, dsn });
             }
         } else {
             problems.extend_at(label, here);

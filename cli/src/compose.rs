@@ -130,6 +130,8 @@ pub struct Draft {
     pub files: Vec<Sourced<FileSpec>>,
     /// Extra headers.
     pub headers: Vec<Sourced<(String, String)>>,
+    /// Delivery status notifications asked for (the message file's `notify`, `ret`, `envid`).
+    pub dsn: crate::dsn::Dsn,
     /// Where the draft came from, for reporting what is missing.
     pub origin: Origin,
 }
@@ -226,6 +228,9 @@ fn hint_for(what: &str) -> Option<&'static str> {
     }
 }
 
+/// `@-`: a body read from standard input.
+const STDIN: &str = "@-";
+
 /// Reads `--text`/`--html`: the text itself, or `@FILE`, or `@-` for standard input.
 pub fn read_body(at: &str, value: &str, problems: &mut Problems) -> Option<String> {
     let Some(path) = value.strip_prefix('@') else {
@@ -283,6 +288,14 @@ impl Draft {
             };
             files.push(Sourced::new("--inline", spec));
         }
+        if args.text.as_deref() == Some(STDIN) && args.html.as_deref() == Some(STDIN) {
+            // Standard input can be read once: the HTML part would be silently empty.
+            problems.add(
+                Exit::Usage,
+                "--html @-",
+                "standard input is already read by --text @-; give one of them as @FILE",
+            );
+        }
         let headers = args
             .header
             .iter()
@@ -316,20 +329,25 @@ impl Draft {
             html: args
                 .html
                 .as_deref()
+                .filter(|h| !(*h == STDIN && args.text.as_deref() == Some(STDIN)))
                 .and_then(|h| read_body("--html", h, problems))
                 .map(|h| Sourced::new("--html", h)),
             files,
             headers,
+            dsn: crate::dsn::Dsn::default(),
             origin: Origin::Flags,
         }
     }
 
     /// Checks every field, recording each problem, and builds the message when there is none.
     pub fn build(&self, problems: &mut Problems) -> Option<Message> {
-        let mut builder = Message::builder();
+        // A non-ASCII local part (用户@example.com, RFC 6532) is written as UTF-8: whether the
+        // server offers SMTPUTF8 is known once connected, and the library refuses before MAIL
+        // when it does not.
+        let mut builder = Message::builder().allow_utf8_addresses(true);
 
         let from = match &self.from {
-            Some(from) => match Mailbox::parse(&from.value).and_then(ascii_only) {
+            Some(from) => match Mailbox::parse(&from.value) {
                 Ok(mailbox) => Some(mailbox),
                 Err(why) => {
                     problems.add(Exit::DataErr, bad(&from.at, &from.value), why);
@@ -468,25 +486,11 @@ fn addresses(list: &Sourced<String>, problems: &mut Problems) -> Option<Vec<Addr
     let parsed = if list.value.trim().is_empty() {
         Err(mime::Invalid::Empty)
     } else {
-        Address::parse_list(&list.value).and_then(|addresses| {
-            for mailbox in addresses.iter().flat_map(Address::mailboxes) {
-                ascii_only(mailbox.clone())?;
-            }
-            Ok(addresses)
-        })
+        Address::parse_list(&list.value)
     };
     parsed
         .map_err(|why| problems.add(Exit::DataErr, bad(&list.at, &list.value), why))
         .ok()
-}
-
-/// Refuses a non-ASCII local part: it needs SMTPUTF8, which few submission servers offer.
-/// (Non-ASCII domains are fine: they are written as punycode.)
-fn ascii_only(mailbox: Mailbox) -> Result<Mailbox, mime::Invalid> {
-    if mailbox.needs_smtputf8() {
-        return Err(mime::Invalid::NeedsSmtpUtf8);
-    }
-    Ok(mailbox)
 }
 
 /// Sets a `--header`: In-Reply-To, References and Reply-To through their typed setters
@@ -503,6 +507,7 @@ fn set_header(builder: MessageBuilder, name: &str, value: &str) -> MessageBuilde
 /// Runs one setter on a throw-away builder: the library's own rules decide, field by field.
 fn probe(set: impl FnOnce(MessageBuilder) -> MessageBuilder) -> Result<(), Rejected> {
     set(Message::builder().from("probe@example.com").text(""))
+        .allow_utf8_addresses(true)
         .random_source(mime::SeededRandom::new(0))
         .build()
         .map(drop)

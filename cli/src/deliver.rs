@@ -34,6 +34,13 @@ pub fn target(args: &TargetArgs, dry_run: bool) -> Result<Option<Target>, CliErr
 pub enum Payload<'a> {
     /// A built MIME message; its envelope comes from its headers.
     Message(&'a Message),
+    /// A built MIME message with an envelope of its own (DSN requests).
+    MessageWith {
+        /// The envelope.
+        envelope: Envelope,
+        /// The message, streamed.
+        message: &'a Message,
+    },
     /// A complete message as bytes, with its envelope.
     Raw {
         /// The envelope.
@@ -46,7 +53,7 @@ pub enum Payload<'a> {
 impl Payload<'_> {
     fn len(&self) -> u64 {
         match self {
-            Self::Message(message) => message.encoded_len(),
+            Self::Message(message) | Self::MessageWith { message, .. } => message.encoded_len(),
             Self::Raw { bytes, .. } => bytes.len() as u64,
         }
     }
@@ -65,7 +72,7 @@ impl Payload<'_> {
                         .collect(),
                 )
             }
-            Self::Raw { envelope, .. } => (
+            Self::Raw { envelope, .. } | Self::MessageWith { envelope, .. } => (
                 envelope
                     .from()
                     .map(|m| m.as_str().to_owned())
@@ -148,6 +155,9 @@ async fn talk(
     };
     let result = match payload {
         Payload::Message(message) => client.send_message(message).await,
+        Payload::MessageWith { envelope, message } => {
+            client.send_message_with(envelope, message).await
+        }
         Payload::Raw { envelope, bytes } => client.send(envelope, bytes).await,
     };
     drop(bar);

@@ -176,6 +176,16 @@ pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
             "the server's certificate is not trusted for this host name; for a private CA use \
              --ca-file"
         }
+        (ErrorKind::Unsupported(Unsupported::SmtpUtf8), ..) => {
+            "an address with a non-ASCII local part (用户@example.com) needs the server's SMTPUTF8 \
+             (RFC 6531), which this server does not offer; nothing was sent: use an ASCII \
+             address, or a server that offers SMTPUTF8"
+        }
+        (ErrorKind::Unsupported(Unsupported::Dsn), ..) => {
+            "this server does not offer DSN (RFC 3461), so no delivery notification can be asked \
+             for and nothing was sent; without --notify/--ret/--envid (or the message's notify, \
+             ret, envid) it goes out with none"
+        }
         (ErrorKind::Unsupported(Unsupported::StartTls), ..) => {
             "this port offers no STARTTLS: use --tls implicit on port 465, or check --server"
         }

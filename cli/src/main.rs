@@ -1,17 +1,20 @@
 //! `smtpwire`: send mail through QQ Mail and friends, diagnose why it fails, and watch the
 //! exact dialogue.
 
+mod accounts;
 mod bulk;
 mod check;
 mod compose;
 mod deliver;
 mod demo;
+mod dsn;
 mod exit;
 mod message_file;
 mod output;
 mod providers;
 mod raw;
 mod send;
+mod sendmail;
 mod target;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +35,9 @@ enum Command {
     Send(Box<send::SendArgs>),
     /// Send a complete message from a file or stdin as is, like sendmail [-t].
     Raw(Box<raw::RawArgs>),
+    /// Be sendmail: `sendmail [-t] [-i] [-f FROM] recipient...` for cron, git send-email,
+    /// mutt and PHP (also what the binary does when run under the name `sendmail`).
+    Sendmail(Box<sendmail::SendmailArgs>),
     /// Send many messages (JSON lines or a directory) through a connection pool, with a rate
     /// limit, retries and an outcome log that makes a re-run resume without duplicates.
     Bulk(Box<bulk::BulkArgs>),
@@ -41,9 +47,16 @@ enum Command {
     Demo(demo::DemoArgs),
     /// List the built-in provider presets.
     Providers,
+    /// The accounts file (~/.config/smtpwire/config.toml): `example` prints a commented one
+    /// with every key, `check` lists what each account resolves to.
+    Accounts(accounts::AccountsArgs),
 }
 
 const EXIT_CODES: &str = "\
+Accounts: ~/.config/smtpwire/config.toml names servers, users and password sources for
+--account NAME (the account `default` when no server is given); `smtpwire accounts example`
+prints a commented one with every key.
+
 Exit codes (sysexits, like msmtp):
   0 sent   64 usage   65 bad message   66 input missing   68 unknown host
   69 unavailable or refused   74 I/O error   75 temporary failure (retry later)
@@ -51,9 +64,20 @@ Exit codes (sysexits, like msmtp):
   79 delivery unknown: the connection was lost after the message was sent; it may have
      been delivered, so check before sending again";
 
+/// The command line; installed as `sendmail` (a link, as msmtp-mta does), sendmail's own.
+fn parse() -> Result<Cli, clap::Error> {
+    if sendmail::invoked_as_sendmail() {
+        let args = sendmail::SendmailCli::try_parse()?.args;
+        return Ok(Cli {
+            command: Command::Sendmail(Box::new(args)),
+        });
+    }
+    Cli::try_parse()
+}
+
 fn main() -> ExitCode {
     // clap exits 2 on a usage error; sysexits (and msmtp) say 64. Help and version stay 0.
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(error) => {
             let _ = error.print();
@@ -78,9 +102,11 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Send(args) => send::run(*args).await,
             Command::Raw(args) => raw::run(*args).await,
+            Command::Sendmail(args) => sendmail::run(*args).await,
             Command::Bulk(args) => bulk::run(*args).await,
             Command::Check(args) => check::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Accounts(args) => accounts::run(args),
             Command::Providers => {
                 print!("{}", providers::table());
                 Ok(Exit::Ok)

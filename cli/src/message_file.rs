@@ -9,7 +9,8 @@
 //!   "template": {"text": "shipped.txt", "html": "shipped.html"},
 //!   "payload": {"name": "张三", "order": {"id": 1234}},
 //!   "attachments": ["invoice.pdf", {"path": "logo.png", "content_id": "logo"}],
-//!   "headers": {"X-Campaign": "autumn"}
+//!   "headers": {"X-Campaign": "autumn"},
+//!   "notify": "failure,delay", "ret": "hdrs", "envid": "order-1234"
 //! }
 //! ```
 //!
@@ -23,6 +24,7 @@
 //! Paths are relative to the message file. Every problem is reported with its field path.
 
 use crate::compose::{Draft, FileSpec, Origin, Problems, Sourced};
+use crate::dsn::{self, Dsn};
 use crate::exit::Exit;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -41,6 +43,9 @@ const FIELDS: &[&str] = &[
     "payload",
     "attachments",
     "headers",
+    "notify",
+    "ret",
+    "envid",
 ];
 
 /// Reads a message file into a draft, recording every problem with its field path.
@@ -163,8 +168,30 @@ impl Reader<'_> {
             html,
             files: self.attachments(object.get("attachments")),
             headers: self.headers(object.get("headers")),
+            dsn: self.dsn(object),
             origin: Origin::File,
         }
+    }
+
+    /// `notify`, `ret`, `envid`: delivery status notifications, as `send --notify` etc.
+    fn dsn(&mut self, object: &Map<String, Value>) -> Dsn {
+        Dsn {
+            notify: self.parsed(object, "notify", dsn::parse_notify),
+            ret: self.parsed(object, "ret", dsn::parse_ret),
+            envid: self.parsed(object, "envid", dsn::check_envid),
+        }
+    }
+
+    fn parsed<T>(
+        &mut self,
+        object: &Map<String, Value>,
+        key: &str,
+        parse: fn(&str) -> Result<T, String>,
+    ) -> Option<T> {
+        let value = self.string(object, key)?;
+        parse(&value.value)
+            .map_err(|why| self.problems.add(Exit::DataErr, key, why))
+            .ok()
     }
 
     fn wrong_type(&mut self, at: &str, expected: &str) {

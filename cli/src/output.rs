@@ -12,7 +12,7 @@ use smtpwire::transport::TlsInfo;
 use smtpwire::Delivery;
 use smtpwire::{Report, Status};
 use std::fmt::Write as _;
-use std::io::Write as _;
+use std::io::{BufRead, Write as _};
 use std::path::PathBuf;
 
 /// How `send` and `raw` report.
@@ -190,7 +190,8 @@ fn human(attempt: &Attempt, report: &Report, message_id: Option<&str>) -> String
     text
 }
 
-fn policy(policy: TlsPolicy) -> &'static str {
+/// The TLS policy in words.
+pub fn policy(policy: TlsPolicy) -> &'static str {
     match policy {
         TlsPolicy::Implicit => "implicit TLS",
         TlsPolicy::StartTlsRequired => "STARTTLS",
@@ -299,32 +300,156 @@ pub fn dry_run(
     to: &[String],
     bytes: &[u8],
 ) -> Result<Exit, CliError> {
-    if out.json {
-        print_json(&JsonReport {
+    let mut body = bytes;
+    dry_run_streamed(out, message_id, from, to, bytes.len() as u64, &mut body)
+}
+
+/// `--dry-run` of a message read chunk by chunk (`len` octets), as the real send streams it:
+/// a 200 MB attachment is never held in memory whole, not even for `--json`.
+pub fn dry_run_streamed(
+    out: &OutputArgs,
+    message_id: Option<&str>,
+    from: &str,
+    to: &[String],
+    len: u64,
+    message: &mut dyn BufRead,
+) -> Result<Exit, CliError> {
+    let stdout = std::io::stdout();
+    let mut stdout = std::io::BufWriter::new(stdout.lock());
+    let written = if out.json {
+        let report = JsonReport {
             status: "dry_run",
             message_id: message_id.map(str::to_owned),
             envelope: Some(JsonEnvelope {
                 from: from.to_owned(),
                 to: to.to_vec(),
             }),
-            bytes: Some(bytes.len() as u64),
-            message: Some(String::from_utf8_lossy(bytes).into_owned()),
+            bytes: Some(len),
             ..JsonReport::default()
-        });
-        return Ok(Exit::Ok);
-    }
-    let mut stdout = std::io::stdout();
+        };
+        let head = serde_json::to_string_pretty(&report)
+            .map_err(|e| CliError::new(Exit::IoErr, format!("cannot write the JSON: {e}")))?;
+        // The report's last key, "message", is written as its content is read.
+        let head = head.strip_suffix("\n}").unwrap_or(&head);
+        write_out(
+            &mut stdout,
+            format!("{head},\n  \"message\": \"").as_bytes(),
+        )?;
+        let mut escaper = JsonEscaper::default();
+        let copied = copy_message(message, |chunk| {
+            let escaped = escaper.push(chunk);
+            write_out(&mut stdout, escaped.as_bytes())
+        })?;
+        let tail = escaper.finish();
+        write_out(&mut stdout, format!("{tail}\"\n}}\n").as_bytes())?;
+        copied
+    } else {
+        copy_message(message, |chunk| write_out(&mut stdout, chunk))?
+    };
     stdout
-        .write_all(bytes)
-        .and_then(|()| stdout.flush())
+        .flush()
         .map_err(|e| CliError::new(Exit::IoErr, format!("cannot write the message: {e}")))?;
-    let to: Vec<String> = to.iter().map(|t| format!("<{t}>")).collect();
-    eprintln!(
-        "smtpwire: dry run, nothing sent: {} bytes from <{from}> to {}",
-        bytes.len(),
-        to.join(", ")
-    );
+    if !out.json {
+        let to: Vec<String> = to.iter().map(|t| format!("<{t}>")).collect();
+        eprintln!(
+            "smtpwire: dry run, nothing sent: {written} bytes from <{from}> to {}",
+            to.join(", ")
+        );
+    }
     Ok(Exit::Ok)
+}
+
+fn write_out(out: &mut impl std::io::Write, bytes: &[u8]) -> Result<(), CliError> {
+    out.write_all(bytes)
+        .map_err(|e| CliError::new(Exit::IoErr, format!("cannot write the message: {e}")))
+}
+
+/// Hands each chunk of `message` to `write`; returns the octets copied. A read error is an
+/// attachment that cannot be read (66).
+fn copy_message(
+    message: &mut dyn BufRead,
+    mut write: impl FnMut(&[u8]) -> Result<(), CliError>,
+) -> Result<u64, CliError> {
+    let mut total = 0u64;
+    loop {
+        let chunk = message
+            .fill_buf()
+            .map_err(|e| CliError::new(Exit::NoInput, format!("cannot read an attachment: {e}")))?;
+        if chunk.is_empty() {
+            return Ok(total);
+        }
+        let n = chunk.len();
+        write(chunk)?;
+        message.consume(n);
+        total += n as u64;
+    }
+}
+
+/// Escapes bytes for the inside of a JSON string, chunk by chunk: a UTF-8 sequence split
+/// between chunks is kept until it is whole, and invalid bytes become U+FFFD, as
+/// `String::from_utf8_lossy` would make them.
+#[derive(Default)]
+struct JsonEscaper {
+    pending: Vec<u8>,
+}
+
+impl JsonEscaper {
+    fn push(&mut self, chunk: &[u8]) -> String {
+        self.pending.extend_from_slice(chunk);
+        let mut out = String::with_capacity(self.pending.len() + 16);
+        let mut rest: &[u8] = &self.pending;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(text) => {
+                    escape_json(text, &mut out);
+                    rest = &[];
+                    break;
+                }
+                Err(error) => {
+                    let (valid, after) = rest.split_at(error.valid_up_to());
+                    escape_json(std::str::from_utf8(valid).unwrap_or_default(), &mut out);
+                    match error.error_len() {
+                        Some(bad) => {
+                            out.push('\u{fffd}');
+                            rest = after.get(bad..).unwrap_or_default();
+                        }
+                        // An incomplete sequence at the end: wait for the next chunk.
+                        None => {
+                            rest = after;
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.pending = rest.to_vec();
+        out
+    }
+
+    /// What is left: an incomplete sequence at the very end is invalid.
+    fn finish(self) -> String {
+        if self.pending.is_empty() {
+            String::new()
+        } else {
+            "\u{fffd}".to_owned()
+        }
+    }
+}
+
+fn escape_json(text: &str, out: &mut String) {
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
 }
 
 fn print_json(report: &JsonReport) {
@@ -509,5 +634,32 @@ impl JsonReport {
             }
         }
         report
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_json_escaper_matches_serde_json_however_the_bytes_are_cut() {
+        let mut input = "From: 张三 <a@b.c>\r\nSubject: \"q\" \\ \t\u{1}\u{7f}\r\n\r\nçé 😀\n"
+            .as_bytes()
+            .to_vec();
+        input.extend_from_slice(b"bad \xff\xfe end \xe5\x92"); // invalid, then cut short
+        let expected = serde_json::to_string(&String::from_utf8_lossy(&input)).unwrap();
+        for size in 1..=input.len() {
+            let mut escaper = JsonEscaper::default();
+            let mut out = String::from("\"");
+            for chunk in input.chunks(size) {
+                out.push_str(&escaper.push(chunk));
+            }
+            out.push_str(&escaper.finish());
+            out.push('"');
+            let parsed: String = serde_json::from_str(&out).unwrap();
+            assert_eq!(parsed, String::from_utf8_lossy(&input), "chunks of {size}");
+            assert_eq!(serde_json::from_str::<String>(&expected).unwrap(), parsed);
+        }
     }
 }

@@ -2,14 +2,14 @@
 
 use crate::compose::{ContentArgs, Draft, Problems, Sourced};
 use crate::deliver::{self, deliver, Payload};
+use crate::dsn::{Dsn, DsnArgs};
 use crate::exit::{CliError, Exit};
 use crate::message_file;
 use crate::output::{self, OutputArgs};
-use crate::target::{self, Target, TargetArgs};
+use crate::target::{Target, TargetArgs};
 use clap::Args;
-use serde::Deserialize;
+use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 const AFTER_HELP: &str = "\
@@ -18,6 +18,12 @@ Examples:
       --to friend@163.com --subject '周报' --text @report.txt --attach report.pdf
   smtpwire send --account work --message order.json --json
   smtpwire send --from me@example.com --to you@example.com --subject hi --text hello --dry-run
+  smtpwire send --account work --to 用户@example.com --text hi \
+      --notify success,failure --ret hdrs --envid order-1234
+
+Addresses with a non-ASCII local part (用户@example.com) are sent with SMTPUTF8 (RFC 6531) when
+the server offers it; when it does not, or offers no DSN for --notify/--ret/--envid, nothing is
+sent and the error says which.
 
 Exit codes:
   0   every recipient took the message
@@ -46,10 +52,13 @@ pub struct SendArgs {
     /// or {"text": FILE, "html": FILE}) with `payload` (an object): `{{name}}` in the
     /// templates and the subject is replaced by the payload's value, HTML-escaped in HTML,
     /// and a placeholder without a value is an error; `attachments` (paths, or {"path",
-    /// "filename", "content_type", "content_id"}), `headers` (an object). Paths are relative
-    /// to the file. Every problem is listed with its field path before anything is sent.
+    /// "filename", "content_type", "content_id"}), `headers` (an object), `notify`, `ret`,
+    /// `envid` (as the flags below, which win over them). Paths are relative to the file.
+    /// Every problem is listed with its field path before anything is sent.
     #[arg(long, value_name = "FILE.json", help_heading = "Message")]
     message: Option<PathBuf>,
+    #[command(flatten, next_help_heading = "Delivery status notifications (DSN)")]
+    dsn: DsnArgs,
     /// Builds the message and prints it on stdout; connects to nothing, sends nothing.
     #[arg(long, help_heading = "Output")]
     dry_run: bool,
@@ -62,20 +71,29 @@ pub struct SendArgs {
 
 /// Runs `smtpwire send`.
 pub async fn run(args: SendArgs) -> Result<Exit, CliError> {
-    let (message, target) = prepare(&args).map_err(|e| args.output.not_sent(e))?;
+    let (message, dsn, target) = prepare(&args).map_err(|e| args.output.not_sent(e))?;
     let Some(target) = target else {
         return dry_run(&message, &args.output).map_err(|e| args.output.not_sent(e));
     };
     let config = target
         .client_config(args.output.wants_transcript())
         .map_err(|e| args.output.not_sent(e))?;
-    let attempt = deliver(config, Payload::Message(&message)).await;
+    let envelope = Envelope::for_message(&message)
+        .map_err(|e| CliError::new(Exit::DataErr, e.to_string()))
+        .and_then(|envelope| dsn.apply(envelope))
+        .map_err(|e| args.output.not_sent(e))?;
+    let payload = Payload::MessageWith {
+        envelope,
+        message: &message,
+    };
+    let attempt = deliver(config, payload).await;
     let id = message.message_id().to_string();
     output::finish(&attempt, Some(&id), &args.output, !args.quiet)
 }
 
-/// The message, and where to send it (none for a dry run). Nothing touches the network.
-fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
+/// The message, the notifications asked for (the flags over the message file's fields), and
+/// where to send it (none for a dry run). Nothing touches the network.
+fn prepare(args: &SendArgs) -> Result<(Message, Dsn, Option<Target>), CliError> {
     if args.message.is_some() {
         let given = args.content.given();
         if !given.is_empty() {
@@ -87,21 +105,28 @@ fn prepare(args: &SendArgs) -> Result<(Message, Option<Target>), CliError> {
         }
     }
     args.output.check()?;
+    let flags_dsn = args.dsn.dsn()?;
     let target = deliver::target(&args.target, args.dry_run)?;
+    if target.is_none() {
+        // A dry run reads no password, but a bad or unsafe accounts file is still an error.
+        args.target.account()?;
+    }
     let mut problems = Problems::default();
     let draft = match &args.message {
         Some(path) => message_file::load(path, &mut problems),
         None => Some(Draft::from_flags(&args.content, &mut problems)),
     };
+    let mut dsn = Dsn::default();
     let message = draft.and_then(|mut draft| {
         if draft.from.is_none() {
             draft.from = default_from(&args.target, target.as_ref());
         }
+        dsn = std::mem::take(&mut draft.dsn);
         draft.build(&mut problems)
     });
     problems.into_result()?;
     let message = message.ok_or_else(|| CliError::new(Exit::DataErr, "the message is empty"))?;
-    Ok((message, target))
+    Ok((message, dsn.or(flags_dsn), target))
 }
 
 /// The account's `from`, else the user name when it is an address.
@@ -121,23 +146,13 @@ pub(crate) fn default_from(args: &TargetArgs, target: Option<&Target>) -> Option
 }
 
 fn account_from(args: &TargetArgs) -> Option<String> {
-    #[derive(Deserialize)]
-    struct File {
-        #[serde(default)]
-        accounts: BTreeMap<String, target::Account>,
-    }
-    let name = args.account.as_ref()?;
-    let path = args.config.clone().or_else(target::default_config_path)?;
-    let file: File = toml::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-    let account = file.accounts.get(name)?;
-    account.from.clone().or_else(|| account.user.clone())
+    let account = args.account().ok()??;
+    account.from.or(account.user)
 }
 
-/// Prints the message as it would be sent, and its envelope.
+/// Prints the message as it would be sent, and its envelope; attachments are read and
+/// encoded as they are written, as the real send does.
 fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
-    let bytes = message
-        .to_bytes()
-        .map_err(|e| CliError::new(Exit::NoInput, format!("cannot read an attachment: {e}")))?;
     let envelope = message.envelope();
     let to: Vec<String> = envelope
         .recipients()
@@ -145,5 +160,12 @@ fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
         .map(|r| r.as_str().to_owned())
         .collect();
     let id = message.message_id().to_string();
-    output::dry_run(out, Some(&id), envelope.sender().as_str(), &to, &bytes)
+    output::dry_run_streamed(
+        out,
+        Some(&id),
+        envelope.sender().as_str(),
+        &to,
+        message.encoded_len(),
+        &mut message.reader(),
+    )
 }

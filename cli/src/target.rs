@@ -22,7 +22,8 @@ pub struct TargetArgs {
     /// A built-in provider preset (see `smtpwire providers`), e.g. `qq`, `163`, `gmail`.
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
-    /// A named account from the accounts file.
+    /// A named account from the accounts file (`default` when no server is given); `smtpwire
+    /// accounts example` prints a commented accounts file.
     #[arg(long, value_name = "NAME", conflicts_with_all = ["server", "provider"])]
     pub account: Option<String>,
     /// The accounts file (default: ~/.config/smtpwire/config.toml).
@@ -129,14 +130,21 @@ pub struct Account {
     pub ca_file: Option<PathBuf>,
     /// The EHLO name.
     pub ehlo: Option<String>,
+    /// Where `smtpwire sendmail` logs one line per message (msmtp's `logfile`).
+    pub logfile: Option<PathBuf>,
 }
 
+/// The accounts file (`smtpwire accounts example` prints a commented one).
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AccountsFile {
+pub struct AccountsFile {
+    /// The accounts, by name: `[accounts.NAME]`.
     #[serde(default)]
-    accounts: BTreeMap<String, Account>,
+    pub accounts: BTreeMap<String, Account>,
 }
+
+/// The account used when none is named (and no server or provider either).
+pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// Everything needed to connect, resolved from flags, account and preset.
 #[derive(Debug)]
@@ -161,6 +169,8 @@ pub struct Target {
     pub from: Option<String>,
     /// Whether plaintext was explicitly allowed.
     pub insecure_plaintext: bool,
+    /// The account's log file, for `smtpwire sendmail`.
+    pub logfile: Option<PathBuf>,
 }
 
 impl TargetArgs {
@@ -170,15 +180,23 @@ impl TargetArgs {
     /// Usage errors for conflicting or missing flags, configuration errors for a bad accounts
     /// file or password source.
     pub fn resolve(&self) -> Result<Target, CliError> {
+        self.resolve_reading(true)
+    }
+
+    /// As `resolve`, but reads no password and runs no command: no credentials.
+    ///
+    /// # Errors
+    /// As `resolve`.
+    pub fn resolve_without_password(&self) -> Result<Target, CliError> {
+        self.resolve_reading(false)
+    }
+
+    fn resolve_reading(&self, read_password: bool) -> Result<Target, CliError> {
         if self.password.is_some() {
             return Err(CliError::usage("--password is refused: a password on the command line shows in `ps` and shell history")
                 .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"));
         }
-        let account = match &self.account {
-            Some(name) => Some(load_account(self.config.as_deref(), name)?),
-            None => None,
-        };
-        let account = account.unwrap_or_default();
+        let account = self.account()?.unwrap_or_default();
         let tls_flag = match (self.tls, &account.tls) {
             (Some(mode), _) => Some(mode),
             (None, Some(text)) => Some(TlsMode::from_str(text, true).map_err(|_| {
@@ -218,11 +236,13 @@ impl TargetArgs {
             (None, None) => {
                 return Err(CliError::usage(
                     "no server: give --server HOST[:PORT], --provider NAME or --account NAME",
-                ))
+                )
+                .hint("or put an account named `default` in the accounts file (see `smtpwire accounts example`)"))
             }
         };
         let user = self.user.clone().or(account.user.clone());
         let credentials = match user {
+            Some(_) if !read_password => None,
             Some(user) => {
                 let secret = self.password_source(&account)?.read()?;
                 Some(if self.auth == AuthMode::Xoauth2 {
@@ -256,7 +276,31 @@ impl TargetArgs {
             timeout: self.timeout.map(Duration::from_secs),
             from: account.from.clone(),
             insecure_plaintext: self.insecure_plaintext,
+            logfile: account.logfile.clone(),
         })
+    }
+
+    /// The account to use: `--account NAME`, else the one named `default` when no server or
+    /// provider is given either and the accounts file has one (msmtp's `account default`).
+    ///
+    /// # Errors
+    /// A missing, unsafe or invalid accounts file, or no such account.
+    pub fn account(&self) -> Result<Option<Account>, CliError> {
+        if let Some(name) = &self.account {
+            return load_account(self.config.as_deref(), name).map(Some);
+        }
+        if self.server.is_some() || self.provider.is_some() {
+            return Ok(None);
+        }
+        let path = match &self.config {
+            Some(path) => path.clone(),
+            None => match default_config_path() {
+                Some(path) if path.exists() => path,
+                _ => return Ok(None),
+            },
+        };
+        let (_, mut file) = load_accounts(Some(&path))?;
+        Ok(file.accounts.remove(DEFAULT_ACCOUNT))
     }
 
     fn password_source(&self, account: &Account) -> Result<PasswordSource, CliError> {
@@ -286,6 +330,24 @@ impl TargetArgs {
         }
         Err(CliError::config("a user was given but no password source")
             .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"))
+    }
+}
+
+/// Where an account's password comes from, for `accounts check`; never the secret itself,
+/// nor the command, which may hold one.
+pub fn password_origin(account: &Account) -> String {
+    if let Some(var) = &account.password_env {
+        format!("from ${var}")
+    } else if let Some(path) = &account.password_file {
+        format!("from the file {}", path.display())
+    } else if account.password_cmd.is_some() {
+        "from its command".to_owned()
+    } else if account.password.is_some() {
+        "in the accounts file".to_owned()
+    } else if account.user.is_some() {
+        "from a flag or SMTPWIRE_PASSWORD".to_owned()
+    } else {
+        "none (no AUTH)".to_owned()
     }
 }
 
@@ -376,7 +438,24 @@ pub fn default_config_path() -> Option<PathBuf> {
     Some(base.join("smtpwire").join("config.toml"))
 }
 
-fn load_account(path: Option<&Path>, name: &str) -> Result<Account, CliError> {
+/// The account `name` from the accounts file at `path` (else the default one), checked.
+pub fn load_account(path: Option<&Path>, name: &str) -> Result<Account, CliError> {
+    let (path, file) = load_accounts(path)?;
+    file.accounts
+        .get(name)
+        .cloned()
+        .ok_or_else(|| CliError::config(format!("no account {name:?} in {}", path.display())))
+}
+
+/// Reads, checks and parses the accounts file (`path`, else the default one).
+///
+/// The file can run a command (`password_cmd`) and say where the password goes (`server`),
+/// so like ssh with its config it is refused when anyone but its owner could change it. A
+/// literal `password` also needs a file no one else can read.
+///
+/// # Errors
+/// A configuration error (78) for a missing, unsafe or invalid file.
+pub fn load_accounts(path: Option<&Path>) -> Result<(PathBuf, AccountsFile), CliError> {
     let path = match path {
         Some(path) => path.to_owned(),
         None => default_config_path()
@@ -388,20 +467,184 @@ fn load_account(path: Option<&Path>, name: &str) -> Result<Account, CliError> {
             path.display()
         ))
     })?;
-    let file: AccountsFile = toml::from_str(&text)
-        .map_err(|e| CliError::config(format!("accounts file {}: {e}", path.display())))?;
-    let account =
-        file.accounts.get(name).cloned().ok_or_else(|| {
-            CliError::config(format!("no account {name:?} in {}", path.display()))
-        })?;
-    if account.password.is_some() && !owner_only(&path) {
-        return Err(CliError::config(format!(
-            "{} holds a literal password but others can read it",
+    check_permissions(&path)?;
+    let mut file = parse_accounts(&text).map_err(|e| {
+        CliError::config(format!("accounts file {}: {e}", path.display()))
+            .hint("`smtpwire accounts example` prints a commented example of every key")
+    })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    for account in file.accounts.values_mut() {
+        for slot in [&mut account.password_file, &mut account.ca_file] {
+            if let Some(file) = slot.take() {
+                *slot = Some(relative_to(base, file));
+            }
+        }
+    }
+    if let Some(name) = file
+        .accounts
+        .iter()
+        .find_map(|(name, account)| account.password.as_ref().map(|_| name))
+    {
+        if !owner_only(&path) {
+            return Err(CliError::config(format!(
+                "{} holds a literal password (account {name:?}) but others can read it",
+                path.display()
+            ))
+            .hint("chmod 600 the file, or use password_env / password_file / password_cmd"));
+        }
+    }
+    Ok((path, file))
+}
+
+/// A path from the accounts file: `~/` is the home directory, and a relative path is
+/// relative to the file, not to wherever smtpwire runs.
+fn relative_to(base: &Path, path: PathBuf) -> PathBuf {
+    if let (Ok(rest), Some(home)) = (path.strip_prefix("~"), std::env::var_os("HOME")) {
+        return PathBuf::from(home).join(rest);
+    }
+    base.join(path)
+}
+
+/// Parses the accounts file. A TOML error is told by line, column and key, never with the
+/// text around it: a misspelt `passwd = "…"` or an unterminated string would otherwise put
+/// the password on the terminal, or on stdout with `--json`.
+pub fn parse_accounts(text: &str) -> Result<AccountsFile, String> {
+    toml::from_str(text).map_err(|error| redacted(&error, text))
+}
+
+/// `line 3, column 12 (key password): invalid basic string`, from what the parser says,
+/// keeping no value.
+fn redacted(error: &toml::de::Error, text: &str) -> String {
+    let what = safe_message(error.message());
+    let Some(start) = error.span().map(|span| span.start) else {
+        return what;
+    };
+    let before = text.get(..start).unwrap_or_default();
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before.get(line_start..).unwrap_or_default().chars().count() + 1;
+    let line_text = text
+        .get(line_start..)
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default();
+    match key_of(line_text) {
+        Some(key) => format!("line {line}, column {column} (key {key}): {what}"),
+        None => format!("line {line}, column {column}: {what}"),
+    }
+}
+
+/// The parser's message without any value it quotes: serde's "invalid type: string \"…\""
+/// names the value, so only what was expected is kept. Syntax errors name no value; whatever
+/// is in double quotes is dropped all the same.
+fn safe_message(message: &str) -> String {
+    let first = message.lines().collect::<Vec<_>>().join("; ");
+    if first.starts_with("unknown field") || first.starts_with("duplicate key") {
+        // Only key names, which are not secret.
+        return first;
+    }
+    if first.starts_with("invalid ") && first.contains(", expected ") {
+        let expected = first.rsplit(", expected ").next().unwrap_or_default();
+        let kind = first.split(':').next().unwrap_or("invalid value");
+        return format!("{kind}: expected {expected}");
+    }
+    let mut out = String::with_capacity(first.len());
+    for (i, piece) in first.split('"').enumerate() {
+        if i % 2 == 0 {
+            out.push_str(piece);
+        } else {
+            out.push('…');
+        }
+    }
+    out
+}
+
+/// The key a line sets, `password` in `password = "…`; none when the line sets no key (then it
+/// may be a stray value).
+fn key_of(line: &str) -> Option<&str> {
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    let bare = |k: &str| {
+        !k.is_empty()
+            && k.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+    };
+    (bare(key) && key.len() <= 64).then_some(key)
+}
+
+/// Refuses an accounts file that someone other than its owner could change: writable by group
+/// or others, owned by another user (root excepted), or in a directory others can write to
+/// (where they could replace it; a sticky directory such as /tmp is fine).
+#[cfg(unix)]
+fn check_permissions(path: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::MetadataExt;
+    let me = rustix::process::geteuid().as_raw();
+    let unsafe_file = |why: String, hint: String| {
+        Err(CliError::config(format!(
+            "{} is not safe to use: {why}; it can run a command (password_cmd) and decide where \
+             the password is sent (server)",
             path.display()
         ))
-        .hint("chmod 600 the file, or use password_env / password_file / password_cmd"));
+        .hint(hint))
+    };
+    let meta = std::fs::metadata(path).map_err(|e| {
+        CliError::config(format!(
+            "cannot read the accounts file {}: {e}",
+            path.display()
+        ))
+    })?;
+    if meta.uid() != me && meta.uid() != 0 {
+        return unsafe_file(
+            format!(
+                "it belongs to uid {}, not to you (uid {me}) or root",
+                meta.uid()
+            ),
+            format!(
+                "use your own copy, or chown it: chown {me} {}",
+                path.display()
+            ),
+        );
     }
-    Ok(account)
+    if meta.mode() & 0o022 != 0 {
+        return unsafe_file(
+            format!("others can write to it (mode {:04o})", meta.mode() & 0o7777),
+            format!("chmod go-w {}", path.display()),
+        );
+    }
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    if let Ok(meta) = std::fs::metadata(&dir) {
+        let sticky = meta.mode() & 0o1000 != 0;
+        if meta.uid() != me && meta.uid() != 0 {
+            return unsafe_file(
+                format!(
+                    "its directory {} belongs to uid {}, who could replace it",
+                    dir.display(),
+                    meta.uid()
+                ),
+                "keep the accounts file in a directory of your own (~/.config/smtpwire)".into(),
+            );
+        }
+        if meta.mode() & 0o022 != 0 && !sticky {
+            return unsafe_file(
+                format!(
+                    "others can write to its directory {} (mode {:04o}) and replace it",
+                    dir.display(),
+                    meta.mode() & 0o7777
+                ),
+                format!("chmod go-w {}", dir.display()),
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_permissions(_: &Path) -> Result<(), CliError> {
+    Ok(())
 }
 
 #[cfg(unix)]
@@ -416,6 +659,16 @@ fn owner_only(_: &Path) -> bool {
 }
 
 impl Target {
+    /// `smtp.qq.com:465 (implicit TLS)`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}:{} ({})",
+            self.host,
+            self.port,
+            crate::output::policy(self.tls)
+        )
+    }
+
     /// The library configuration for this target.
     ///
     /// # Errors
@@ -500,6 +753,53 @@ mod tests {
         assert_eq!(
             (target.port, target.tls),
             (587, TlsPolicy::StartTlsRequired)
+        );
+    }
+
+    #[test]
+    fn paths_in_the_accounts_file_are_relative_to_it() {
+        let base = Path::new("/etc/smtpwire");
+        assert_eq!(
+            relative_to(base, "ca.pem".into()),
+            PathBuf::from("/etc/smtpwire/ca.pem")
+        );
+        assert_eq!(
+            relative_to(base, "/x/ca.pem".into()),
+            PathBuf::from("/x/ca.pem")
+        );
+        if let Some(home) = std::env::var_os("HOME") {
+            assert_eq!(
+                relative_to(base, "~/pw".into()),
+                PathBuf::from(home).join("pw")
+            );
+        }
+    }
+
+    #[test]
+    fn toml_errors_keep_the_place_and_the_key_never_the_value() {
+        let error = |text: &str| parse_accounts(text).unwrap_err();
+        assert_eq!(
+            error("[accounts.a]\npasswd = \"s3cr3t\"\n"),
+            "line 2, column 1 (key passwd): unknown field `passwd`, expected one of `provider`, \
+             `server`, `tls`, `user`, `from`, `password_env`, `password_file`, `password_cmd`, \
+             `password`, `ca_file`, `ehlo`, `logfile`"
+        );
+        assert_eq!(
+            error("[accounts.a]\nuser = \"u\"\n  password = 12345678\n"),
+            "line 3, column 14 (key password): invalid type: expected a string"
+        );
+        assert_eq!(
+            error("[accounts]\na = \"s3cr3t\"\n"),
+            "line 2, column 5 (key a): invalid type: expected struct Account"
+        );
+        let stray = error("[accounts.a]\ns3cr3t\n");
+        assert!(stray.starts_with("line 2, column 7: "), "{stray}");
+        for message in [stray, error("[accounts.a]\npassword = \"s3cr3t\n")] {
+            assert!(!message.contains("s3cr3t"), "{message}");
+        }
+        assert_eq!(
+            safe_message("bad \"s3cr3t\" here\nmore"),
+            "bad … here; more"
         );
     }
 

@@ -165,9 +165,12 @@ fn dry_run_shows_the_message_without_bcc_and_sends_nothing() {
         .unwrap();
     let (stdout, stderr) = outputs(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
+    // As it would go out: line ends made CRLF, the Bcc field gone.
     assert_eq!(
         stdout,
-        message("dry").replace("Bcc: hidden@smtpwire.test\n", "")
+        message("dry")
+            .replace("Bcc: hidden@smtpwire.test\n", "")
+            .replace('\n', "\r\n")
     );
     assert!(stderr.contains("from <tester@smtpwire.test> to <one@smtpwire.test>, <two@smtpwire.test>, <three@smtpwire.test>, <hidden@smtpwire.test>"), "{stderr}");
     assert_eq!(sentinel.connections(), 0);

@@ -172,7 +172,7 @@ where
         let sent = match (self.client.as_mut(), body) {
             (Some(client), Body::Bytes(bytes)) => client.send(envelope, bytes).await,
             (Some(client), Body::Message(message)) => {
-                client.send_message_to(envelope, message).await
+                client.send_message_with(envelope, message).await
             }
             (None, _) => Err(gone(Phase::MailFrom)),
         };

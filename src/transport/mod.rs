@@ -302,17 +302,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     pub async fn send_message(&mut self, message: &Message) -> Result<Report, Error> {
         let envelope =
             Envelope::for_message(message).map_err(|e| Error::input(Phase::MailFrom, e))?;
-        self.send_one(envelope, Data::<tokio::io::Empty>::Message(message))
-            .await
+        self.send_message_with(envelope, message).await
     }
 
-    /// Sends a built MIME message to `envelope` rather than the one it implies: e.g. to the
-    /// recipients still pending after an earlier attempt. Streams as
-    /// [`Client::send_message`] does.
+    /// Sends a built MIME message, streamed as [`Client::send_message`] does, with an envelope
+    /// of the caller's: [`Envelope::for_message`] with delivery status notifications asked for
+    /// (RFC 3461), say, or only the recipients still pending after an earlier attempt.
     ///
     /// # Errors
     /// As [`Client::send_message`].
-    pub async fn send_message_to(
+    pub async fn send_message_with(
         &mut self,
         envelope: Envelope,
         message: &Message,

@@ -1,0 +1,495 @@
+//! SMTP extensions from the command line, end to end: internationalized addresses (RFC 6531,
+//! RFC 6532) and delivery status notifications (RFC 3461), through `send`, `send --message`
+//! and `bulk`, against the real Postfix of `scripts/test-servers.sh` (mail and notifications
+//! read back from its Maildir) and against a scripted server that offers neither extension,
+//! where the message must be refused before MAIL.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "fixtures/common.rs"]
+mod common;
+
+use common::{outputs, servers, smtpwire};
+use mail_parser::MessageParser;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+fn plain(address: &str) -> [&str; 5] {
+    ["--server", address, "--tls", "none", "--insecure-plaintext"]
+}
+
+/// A plain SMTP server offering only `extensions` after EHLO, taking every message; it keeps
+/// every command line it receives.
+struct Scripted {
+    address: String,
+    commands: Arc<Mutex<Vec<String>>>,
+}
+
+impl Scripted {
+    fn start(extensions: &'static [&'static str]) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let commands = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&commands);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    let _ = serve(stream, extensions, &seen);
+                });
+            }
+        });
+        Self { address, commands }
+    }
+
+    fn commands(&self) -> Vec<String> {
+        self.commands.lock().unwrap().clone()
+    }
+}
+
+fn serve(
+    stream: std::net::TcpStream,
+    extensions: &[&str],
+    seen: &Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    let mut writer = stream.try_clone()?;
+    let mut reader = BufReader::new(stream);
+    writer.write_all(b"220 scripted ESMTP\r\n")?;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 {
+            return Ok(());
+        }
+        let command = String::from_utf8_lossy(&line).trim_end().to_owned();
+        seen.lock().unwrap().push(command.clone());
+        let verb = command.to_ascii_uppercase();
+        if verb.starts_with("EHLO") {
+            let mut reply = String::from("250-scripted\r\n");
+            for extension in extensions {
+                reply.push_str(&format!("250-{extension}\r\n"));
+            }
+            reply.push_str("250 ENHANCEDSTATUSCODES\r\n");
+            writer.write_all(reply.as_bytes())?;
+        } else if verb == "DATA" {
+            writer.write_all(b"354 go ahead\r\n")?;
+            loop {
+                line.clear();
+                if reader.read_until(b'\n', &mut line)? == 0 {
+                    return Ok(());
+                }
+                if line == b".\r\n" {
+                    break;
+                }
+            }
+            writer.write_all(b"250 2.0.0 queued\r\n")?;
+        } else if verb == "QUIT" {
+            writer.write_all(b"221 2.0.0 bye\r\n")?;
+            return Ok(());
+        } else {
+            writer.write_all(b"250 2.0.0 ok\r\n")?;
+        }
+    }
+}
+
+/// A message file (JSON) in `dir`.
+fn message_file(dir: &std::path::Path, message: &serde_json::Value) -> std::path::PathBuf {
+    let path = dir.join("message.json");
+    std::fs::write(&path, message.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn utf8_addresses_go_through_postfix_with_smtputf8() {
+    let Some(servers) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+
+    // From the flags, a Chinese local part in From, To and Reply-To.
+    let token = common::token();
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&servers.plain))
+        .args([
+            "--from",
+            "发件人 <发件人@smtpwire.test>",
+            "--to",
+            "用户@smtpwire.test",
+        ])
+        .args(["--subject", &token, "--text", "你好", "--transcript"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("C: MAIL FROM:<发件人@smtpwire.test> SIZE=")
+            && stderr.contains(" SMTPUTF8\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("C: RCPT TO:<用户@smtpwire.test>"),
+        "{stderr}"
+    );
+    let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
+    let text = String::from_utf8_lossy(&delivered[0]).into_owned();
+    assert!(
+        text.contains("Delivered-To: 用户@smtpwire.test\r\n")
+            || text.contains("Delivered-To: 用户@smtpwire.test\n"),
+        "{text}"
+    );
+    let message = MessageParser::default().parse(&delivered[0]).unwrap();
+    let to = message.to().unwrap().first().unwrap();
+    assert_eq!(to.address(), Some("用户@smtpwire.test"));
+
+    // An ASCII envelope whose headers hold a UTF-8 address (Reply-To) needs SMTPUTF8 too.
+    let token = common::token();
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&servers.plain))
+        .args([
+            "--from",
+            "tester@smtpwire.test",
+            "--to",
+            "someone@smtpwire.test",
+        ])
+        .args(["--reply-to", "回复@smtpwire.test"])
+        .args(["--subject", &token, "--text", "x", "--transcript"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains(" SMTPUTF8\n"), "{stderr}");
+    common::delivered(&servers.maildir.join("new"), &token, 1);
+
+    // From a message file, with the sender from an account.
+    let token = common::token();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[accounts.intl]\nserver = \"{}\"\ntls = \"none\"\nfrom = \"张三 <张三@smtpwire.test>\"\n",
+            servers.plain
+        ),
+    )
+    .unwrap();
+    let file = message_file(
+        dir.path(),
+        &json!({"to": ["用户@smtpwire.test"], "subject": token, "text": "文件"}),
+    );
+    let output = smtpwire()
+        .args([
+            "send",
+            "--account",
+            "intl",
+            "--insecure-plaintext",
+            "--config",
+        ])
+        .arg(&config)
+        .arg("--message")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
+    let text = String::from_utf8_lossy(&delivered[0]).into_owned();
+    assert!(text.contains("Return-Path: <张三@smtpwire.test>"), "{text}");
+
+    // Through bulk.
+    let token = common::token();
+    let messages = dir.path().join("messages.jsonl");
+    std::fs::write(
+        &messages,
+        format!(
+            "{}\n",
+            json!({"message_id": token, "from": "发件人@smtpwire.test",
+                   "to": "用户@smtpwire.test", "subject": token, "text": "批量"})
+        ),
+    )
+    .unwrap();
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&servers.plain))
+        .arg("--messages")
+        .arg(&messages)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
+    let text = String::from_utf8_lossy(&delivered[0]).into_owned();
+    assert!(text.contains("To: 用户@smtpwire.test"), "{text}");
+}
+
+#[test]
+fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
+    let server = Scripted::start(&["PIPELINING", "8BITMIME", "DSN"]);
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&server.address))
+        .args([
+            "--from",
+            "a@example.com",
+            "--to",
+            "用户@example.com",
+            "--text",
+            "x",
+        ])
+        .args(["--json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(65), "{stdout}\n{stderr}");
+    assert!(stderr.contains("SMTPUTF8"), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["status"], "failed");
+    assert_eq!(report["error"]["delivery"], "not_sent");
+
+    let dir = tempfile::tempdir().unwrap();
+    let messages = dir.path().join("messages.jsonl");
+    std::fs::write(
+        &messages,
+        format!(
+            "{}\n",
+            json!({"message_id": "m1", "from": "发件人@example.com", "to": "b@example.com",
+                   "text": "x"})
+        ),
+    )
+    .unwrap();
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&server.address))
+        .args(["--retries", "0", "--messages"])
+        .arg(&messages)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(!output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("SMTPUTF8"), "{stdout}");
+
+    let commands = server.commands();
+    assert!(
+        commands.iter().any(|c| c.starts_with("EHLO")),
+        "{commands:?}"
+    );
+    assert!(
+        !commands
+            .iter()
+            .any(|c| c.to_ascii_uppercase().starts_with("MAIL")),
+        "MAIL was sent: {commands:?}"
+    );
+}
+
+/// The success notification Postfix sent back to the sender for `envid`.
+fn notification(servers: &common::Servers, envid: &str) -> String {
+    let found = common::delivered(
+        &servers.maildir.join("new"),
+        &format!("Original-Envelope-Id: {envid}"),
+        1,
+    );
+    String::from_utf8_lossy(&found[0]).into_owned()
+}
+
+#[test]
+fn a_success_notification_comes_back_with_its_envid() {
+    let Some(servers) = servers() else { return };
+    // The sender is a Maildir user of the test domain, so the notification is delivered back.
+    let envid = common::token();
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&servers.plain))
+        .args([
+            "--from",
+            "tester@smtpwire.test",
+            "--to",
+            "someone@smtpwire.test",
+        ])
+        .args(["--subject", &format!("dsn {envid}"), "--text", "x"])
+        .args([
+            "--notify",
+            "success,failure",
+            "--ret",
+            "hdrs",
+            "--envid",
+            &envid,
+        ])
+        .arg("--transcript")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(&format!("RET=HDRS ENVID={envid}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("C: RCPT TO:<someone@smtpwire.test> NOTIFY=SUCCESS,FAILURE"),
+        "{stderr}"
+    );
+    let report = notification(&servers, &envid);
+    assert!(report.contains("report-type=delivery-status"), "{report}");
+    assert!(report.contains("Action: delivered"), "{report}");
+    assert!(
+        report.contains("Final-Recipient: rfc822; someone@smtpwire.test"),
+        "{report}"
+    );
+    // RET=HDRS: the original headers come back, the body does not.
+    assert!(
+        report.contains(&format!("Subject: dsn {envid}")),
+        "{report}"
+    );
+
+    // From a message file, and through bulk: the same fields.
+    let dir = tempfile::tempdir().unwrap();
+    let envid = common::token();
+    let file = message_file(
+        dir.path(),
+        &json!({"from": "tester@smtpwire.test", "to": "someone@smtpwire.test", "text": "x",
+                "notify": "success", "ret": "full", "envid": envid}),
+    );
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&servers.plain))
+        .arg("--message")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", outputs(&output).1);
+    assert!(notification(&servers, &envid).contains("Action: delivered"));
+
+    let envid = common::token();
+    let messages = dir.path().join("messages.jsonl");
+    std::fs::write(
+        &messages,
+        format!(
+            "{}\n",
+            json!({"message_id": envid, "from": "tester@smtpwire.test",
+                   "to": "someone@smtpwire.test", "text": "x", "notify": "success",
+                   "envid": envid})
+        ),
+    )
+    .unwrap();
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&servers.plain))
+        .arg("--messages")
+        .arg(&messages)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", outputs(&output).0);
+    assert!(notification(&servers, &envid).contains("Action: delivered"));
+}
+
+#[test]
+fn notifications_from_a_server_without_dsn_fail_before_mail() {
+    let server = Scripted::start(&["PIPELINING", "8BITMIME", "SMTPUTF8"]);
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&server.address))
+        .args([
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.com",
+            "--text",
+            "x",
+        ])
+        .args(["--notify", "failure", "--envid", "e1"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    assert!(stderr.contains("DSN"), "{stderr}");
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert!(
+        !server
+            .commands()
+            .iter()
+            .any(|c| c.to_ascii_uppercase().starts_with("MAIL")),
+        "{:?}",
+        server.commands()
+    );
+
+    // Without the flags, the same server takes the message.
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&server.address))
+        .args([
+            "--from",
+            "a@example.com",
+            "--to",
+            "b@example.com",
+            "--text",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", outputs(&output).1);
+    assert!(server
+        .commands()
+        .contains(&"MAIL FROM:<a@example.com>".to_owned()));
+}
+
+#[test]
+fn bad_notification_requests_are_refused_before_connecting() {
+    let sentinel = common::Sentinel::start();
+    for (flag, value) in [
+        ("--notify", "never,success"),
+        ("--notify", "always"),
+        ("--ret", "body"),
+        ("--envid", "订单"),
+    ] {
+        let output = smtpwire()
+            .arg("send")
+            .args(plain(&sentinel.address))
+            .args([
+                "--from",
+                "a@example.com",
+                "--to",
+                "b@example.com",
+                "--text",
+                "x",
+            ])
+            .args([flag, value])
+            .output()
+            .unwrap();
+        let (_, stderr) = outputs(&output);
+        assert_eq!(output.status.code(), Some(64), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = message_file(
+        dir.path(),
+        &json!({"from": "a@example.com", "to": "b@example.com", "text": "x",
+                "notify": "sometimes", "ret": 1}),
+    );
+    let output = smtpwire()
+        .arg("send")
+        .args(plain(&sentinel.address))
+        .arg("--message")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let (_, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(65), "{stderr}");
+    assert!(stderr.contains("notify: \"sometimes\""), "{stderr}");
+    assert!(stderr.contains("ret: expected a string"), "{stderr}");
+    assert_eq!(sentinel.connections(), 0);
+}
+
+#[test]
+fn help_documents_the_notification_flags() {
+    let output = smtpwire().args(["send", "--help"]).output().unwrap();
+    let (help, _) = outputs(&output);
+    for needle in [
+        "--notify",
+        "--ret",
+        "--envid",
+        "SMTPUTF8",
+        "`notify`, `ret`",
+    ] {
+        assert!(help.contains(needle), "{needle} in\n{help}");
+    }
+}

@@ -1,0 +1,155 @@
+//! `smtpwire raw` against a scripted server, asserting the exact octets that crossed the wire:
+//! no Bcc field in any spelling or line-ending trick (issue 13.3), and a `SIZE=` that counts
+//! the message as it is sent (issue 11.6).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "fixtures/common.rs"]
+mod common;
+#[path = "fixtures/scripted.rs"]
+mod scripted;
+
+use common::{outputs, smtpwire};
+use scripted::{Received, Scripted};
+
+/// Sends `stdin` with `raw` and the extra `args` to a scripted server offering `extensions`.
+fn raw(extensions: &[&str], args: &[&str], stdin: &[u8]) -> Received {
+    let server = Scripted::start(extensions);
+    let output = smtpwire()
+        .args(["raw", "--server", &server.address, "--tls", "none"])
+        .arg("--insecure-plaintext")
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    server.received()
+}
+
+/// Nothing of the hidden recipient is in the data: neither a Bcc field nor its address.
+fn assert_no_bcc(received: &Received) {
+    let data = String::from_utf8_lossy(&received.wire).to_ascii_lowercase();
+    assert!(!data.contains("bcc"), "a Bcc field went out:\n{data}");
+    assert!(
+        !data.contains("hidden"),
+        "the Bcc address went out:\n{data}"
+    );
+}
+
+fn rcpts(received: &Received) -> Vec<&str> {
+    received
+        .commands
+        .iter()
+        .filter_map(|c| c.strip_prefix("RCPT TO:"))
+        .collect()
+}
+
+#[test]
+fn bcc_with_space_before_the_colon_is_a_bcc_field() {
+    // RFC 5322 §4.5.3 obsolete syntax: whitespace between the field name and the colon.
+    let message = b"From: a@example.com\r\nTo: b@example.com\r\nBcc : hidden@example.com\r\n\
+Subject: obsolete\r\n\r\nbody\r\n";
+    let received = raw(&[], &["-t"], message);
+    assert_no_bcc(&received);
+    assert_eq!(
+        rcpts(&received),
+        ["<b@example.com>", "<hidden@example.com>"]
+    );
+    let received = raw(
+        &[],
+        &["--to", "b@example.com", "--from", "a@example.com"],
+        b"Bcc\t: hidden@x.org\r\n\r\nbody\r\n",
+    );
+    assert_no_bcc(&received);
+}
+
+#[test]
+fn a_header_block_with_cr_line_ends_hides_no_bcc() {
+    // The encoder turns each lone CR into CRLF, so the server sees four fields here.
+    let message =
+        b"From: a@example.com\rTo: b@example.com\rBcc: hidden@example.com\rSubject: cr\r\rbody\r";
+    let received = raw(&[], &["-t"], message);
+    assert_no_bcc(&received);
+    assert_eq!(
+        rcpts(&received),
+        ["<b@example.com>", "<hidden@example.com>"]
+    );
+    assert!(received
+        .wire
+        .starts_with(b"From: a@example.com\r\nTo: b@example.com\r\nSubject: cr\r\n\r\nbody\r\n"));
+}
+
+#[test]
+fn a_cr_inside_a_field_does_not_start_a_hidden_bcc() {
+    let message =
+        b"From: a@example.com\nSubject: x\rBcc: hidden@example.com\nTo: b@example.com\n\nbody\n";
+    let received = raw(&[], &["-t"], message);
+    assert_no_bcc(&received);
+    assert_eq!(
+        rcpts(&received),
+        ["<hidden@example.com>", "<b@example.com>"]
+    );
+    let received = raw(&[], &["--to", "b@example.com"], message);
+    assert_no_bcc(&received);
+}
+
+#[test]
+fn resent_bcc_is_removed_too() {
+    let message = b"Resent-From: a@example.com\r\nResent-Bcc: hidden@example.com\r\n\
+From: a@example.com\r\nTo: b@example.com\r\n\r\nbody\r\n";
+    let received = raw(&[], &["--to", "c@example.com"], message);
+    assert_no_bcc(&received);
+}
+
+/// A UTF-8 message with bare LF line ends: every LF becomes CRLF on the wire.
+const UTF8_LF: &[u8] = "From: 张三 <张三@example.com>\nTo: b@example.com\nSubject: 你好\n\n\
+正文\n.a line with a leading dot\nend\n"
+    .as_bytes();
+
+#[test]
+fn size_counts_the_octets_sent_in_bdat_chunks() {
+    let received = raw(
+        &[
+            "PIPELINING",
+            "CHUNKING",
+            "SIZE 1000000",
+            "8BITMIME",
+            "SMTPUTF8",
+        ],
+        &["-t"],
+        UTF8_LF,
+    );
+    assert!(
+        received.commands.iter().any(|c| c.starts_with("BDAT")),
+        "{:?}",
+        received.commands
+    );
+    let sent = received.message();
+    assert_eq!(received.announced_size(), Some(sent.len() as u64));
+    assert_eq!(
+        sent,
+        String::from_utf8_lossy(UTF8_LF)
+            .replace('\n', "\r\n")
+            .as_bytes()
+    );
+}
+
+#[test]
+fn size_counts_the_message_sent_after_data_without_stuffing_or_terminator() {
+    let received = raw(&["SIZE 1000000", "8BITMIME", "SMTPUTF8"], &["-t"], UTF8_LF);
+    assert!(received.commands.iter().any(|c| c == "DATA"));
+    let sent = received.message();
+    assert_eq!(received.announced_size(), Some(sent.len() as u64));
+    // No line break is added to a message that already ends in one; one is added otherwise.
+    let unterminated = raw(
+        &["SIZE 1000000"],
+        &["--to", "b@example.com", "--from", "a@example.com"],
+        b"Subject: s\n\nno newline",
+    );
+    assert_eq!(
+        unterminated.announced_size(),
+        Some(unterminated.message().len() as u64)
+    );
+    assert!(unterminated.wire.ends_with(b"no newline\r\n.\r\n"));
+}
