@@ -5,7 +5,9 @@
 
 use crate::exit::{CliError, Exit};
 use clap::Args;
-use smtpwire::mime::{self, Address, Attachment, Mailbox, Message, MessageBuilder, MessageId};
+use smtpwire::mime::{
+    self, Address, Attachment, Message, MessageBuilder, MessageId, NamedAddress,
+};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -347,7 +349,7 @@ impl Draft {
         let mut builder = Message::builder().allow_utf8_addresses(true);
 
         let from = match &self.from {
-            Some(from) => match Mailbox::parse(&from.value) {
+            Some(from) => match NamedAddress::parse(&from.value) {
                 Ok(mailbox) => Some(mailbox),
                 Err(why) => {
                     problems.add(Exit::DataErr, bad(&from.at, &from.value), why);
@@ -536,7 +538,7 @@ fn check_readable(path: &Path) -> Result<(), String> {
 
 /// The Message-ID for `key`: taken as it is when it has an `@`, else made unique to the
 /// sender's domain (`order-1234` from `shop@example.com` is `<order-1234@example.com>`).
-fn message_id(key: &str, from: Option<&Mailbox>) -> Result<MessageId, mime::Invalid> {
+fn message_id(key: &str, from: Option<&NamedAddress>) -> Result<MessageId, mime::Invalid> {
     let key = key.trim();
     if key.is_empty() {
         return Err(mime::Invalid::Empty);
@@ -544,7 +546,7 @@ fn message_id(key: &str, from: Option<&Mailbox>) -> Result<MessageId, mime::Inva
     if key.contains('@') {
         return MessageId::parse(key);
     }
-    let domain = from.map_or("localhost", Mailbox::domain);
+    let domain = from.map_or("localhost", NamedAddress::domain);
     MessageId::parse(&format!("{key}@{domain}"))
 }
 
@@ -605,7 +607,7 @@ mod tests {
         let mut problems = Problems::default();
         let message = draft().build(&mut problems).unwrap();
         assert!(problems.is_empty());
-        assert_eq!(message.envelope().recipients().len(), 2);
+        assert_eq!(message.envelope_to().len(), 2);
     }
 
     #[test]

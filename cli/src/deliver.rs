@@ -62,11 +62,10 @@ impl Payload<'_> {
     fn envelope(&self) -> (String, Vec<String>) {
         match self {
             Self::Message(message) => {
-                let envelope = message.envelope();
                 (
-                    envelope.sender().as_str().to_owned(),
-                    envelope
-                        .recipients()
+                    message.envelope_from().as_str().to_owned(),
+                    message
+                        .envelope_to()
                         .iter()
                         .map(|r| r.as_str().to_owned())
                         .collect(),

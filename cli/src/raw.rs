@@ -7,10 +7,10 @@ use crate::exit::{CliError, Exit};
 use crate::output::{self, OutputArgs};
 use crate::target::{Target, TargetArgs};
 use clap::Args;
-use smtpwire::address::Mailbox as SmtpMailbox;
+use smtpwire::address::Mailbox;
 use smtpwire::data::{DataEncoder, Framing, LineEndings};
 use smtpwire::envelope::{Body, Envelope, Recipient};
-use smtpwire::mime::{Address, Mailbox};
+use smtpwire::mime::{Address, NamedAddress};
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -99,7 +99,7 @@ pub fn dry_run(
         .iter()
         .map(|r| r.mailbox().as_str().to_owned())
         .collect();
-    let from = envelope.from().map(SmtpMailbox::as_str).unwrap_or_default();
+    let from = envelope.from().map(Mailbox::as_str).unwrap_or_default();
     output::dry_run(out, message_id, from, &to, bytes)
 }
 
@@ -128,7 +128,7 @@ fn prepare(args: &RawArgs) -> Result<Prepared, CliError> {
     let message = RawMessage::parse(&input);
     let mut problems = Problems::default();
 
-    let mut recipients: Vec<SmtpMailbox> = Vec::new();
+    let mut recipients: Vec<Mailbox> = Vec::new();
     for list in &args.to {
         add_recipients(&mut recipients, "--to", list, &mut problems);
     }
@@ -182,7 +182,7 @@ pub fn account_sender(target: &Target) -> Option<String> {
 /// The envelope for `bytes` as they go out: `SIZE` counts exactly those octets (RFC 1870: the
 /// message with CRLF line ends, before dot-stuffing), `BODY=8BITMIME` when any is above 127.
 pub fn envelope(
-    sender: Option<SmtpMailbox>,
+    sender: Option<Mailbox>,
     recipients: impl IntoIterator<Item = Recipient>,
     bytes: &[u8],
 ) -> Result<Envelope, CliError> {
@@ -235,7 +235,7 @@ pub fn normalise(input: &[u8]) -> Result<Vec<u8>, CliError> {
 
 /// Adds the mailboxes of an address list to `recipients`, each once.
 pub fn add_recipients(
-    recipients: &mut Vec<SmtpMailbox>,
+    recipients: &mut Vec<Mailbox>,
     at: &str,
     text: &str,
     problems: &mut Problems,
@@ -252,7 +252,7 @@ pub fn envelope_sender(
     candidates: Vec<(String, String)>,
     hint: &str,
     problems: &mut Problems,
-) -> Option<SmtpMailbox> {
+) -> Option<Mailbox> {
     let Some((at, text)) = candidates.into_iter().next() else {
         problems.add(
             Exit::DataErr,
@@ -271,7 +271,7 @@ pub fn envelope_sender(
 }
 
 /// The envelope mailboxes of an address list (group members included, display names dropped).
-pub fn mailboxes(at: &str, text: &str, problems: &mut Problems) -> Vec<SmtpMailbox> {
+pub fn mailboxes(at: &str, text: &str, problems: &mut Problems) -> Vec<Mailbox> {
     let addresses = match Address::parse_list(text) {
         Ok(addresses) => addresses,
         Err(why) => {
@@ -282,8 +282,8 @@ pub fn mailboxes(at: &str, text: &str, problems: &mut Problems) -> Vec<SmtpMailb
     addresses
         .iter()
         .flat_map(Address::mailboxes)
-        .map(Mailbox::address)
-        .filter_map(|address| match SmtpMailbox::parse(address) {
+        .map(NamedAddress::address)
+        .filter_map(|address| match Mailbox::parse(address) {
             Ok(mailbox) => Some(mailbox),
             Err(why) => {
                 problems.add(Exit::DataErr, format!("{at} {address:?}"), why);
@@ -605,7 +605,7 @@ Resent-To: old@example.com\r\nTo: to@example.com\r\n\r\n",
             "team: a@example.com, B <b@example.com>;, c@example.com",
             &mut problems,
         );
-        let found: Vec<&str> = found.iter().map(SmtpMailbox::as_str).collect();
+        let found: Vec<&str> = found.iter().map(Mailbox::as_str).collect();
         assert_eq!(found, ["a@example.com", "b@example.com", "c@example.com"]);
         assert!(problems.is_empty());
         assert!(mailboxes("--to", "bob@", &mut problems).is_empty());

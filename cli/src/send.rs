@@ -153,9 +153,8 @@ fn account_from(args: &TargetArgs) -> Option<String> {
 /// Prints the message as it would be sent, and its envelope; attachments are read and
 /// encoded as they are written, as the real send does.
 fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
-    let envelope = message.envelope();
-    let to: Vec<String> = envelope
-        .recipients()
+    let to: Vec<String> = message
+        .envelope_to()
         .iter()
         .map(|r| r.as_str().to_owned())
         .collect();
@@ -163,7 +162,7 @@ fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
     output::dry_run_streamed(
         out,
         Some(&id),
-        envelope.sender().as_str(),
+        message.envelope_from().as_str(),
         &to,
         message.encoded_len(),
         &mut message.reader(),

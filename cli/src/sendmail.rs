@@ -9,9 +9,9 @@ use crate::output::{self, OutputArgs};
 use crate::raw::{self, RawMessage};
 use crate::target::TargetArgs;
 use clap::{ArgAction, Args, Parser};
-use smtpwire::address::Mailbox as SmtpMailbox;
+use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Notify, Recipient, Ret};
-use smtpwire::mime::{Date, Envelope as MimeEnvelope, Mailbox, Message};
+use smtpwire::mime::{Date, Message, NamedAddress};
 use std::io::Write as _;
 use std::path::PathBuf;
 
@@ -239,7 +239,7 @@ fn prepare(args: &SendmailArgs, log: &mut Log) -> Result<raw::Prepared, CliError
     let message = RawMessage::parse(&input);
     let mut problems = Problems::default();
 
-    let mut recipients: Vec<SmtpMailbox> = Vec::new();
+    let mut recipients: Vec<Mailbox> = Vec::new();
     for list in &args.recipients {
         raw::add_recipients(&mut recipients, "recipient", list, &mut problems);
     }
@@ -419,7 +419,7 @@ fn cut_at_lone_dot(bytes: &mut Vec<u8>) {
 /// taken from a message it builds rather than written a second way here.
 fn missing_fields(
     message: &RawMessage,
-    sender: &SmtpMailbox,
+    sender: &Mailbox,
     full_name: Option<&str>,
 ) -> Result<Vec<u8>, CliError> {
     let wanted: Vec<&str> = ["From", "Date", "Message-ID"]
@@ -429,11 +429,11 @@ fn missing_fields(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let from = Mailbox::with_name(full_name.unwrap_or_default(), sender.as_str())
+    let from = NamedAddress::with_name(full_name.unwrap_or_default(), sender.as_str())
         .map_err(|e| CliError::new(Exit::DataErr, format!("-F {full_name:?}: {e}")))?;
     let built = Message::builder()
         .from(from)
-        .envelope(MimeEnvelope::new(sender.clone(), vec![sender.clone()]))
+        .envelope(sender.clone(), vec![sender.clone()])
         .allow_utf8_addresses(true)
         .date(Date::now())
         .text("")
@@ -671,7 +671,7 @@ mod tests {
 
     #[test]
     fn missing_from_date_and_message_id_are_added() {
-        let sender = SmtpMailbox::parse("cron@example.com").unwrap();
+        let sender = Mailbox::parse("cron@example.com").unwrap();
         let bare = RawMessage::parse(b"");
         let added = missing_fields(&bare, &sender, Some("Cron Daemon")).unwrap();
         let added = RawMessage::parse(&added);
