@@ -5,9 +5,7 @@
 
 use crate::exit::{CliError, Exit};
 use clap::Args;
-use smtpwire::mime::{
-    self, Address, Attachment, Message, MessageBuilder, MessageId, NamedAddress,
-};
+use smtpwire::mime::{self, Address, Attachment, Message, MessageBuilder, MessageId, NamedAddress};
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ use crate::target::{Target, TargetArgs};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
+use smtpwire::session::Event;
 use smtpwire::session::TlsPolicy;
 use smtpwire::transcript::Transcript;
 use smtpwire::transport::{connect_tcp, Client, ClientConfig, TlsInfo};
@@ -50,7 +51,39 @@ pub enum Payload<'a> {
     },
 }
 
+/// The most of a header section shown in a transcript.
+const HEADERS_SHOWN: usize = 64 * 1024;
+
 impl Payload<'_> {
+    /// The header section, up to the blank line (at most [`HEADERS_SHOWN`] octets), for
+    /// showing; a built message's is rendered as it will be sent.
+    fn headers(&self) -> Vec<u8> {
+        let mut start = Vec::new();
+        match self {
+            Self::Message(message) | Self::MessageWith { message, .. } => {
+                let _ = std::io::Read::read_to_end(
+                    &mut std::io::Read::take(message.reader(), HEADERS_SHOWN as u64),
+                    &mut start,
+                );
+            }
+            Self::Raw { bytes, .. } => {
+                start.extend_from_slice(
+                    bytes
+                        .get(..HEADERS_SHOWN.min(bytes.len()))
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        let end = start
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|at| at + 2)
+            .or_else(|| start.windows(2).position(|w| w == b"\n\n").map(|at| at + 1))
+            .unwrap_or(start.len());
+        start.truncate(end);
+        start
+    }
+
     fn len(&self) -> u64 {
         match self {
             Self::Message(message) | Self::MessageWith { message, .. } => message.encoded_len(),
@@ -61,16 +94,14 @@ impl Payload<'_> {
     /// The envelope sender and recipients, as text.
     fn envelope(&self) -> (String, Vec<String>) {
         match self {
-            Self::Message(message) => {
-                (
-                    message.envelope_from().as_str().to_owned(),
-                    message
-                        .envelope_to()
-                        .iter()
-                        .map(|r| r.as_str().to_owned())
-                        .collect(),
-                )
-            }
+            Self::Message(message) => (
+                message.envelope_from().as_str().to_owned(),
+                message
+                    .envelope_to()
+                    .iter()
+                    .map(|r| r.as_str().to_owned())
+                    .collect(),
+            ),
             Self::Raw { envelope, .. } | Self::MessageWith { envelope, .. } => (
                 envelope
                     .from()
@@ -102,6 +133,10 @@ pub struct Attempt {
     pub envelope_from: String,
     /// The envelope recipients.
     pub envelope_to: Vec<String>,
+    /// The message's header section as sent (for `--transcript=full`).
+    pub headers: Vec<u8>,
+    /// Whether the session went on in plaintext where STARTTLS was optional.
+    pub stayed_plaintext: bool,
     /// Each recipient's outcome, or why the message did not go (with each recipient's
     /// verdict in the error's report when it got that far).
     pub result: Result<Report, smtpwire::Error>,
@@ -110,6 +145,7 @@ pub struct Attempt {
 /// Connects, sends the payload once, and says goodbye.
 pub async fn deliver(config: ClientConfig, payload: Payload<'_>) -> Attempt {
     let (envelope_from, envelope_to) = payload.envelope();
+    let headers = payload.headers();
     let server = format!("{}:{}", config.host, config.port);
     let policy = config.session.tls;
     let mut seen = Seen::default();
@@ -122,6 +158,8 @@ pub async fn deliver(config: ClientConfig, payload: Payload<'_>) -> Attempt {
         transcript: seen.transcript,
         envelope_from,
         envelope_to,
+        headers,
+        stayed_plaintext: seen.stayed_plaintext,
         result,
     }
 }
@@ -132,6 +170,7 @@ struct Seen {
     peer: Option<SocketAddr>,
     tls: Option<TlsInfo>,
     transcript: Option<Transcript>,
+    stayed_plaintext: bool,
 }
 
 async fn talk(
@@ -144,14 +183,22 @@ async fn talk(
     seen.peer = Some(peer);
     let bar = Bar(progress_bar(payload.len()));
     let counting = Counting::new(stream, bar.0.clone());
-    let mut client = match Client::connect_via(counting, peer, config).await {
-        Ok(client) => client,
-        Err(error) => {
-            // The dialogue up to the failure (a refused AUTH) is in the error.
-            seen.transcript = error.transcript().cloned();
-            return Err(error);
+    // Stepped rather than connected in one call, so that what TLS negotiated and the dialogue
+    // stay at hand when the opening fails (a refused AUTH over TLS).
+    let mut client = Client::start(counting, Some(peer), config);
+    let opened = loop {
+        match client.next_event().await {
+            Ok(Event::Ready) => break Ok(()),
+            Ok(Event::StayedPlaintext) => seen.stayed_plaintext = true,
+            Ok(_) => {}
+            Err(error) => break Err(error),
         }
     };
+    if let Err(error) = opened {
+        seen.tls = client.tls_info().cloned();
+        seen.transcript = client.session().transcript().cloned();
+        return Err(error);
+    }
     let result = match payload {
         Payload::Message(message) => client.send_message(message).await,
         Payload::MessageWith { envelope, message } => {

@@ -64,7 +64,7 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
     let attempt = deliver(config, Payload::Message(&message)).await;
 
     println!("== transcript (AUTH redacted) ==");
-    print!("{}", output::transcript(&attempt));
+    print!("{}", output::transcript(&attempt, false));
     println!("\n== result ==");
     let id = message.message_id().to_string();
     let exit = output::finish(&attempt, Some(&id), &OutputArgs::default(), true)?;

@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 use smtpwire::reply::Reply;
 use smtpwire::session::TlsPolicy;
-use smtpwire::transcript::{Entry, Transcript};
+use smtpwire::transcript::{stamp, Entry};
 use smtpwire::transport::TlsInfo;
 use smtpwire::Delivery;
 use smtpwire::{Report, Status};
@@ -20,8 +20,16 @@ use std::path::PathBuf;
 pub struct OutputArgs {
     /// Shows the SMTP dialogue on stderr, swaks-style, with timings and TLS details; AUTH
     /// secrets are shown as `<redacted N bytes>` and the message as its size.
-    #[arg(long)]
-    pub transcript: bool,
+    /// `--transcript=full` shows the message's header section as well (never the body).
+    #[arg(
+        long,
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "dialogue",
+        value_name = "WHAT"
+    )]
+    pub transcript: Option<TranscriptDetail>,
     /// Writes that transcript to a file as well.
     #[arg(long, value_name = "PATH")]
     pub transcript_file: Option<PathBuf>,
@@ -31,10 +39,19 @@ pub struct OutputArgs {
     pub json: bool,
 }
 
+/// How much of the message a transcript shows.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TranscriptDetail {
+    /// The dialogue; the message as its size.
+    Dialogue,
+    /// The dialogue and the message's header section.
+    Full,
+}
+
 impl OutputArgs {
     /// Whether the session should keep a transcript.
     pub fn wants_transcript(&self) -> bool {
-        self.transcript || self.transcript_file.is_some()
+        self.transcript.is_some() || self.transcript_file.is_some()
     }
 
     /// Creates the transcript file now, so that a bad path stops us before anything is sent.
@@ -79,8 +96,8 @@ pub fn finish(
     summary: bool,
 ) -> Result<Exit, CliError> {
     if out.wants_transcript() {
-        let text = transcript(attempt);
-        if out.transcript {
+        let text = transcript(attempt, out.transcript == Some(TranscriptDetail::Full));
+        if out.transcript.is_some() {
             eprint!("{text}");
         }
         if let Some(path) = &out.transcript_file {
@@ -161,7 +178,7 @@ fn human(attempt: &Attempt, report: &Report, message_id: Option<&str>) -> String
     if let Some(id) = message_id {
         let _ = write!(text, " {id}");
     }
-    let _ = write!(text, " via {} ({})", attempt.server, policy(attempt.policy));
+    let _ = write!(text, " via {} ({})", attempt.server, used(attempt));
     if let Some(tls) = &attempt.tls {
         let _ = write!(text, ", {tls}");
     }
@@ -201,8 +218,18 @@ pub fn policy(policy: TlsPolicy) -> &'static str {
     }
 }
 
+/// What the connection used, as the session reported it: opportunistic STARTTLS that was not
+/// offered or was refused is plaintext, and says so.
+fn used(attempt: &Attempt) -> &'static str {
+    if attempt.stayed_plaintext {
+        "no TLS: STARTTLS was not available (opportunistic)"
+    } else {
+        policy(attempt.policy)
+    }
+}
+
 /// The redacted dialogue, swaks-style, with the certificate after the handshake.
-pub fn transcript(attempt: &Attempt) -> String {
+pub fn transcript(attempt: &Attempt, headers: bool) -> String {
     let mut text = format!(
         "=== Trying {} ({})...\n",
         attempt.server,
@@ -223,18 +250,28 @@ pub fn transcript(attempt: &Attempt) -> String {
         if let Err(error) = &attempt.result {
             let _ = writeln!(
                 text,
-                "=== The session failed before it was ready: {error}\n\
-                 === (the library keeps no dialogue for a connection that fails to set up)"
+                "=== The session failed before it said anything: {error}"
             );
         }
         return text;
     };
+    if transcript.dropped() > 0 {
+        let _ = writeln!(
+            text,
+            "*  … {} earlier entries not kept (the transcript keeps the last {})",
+            transcript.dropped(),
+            transcript.limit()
+        );
+    }
     for (at, entry) in transcript.entries() {
-        let mut one = Transcript::default();
-        one.set_elapsed(*at);
-        one.push(entry.clone());
-        text.push_str(&one.to_string());
-        let handshake = matches!(entry, Entry::Event(event) if event.starts_with("TLS handshake"));
+        let _ = writeln!(text, "{} {entry}", stamp(*at));
+        if let (true, Entry::Data { .. }) = (headers, entry) {
+            for line in String::from_utf8_lossy(&attempt.headers).lines() {
+                let _ = writeln!(text, "{:11} C| {line}", "");
+            }
+        }
+        let handshake =
+            matches!(entry, Entry::Event(event) if event.starts_with("TLS established"));
         if let (true, Some(tls)) = (handshake, &attempt.tls) {
             for line in certificate_lines(tls) {
                 let _ = writeln!(text, "{:11} *    {line}", "");

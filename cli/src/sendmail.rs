@@ -167,7 +167,7 @@ pub fn invoked_as_sendmail() -> bool {
 /// Runs `smtpwire sendmail`, and logs the outcome when a log file is set.
 pub async fn run(mut args: SendmailArgs) -> Result<Exit, CliError> {
     if args.verbose > 0 {
-        args.output.transcript = true;
+        args.output.transcript = Some(crate::output::TranscriptDetail::Dialogue);
     }
     if args.target.account.is_none()
         && args.target.server.is_none()
