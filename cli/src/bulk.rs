@@ -352,22 +352,6 @@ async fn send_one(
     message: &Message,
     dsn: &Dsn,
 ) -> Result<(&'static str, String), CliError> {
-    let bytes = match message.to_bytes() {
-        Ok(bytes) => bytes,
-        Err(error) => {
-            let record = json!({
-                "message_id": key,
-                "outcome": "not_sent",
-                "attempts": 0,
-                "error": format!("cannot read an attachment: {error}"),
-            });
-            log.append(&record)?;
-            return Ok((
-                "not_sent",
-                format!("✗ {key}: cannot read an attachment: {error}"),
-            ));
-        }
-    };
     let envelope = Envelope::for_message(message)
         .map_err(|e| e.to_string())
         .and_then(|envelope| dsn.apply(envelope).map_err(|e| e.message));
@@ -388,7 +372,8 @@ async fn send_one(
             return Ok(("not_sent", format!("✗ {key}: {error}")));
         }
     };
-    let (state, outcome, error) = match mailer.send(envelope, &bytes).await {
+    // Streamed: attachments are read as the data goes out, once per attempt.
+    let (state, outcome, error) = match mailer.send_message_with(envelope, message).await {
         Ok(outcome) if outcome.is_complete() => ("accepted", outcome, None),
         Ok(outcome) => ("partial", outcome, None),
         Err(error) => {

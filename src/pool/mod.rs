@@ -290,6 +290,19 @@ impl<C: Connector> Mailer<C> {
     pub async fn send_message(&self, message: &Message) -> Result<Report, Error> {
         let envelope =
             Envelope::for_message(message).map_err(|e| Error::input(Phase::MailFrom, e))?;
+        self.send_message_with(envelope, message).await
+    }
+
+    /// As [`Mailer::send_message`], with an envelope of the caller's ([`Envelope::for_message`]
+    /// with delivery status notifications asked for, say).
+    ///
+    /// # Errors
+    /// As [`Mailer::send`].
+    pub async fn send_message_with(
+        &self,
+        envelope: Envelope,
+        message: &Message,
+    ) -> Result<Report, Error> {
         self.traced(self.send_with_retries(envelope, Body::Message(message)))
             .await
     }
