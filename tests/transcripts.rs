@@ -380,7 +380,9 @@ fn a_long_lived_session_keeps_a_bounded_transcript() {
             Action::Receive => session.feed(b"220 mx.test ESMTP\r\n"),
             Action::Ready if sent < 1000 => {
                 sent += 1;
-                session.send_mail(envelope("a@x.test", "b@y.test", &[])).unwrap();
+                session
+                    .send_mail(envelope("a@x.test", "b@y.test", &[]))
+                    .unwrap();
             }
             Action::Ready => session.quit().unwrap(),
             Action::SendData(_) => {
@@ -397,5 +399,8 @@ fn a_long_lived_session_keeps_a_bounded_transcript() {
     assert!(transcript.dropped() > 7_000, "{}", transcript.dropped());
     let text = transcript.to_string();
     assert!(text.contains("earlier entries not kept"), "{text}");
-    assert!(text.contains("C: QUIT"), "the newest entries are kept: {text}");
+    assert!(
+        text.contains("C: QUIT"),
+        "the newest entries are kept: {text}"
+    );
 }
