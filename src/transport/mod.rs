@@ -406,7 +406,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// Says goodbye and closes the connection; the client (its transcript, its TLS details)
     /// stays for the caller to look at. Whatever the server answers to QUIT, even junk or
-    /// nothing, messages already accepted stay accepted.
+    /// nothing, messages already accepted stay accepted. A client made by [`Client::start`]
+    /// that failed on a refusal (a login refused, STARTTLS missing) still says QUIT, as
+    /// [`Session::quit`] allows; after a broken connection nothing is sent.
     ///
     /// # Errors
     /// Only a failure before QUIT could be sent.
