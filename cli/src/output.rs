@@ -7,7 +7,7 @@ use clap::Args;
 use serde::Serialize;
 use smtpwire::reply::Reply;
 use smtpwire::session::TlsPolicy;
-use smtpwire::transcript::{Entry, Transcript};
+use smtpwire::transcript::{stamp, Entry};
 use smtpwire::transport::TlsInfo;
 use smtpwire::Delivery;
 use smtpwire::{Report, Status};
@@ -229,10 +229,7 @@ pub fn transcript(attempt: &Attempt) -> String {
         return text;
     };
     for (at, entry) in transcript.entries() {
-        let mut one = Transcript::default();
-        one.set_elapsed(*at);
-        one.push(entry.clone());
-        text.push_str(&one.to_string());
+        let _ = writeln!(text, "{} {entry}", stamp(*at));
         let handshake = matches!(entry, Entry::Event(event) if event.starts_with("TLS handshake"));
         if let (true, Some(tls)) = (handshake, &attempt.tls) {
             for line in certificate_lines(tls) {
