@@ -1,7 +1,8 @@
 //! End-to-end tests of `smtpwire check` against the loopback Postfix of
 //! `scripts/test-servers.sh` (STARTTLS 2587, implicit TLS 2465, plain 2525), against TLS
 //! servers of this file presenting the bad certificates the script makes (untrusted CA, wrong
-//! host, expired), and against scripted servers that answer like QQ Mail and 163.
+//! host, expired), and against scripted servers that answer like QQ Mail and 163 (or, with
+//! the library's `tests/support/scripted.rs`, refuse EHLO or the connection).
 //!
 //! Tests that need the real servers or their certificates are skipped with a message when
 //! they are not up, except under `CI=true`, where they fail.
@@ -12,6 +13,9 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
+
+#[path = "../../tests/support/scripted.rs"]
+mod scripted;
 
 use assert_cmd::Command;
 use base64::Engine as _;
@@ -184,6 +188,11 @@ fn starttls_with_the_right_password_passes_every_step() {
     assert!(run.stderr.contains("C: AUTH PLAIN <redacted"), "{run:?}");
     assert!(
         !run.stderr.contains("MAIL FROM") && !run.stderr.contains("RCPT"),
+        "{run:?}"
+    );
+    // QUIT and its answer are the session's, in its transcript.
+    assert!(
+        run.stderr.contains("C: QUIT") && run.stderr.contains("S: 221 2.0.0 Bye"),
         "{run:?}"
     );
     run.assert_no_secret(&s.user, &s.password);
@@ -366,6 +375,8 @@ fn a_wrong_password_is_explained_with_the_authorization_code() {
     assert!(run.has("Not run: MAIL FROM."), "{run:?}");
     assert!(!run.stderr.contains("MAIL FROM"), "{run:?}");
     assert!(run.stderr.contains("C: QUIT"), "{run:?}");
+    // The session still says QUIT after the refusal, and shows the answer.
+    assert!(run.stderr.contains("S: 221 2.0.0 Bye"), "{run:?}");
     run.assert_no_secret(&s.user, wrong);
 }
 
@@ -989,6 +1000,107 @@ fn an_imap_port_is_recognised() {
         step_line(&run, "greeting").contains("IMAP server, not SMTP"),
         "{run:?}"
     );
+}
+
+#[test]
+fn a_silent_port_that_does_not_answer_tls_either_times_out() {
+    // Accepts, then says nothing on any connection: the session's TLS probe gets no TLS
+    // answer, so the silence is not taken for an implicit-TLS port; the greeting times out.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let run = check(
+        &["--server", &format!("127.0.0.1:{port}"), "--timeout", "4"],
+        &[],
+    );
+    assert_eq!(run.code, 75, "{run:?}");
+    let line = step_line(&run, "greeting");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("no greeting within 4 s"),
+        "{run:?}"
+    );
+    assert!(!run.has("waits for TLS"), "{run:?}");
+}
+
+/// Runs `check` with `args` against a scripted server on 127.0.0.1; returns the run and the
+/// command lines the server received.
+fn check_scripted(script: Vec<scripted::Step>, args: &[&str]) -> (Run, Vec<String>) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (port, received) = runtime.block_on(scripted::listen(script));
+    let server = format!("127.0.0.1:{port}");
+    let mut all = vec!["--server", &server];
+    all.extend_from_slice(args);
+    let run = check(&all, &[]);
+    let received = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(10), received)
+            .await
+            .expect("the script ends")
+            .unwrap()
+    });
+    (run, received.commands())
+}
+
+#[test]
+fn ehlo_refused_and_helo_accepted_is_a_warning() {
+    use scripted::Step;
+    let (run, commands) = check_scripted(
+        vec![
+            Step::reply("220 old.test SMTP"),
+            Step::Expect("EHLO"),
+            Step::reply("502 5.5.1 no EHLO here"),
+            Step::Expect("HELO"),
+            Step::reply("250 old.test"),
+            Step::Expect("QUIT"),
+            Step::reply("221 2.0.0 bye"),
+        ],
+        &["--tls", "opportunistic", "--transcript"],
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let line = step_line(&run, "EHLO");
+    assert!(
+        line.starts_with("[warn]") && line.contains("0 extensions"),
+        "{run:?}"
+    );
+    assert!(
+        run.has("EHLO was refused (502 5.5.1 no EHLO here) and HELO accepted"),
+        "{run:?}"
+    );
+    assert!(step_line(&run, "STARTTLS").starts_with("[warn]"), "{run:?}");
+    assert!(step_line(&run, "QUIT").contains("221 2.0.0 bye"), "{run:?}");
+    assert_eq!(commands, ["EHLO localhost", "HELO localhost", "QUIT"]);
+    assert!(run.stderr.contains("C: HELO localhost"), "{run:?}");
+    assert!(run.stderr.contains("S: 221 2.0.0 bye"), "{run:?}");
+}
+
+#[test]
+fn a_refused_greeting_is_explained_and_quit_is_still_said() {
+    use scripted::Step;
+    let (run, commands) = check_scripted(
+        vec![
+            Step::reply("554 5.7.1 your address is listed"),
+            Step::Expect("QUIT"),
+            Step::reply("221 2.0.0 bye"),
+        ],
+        &["--transcript"],
+    );
+    assert_eq!(run.code, 69, "{run:?}");
+    let line = step_line(&run, "greeting");
+    assert!(
+        line.starts_with("[FAIL]") && line.contains("554 5.7.1"),
+        "{run:?}"
+    );
+    assert!(run.has("blocklist"), "{run:?}");
+    assert!(
+        run.has("Not run: EHLO, STARTTLS, TLS, EHLO after TLS, AUTH."),
+        "{run:?}"
+    );
+    assert_eq!(commands, ["QUIT"]);
+    assert!(run.stderr.contains("S: 221 2.0.0 bye"), "{run:?}");
 }
 
 #[test]

@@ -126,6 +126,8 @@ pub struct Session {
     probe: Probe,
     /// The reply to the last sender probe.
     probe_reply: Option<Reply>,
+    /// Whether QUIT was sent: it is said once, also after a refusal.
+    quit_sent: bool,
 }
 
 /// A message in flight: what its finished transactions said so far.
@@ -315,6 +317,7 @@ impl Session {
             deadline: None,
             probe,
             probe_reply: None,
+            quit_sent: false,
         }
     }
 
@@ -400,9 +403,14 @@ impl Session {
                 self.probe = Probe::Due;
             }
         }
-        if self.deadline.is_some_and(|d| now >= d.at) && self.failed.is_none() {
-            self.deadline = None;
-            self.fail(ErrorKind::Timeout);
+        if self.deadline.is_some_and(|d| now >= d.at) {
+            if self.failed.is_none() {
+                self.deadline = None;
+                self.fail(ErrorKind::Timeout);
+            } else {
+                // The QUIT said after a refusal went unanswered: nothing is lost.
+                self.close();
+            }
         }
     }
 
@@ -613,7 +621,7 @@ impl Session {
     }
 
     /// Asks whether the server would take mail from `from` (`None`: the null reverse-path)
-    /// without sending any: MAIL FROM, then RSET. The answer is in
+    /// without sending any: MAIL FROM, then RSET (also after a refusal). The answer is in
     /// [`Session::take_probe_reply`] (and an [`Event::Reply`]); a refusal does not end the
     /// session, a 421 does.
     ///
@@ -644,6 +652,14 @@ impl Session {
 
     /// Sends QUIT. Whatever the server answers, even junk, the session then ends.
     ///
+    /// After a failure QUIT is still said when the connection is sound and in step: the
+    /// server refused something (other than with 421, after which it closes itself) or
+    /// lacks something, and no reply is outstanding (RFC 5321 §3.8: the client ends the
+    /// session with QUIT). A driver that keeps the session after its error, such as
+    /// `smtpwire check`, so says goodbye after a refused login. Otherwise nothing is sent.
+    /// The session's error stays: [`Session::next_action`] returns it again once QUIT is
+    /// answered.
+    ///
     /// # Errors
     /// [`InputError::WrongState`] while message data is being written.
     pub fn quit(&mut self) -> Result<(), Error> {
@@ -653,12 +669,39 @@ impl Session {
                 InputError::WrongState("quit during data"),
             ));
         }
-        if matches!(self.stage, Stage::Quitting | Stage::Closed) || self.failed.is_some() {
+        if self.quit_sent {
             return Ok(());
         }
+        match &self.failed {
+            Some(error) if !self.in_step_after(error) => return Ok(()),
+            Some(_) => {}
+            None if matches!(self.stage, Stage::Quitting | Stage::Closed) => return Ok(()),
+            None => {}
+        }
         self.stage = Stage::Quitting;
+        self.quit_sent = true;
         self.send(Command::Quit, Expect::Quit);
         Ok(())
+    }
+
+    /// Whether the connection is still sound and in step after `error`: the server answered
+    /// every command, refused or lacked something, and sent nothing more.
+    fn in_step_after(&self, error: &Error) -> bool {
+        let refused = match error.kind() {
+            // After 421 the server closes the connection itself.
+            ErrorKind::Rejected => error
+                .reply()
+                .is_none_or(|r| r.code() != ReplyCode::SERVICE_NOT_AVAILABLE),
+            ErrorKind::Unsupported(_)
+            | ErrorKind::Input(InputError::PlaintextAuth | InputError::Credentials(_)) => true,
+            _ => false,
+        };
+        refused
+            && error.phase() != Phase::DataBody
+            && self.pending.is_empty()
+            && self.framer.buffered() == 0
+            && self.transactions.is_empty()
+            && self.stage == Stage::Closed
     }
 
     /// Ends the session because of something only the driver sees (end of file, an I/O
@@ -669,8 +712,12 @@ impl Session {
     /// [`Session::next_action`] returns [`Action::Closed`] (servers such as QQ Mail drop the
     /// connection instead of answering QUIT).
     pub fn fail(&mut self, kind: ErrorKind) -> Error {
-        if let Some(error) = &self.failed {
-            return error.clone();
+        if let Some(error) = self.failed.clone() {
+            // The connection broke during the QUIT said after a refusal.
+            if self.stage == Stage::Quitting {
+                self.close();
+            }
+            return error;
         }
         let error = Error::new(kind, self.phase()).with_delivery(self.delivery());
         if matches!(self.stage, Stage::Quitting | Stage::Closed) && self.messages.is_empty() {
@@ -721,6 +768,13 @@ impl Session {
         self.capabilities.as_ref()
     }
 
+    /// The error that ended the session, if it failed. A driver stepping the session event
+    /// by event (`smtpwire check`) sees at once whether the reply it was just given ended
+    /// the session, without waiting on the server for the next one.
+    pub fn error(&self) -> Option<&Error> {
+        self.failed.as_ref()
+    }
+
     /// Whether the session can carry more mail: opened, not failed, not quitting. A pool
     /// keeps a connection only while this holds.
     pub fn is_usable(&self) -> bool {
@@ -769,7 +823,10 @@ impl Session {
     fn step(&mut self) -> Result<Action, Error> {
         loop {
             if let Some(error) = &self.failed {
-                return Err(error.clone());
+                // Only the QUIT said after a refusal goes on; then the error again.
+                if self.stage != Stage::Quitting {
+                    return Err(error.clone());
+                }
             }
             if !self.outbox.is_empty() {
                 return Ok(Action::Send(std::mem::take(&mut self.outbox)));
@@ -845,9 +902,9 @@ impl Session {
                 if reply.code().class() == 3 {
                     return Err(unexpected(phase, reply));
                 }
-                if reply.is_positive() {
-                    self.send(Command::Rset, Expect::Rset);
-                }
+                // RSET whatever the answer, so the probe leaves no trace of the sender behind
+                // even on a server that keeps state from a refused MAIL.
+                self.send(Command::Rset, Expect::Rset);
                 self.probe_reply = Some(reply);
                 Ok(())
             }

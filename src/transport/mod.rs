@@ -120,7 +120,8 @@ pub struct Client<S = TcpStream> {
     probe: Option<Pin<Box<dyn Future<Output = Vec<u8>> + Send>>>,
     /// Messages the session finished, until their send call collects them.
     finished: HashMap<MailId, Result<Report, Error>>,
-    /// An action met while writing data (a transaction refused mid-stream), for the caller.
+    /// An action met while writing data (a transaction refused mid-stream), for the caller;
+    /// or one `next_event` could not carry out yet because events came first.
     stashed: Option<Action>,
     on_event: Option<EventObserver>,
     /// Events kept for [`Client::next_event`], when the caller steps the session itself.
@@ -232,9 +233,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             if let Some(event) = kept.pop_front() {
                 return Ok(event);
             }
-            let action = self.session.next_action(now());
-            self.take_events();
+            let action = match self.stashed.take() {
+                Some(action) => Ok(action),
+                None => {
+                    let action = self.session.next_action(now());
+                    self.take_events();
+                    action
+                }
+            };
             if self.stepping.as_ref().is_some_and(|kept| !kept.is_empty()) {
+                // The events go first. An action the session cannot give again (the bytes
+                // it handed out, the probe it asked for) waits for the next call.
+                if let Ok(action @ (Action::Send(_) | Action::ProbeTls)) = action {
+                    self.stashed = Some(action);
+                }
                 continue;
             }
             match action? {
@@ -393,7 +405,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// Says goodbye and closes the connection; the client (its transcript, its TLS details)
     /// stays for the caller to look at. Whatever the server answers to QUIT, even junk or
-    /// nothing, messages already accepted stay accepted.
+    /// nothing, messages already accepted stay accepted. A client made by [`Client::start`]
+    /// that failed on a refusal (a login refused, STARTTLS missing) still says QUIT, as
+    /// [`Session::quit`] allows; after a broken connection nothing is sent.
     ///
     /// # Errors
     /// Only a failure before QUIT could be sent.
@@ -674,8 +688,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     /// Carries out actions until one needs the caller.
     async fn pump(&mut self) -> Result<Action, Error> {
-        if let Some(action) = self.stashed.take() {
-            return Ok(action);
+        match self.stashed.take() {
+            // Left by `next_event`: carried out, not handed to the caller.
+            Some(Action::Send(bytes)) => self.write(&bytes).await?,
+            Some(Action::ProbeTls) => self.start_probe(),
+            Some(action) => return Ok(action),
+            None => {}
         }
         loop {
             let action = self.session.next_action(now());

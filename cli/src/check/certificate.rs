@@ -1,107 +1,46 @@
 //! The certificate half of `check`: see what the server presents even when it fails
 //! verification, and say in plain words why it fails.
 //!
-//! The handshake runs with the same rules as the library (ring, TLS 1.2 and 1.3, webpki with
-//! the Mozilla roots plus `--ca-file`), through a verifier that records the chain and the
-//! verdict before passing the verdict on: a chain that fails still fails the handshake, and
-//! nothing is ever sent over it. The recorded chain is then examined piece by piece (trust,
-//! host name, dates) so the report can say which of them is wrong.
+//! The handshake is the library's, with its roots (the Mozilla roots plus `--ca-file`) and
+//! its verification; a [`Recorder`] it is given sees the chain and the verdict. A chain that
+//! fails still fails the handshake, and nothing is ever sent over it. The recorded chain is
+//! then examined piece by piece (trust, host name, dates) against the same roots, so the
+//! report can say which of them is wrong.
 
 use super::report::{date_time, span};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::server::ParsedCertificate;
-use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{CertificateError, RootCertStore};
+use smtpwire::transport::{CertificateObserver, TlsConfig};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-/// Which certificates this check trusts: the library's defaults (the Mozilla roots) plus the
-/// CA file, if any.
+/// Which certificates this check trusts: the roots of the library's TLS configuration.
 pub(crate) struct Trust {
-    roots: Arc<RootCertStore>,
-    /// Only the anchors from `--ca-file`, to say which source a trusted chain ends in.
-    private: Option<Arc<RootCertStore>>,
+    roots: RootCertStore,
+    /// The library's default roots alone: a chain trusted by `roots` but not by these ends in
+    /// a CA from `--ca-file`.
+    public: RootCertStore,
     ca_file: Option<PathBuf>,
     provider: Arc<CryptoProvider>,
 }
 
 impl Trust {
-    /// The public roots, plus every certificate in `ca_file`.
-    ///
-    /// # Errors
-    /// The CA file cannot be read or holds no usable certificate.
-    pub(crate) fn new(ca_file: Option<&Path>) -> Result<Self, String> {
-        let mut roots = RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        let private = match ca_file {
-            Some(path) => {
-                let mut store = RootCertStore::empty();
-                let iter = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-                for certificate in iter {
-                    let certificate =
-                        certificate.map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-                    store
-                        .add(certificate.clone())
-                        .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-                    roots
-                        .add(certificate)
-                        .map_err(|e| format!("--ca-file {}: {e}", path.display()))?;
-                }
-                if store.is_empty() {
-                    return Err(format!(
-                        "--ca-file {}: no certificate in the file",
-                        path.display()
-                    ));
-                }
-                Some(Arc::new(store))
-            }
-            None => None,
-        };
-        Ok(Self {
-            roots: Arc::new(roots),
-            private,
+    /// The roots `tls` verifies with; `ca_file` is what `--ca-file` added to them, to name it.
+    pub(crate) fn new(tls: &TlsConfig, ca_file: Option<&Path>) -> Self {
+        Self {
+            roots: tls.roots().clone(),
+            public: TlsConfig::default().roots().clone(),
             ca_file: ca_file.map(Path::to_owned),
             provider: Arc::new(rustls::crypto::ring::default_provider()),
-        })
+        }
     }
 
     /// The CA file, if one was given.
     pub(crate) fn ca_file(&self) -> Option<&Path> {
         self.ca_file.as_deref()
-    }
-
-    /// A client configuration that verifies like the library and records what it saw.
-    pub(crate) fn client_config(&self) -> Result<(Arc<rustls::ClientConfig>, SeenSlot), String> {
-        let inner =
-            WebPkiServerVerifier::builder_with_provider(self.roots.clone(), self.provider.clone())
-                .build()
-                .map_err(|e| format!("cannot set up certificate checks: {e}"))?;
-        let seen = Arc::new(Mutex::new(None));
-        let verifier = RecordingVerifier {
-            inner,
-            seen: seen.clone(),
-        };
-        let config = rustls::ClientConfig::builder_with_provider(self.provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
-        Ok((Arc::new(config), seen))
-    }
-
-    /// A configuration for the probe that asks "does this port speak TLS at all?": it accepts
-    /// any certificate, and the probe connection sends nothing after the handshake.
-    pub(crate) fn probe_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
-        let mut tls = smtpwire::transport::TlsConfig::empty();
-        tls.dangerous_accept_any_certificate();
-        tls.client_config()
-            .map_err(|e| format!("cannot set up TLS: {e}"))
     }
 
     /// Looks at a chain piece by piece: who it names, whether it chains to a trusted CA
@@ -140,10 +79,7 @@ impl Trust {
                     };
                     let trust = match chained(&self.roots) {
                         Ok(()) => ChainTrust::Trusted {
-                            private: self
-                                .private
-                                .as_ref()
-                                .is_some_and(|private| chained(private).is_ok()),
+                            private: self.ca_file.is_some() && chained(&self.public).is_err(),
                         },
                         Err(rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer)) => {
                             ChainTrust::UnknownIssuer
@@ -192,74 +128,37 @@ impl Trust {
     }
 }
 
-/// Where the verifier leaves what it saw.
-pub(crate) type SeenSlot = Arc<Mutex<Option<Seen>>>;
-
-/// What the verifier saw during one handshake.
+/// What the handshake's verifier saw: the chain as sent, leaf first, DER, and its verdict.
 #[derive(Clone, Debug)]
 pub(crate) struct Seen {
-    /// The chain as sent, leaf first, DER.
     pub chain: Vec<Vec<u8>>,
-    /// What webpki said about it.
     pub verdict: Result<(), rustls::Error>,
 }
 
-/// Verifies exactly like the library's rustls configuration, and keeps a copy of what it saw.
-#[derive(Debug)]
-struct RecordingVerifier {
-    inner: Arc<WebPkiServerVerifier>,
-    seen: SeenSlot,
+/// Keeps the last chain the library's verifier saw, with its verdict.
+#[derive(Debug, Default)]
+pub(crate) struct Recorder(Mutex<Option<Seen>>);
+
+impl Recorder {
+    /// What the last handshake saw, if it got as far as a certificate.
+    pub(crate) fn take(&self) -> Option<Seen> {
+        self.0.lock().ok().and_then(|mut slot| slot.take())
+    }
 }
 
-impl ServerCertVerifier for RecordingVerifier {
-    fn verify_server_cert(
+impl CertificateObserver for Recorder {
+    fn observe(
         &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
-        let chain = std::iter::once(end_entity)
-            .chain(intermediates)
-            .map(|c| c.as_ref().to_vec())
-            .collect();
-        if let Ok(mut slot) = self.seen.lock() {
+        chain: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        verdict: &Result<(), rustls::Error>,
+    ) {
+        if let Ok(mut slot) = self.0.lock() {
             *slot = Some(Seen {
-                chain,
-                verdict: verdict.as_ref().map(|_| ()).map_err(Clone::clone),
+                chain: chain.iter().map(|c| c.as_ref().to_vec()).collect(),
+                verdict: verdict.clone(),
             });
         }
-        verdict
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
     }
 }
 
@@ -460,7 +359,7 @@ mod tests {
         assert_eq!(info.subject, "CN=mail.example");
         assert!(info.self_signed);
         assert_eq!(info.names, ["DNS:mail.example", "IP:127.0.0.1"]);
-        let trust = Trust::new(None).unwrap();
+        let trust = Trust::new(&TlsConfig::default(), None);
         let seen = Seen {
             chain: vec![der],
             verdict: Err(rustls::Error::InvalidCertificate(
@@ -480,7 +379,7 @@ mod tests {
     #[test]
     fn dates_are_judged_against_the_given_clock() {
         let der = certificate(&["mail.example"], (2020, 1, 1), (2020, 1, 2));
-        let trust = Trust::new(None).unwrap();
+        let trust = Trust::new(&TlsConfig::default(), None);
         let seen = Seen {
             chain: vec![der],
             verdict: Ok(()),

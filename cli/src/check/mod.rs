@@ -3,12 +3,17 @@
 //! DNS, TCP connect to each address, greeting, EHLO, STARTTLS or implicit TLS (with the
 //! certificate examined even when it fails), EHLO after TLS, AUTH, optionally MAIL FROM then
 //! RSET, and QUIT. Each step gets a mark, what was seen, and on trouble why and what to do.
-//! It never sends mail: no RCPT, no DATA. The dialogue is driven by the library's own
-//! [`Session`](smtpwire::session::Session), so its rules hold (no password without TLS, no
-//! byte after a failed handshake) and its transcript is the redacted one.
+//! It never sends mail: no RCPT, no DATA.
+//!
+//! After the TCP connection, the library's [`Client`] drives everything, stepped one
+//! [`Event`](smtpwire::session::Event) at a time: the session decides what is sent, whether a
+//! reply ends it, when the port turns out to speak the other TLS mode (its TLS probe) and
+//! what the transcript shows. This module only watches and explains: each reply with the
+//! phase it answers, the session's typed error, the certificate chain the handshake saw (a
+//! [`CertificateObserver`](smtpwire::transport::CertificateObserver)) and, to name what a port
+//! that is not SMTP said, a copy of the first bytes that arrived.
 
 mod certificate;
-mod conn;
 mod explain;
 mod network;
 mod report;
@@ -17,26 +22,27 @@ mod tls;
 
 use crate::exit::{exit_for, CliError, Exit};
 use crate::target::{Target, TargetArgs};
-use certificate::{ChainTrust, Dates, Examined, Trust};
+use certificate::{ChainTrust, Dates, Examined, Recorder, Trust};
 use clap::Args;
-use conn::{Answer, Conn, HandshakeError};
 use explain::{Family, Speaks};
+use network::Recorded;
 use report::{Report, Status, Step, Style};
-use rustls::pki_types::ServerName;
 use serde_json::json;
 use smtpwire::address::Mailbox;
-use smtpwire::command::{Command, MailCommand};
-use smtpwire::envelope::Body;
 use smtpwire::reply::Reply;
-use smtpwire::session::{Action, SessionConfig, TlsPolicy};
-use smtpwire::transcript::{Entry, Transcript};
+use smtpwire::session::TlsPolicy;
+use smtpwire::transcript::Transcript;
+use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{Error, ErrorKind, InputError, Phase, TlsMismatch, Unsupported};
 use std::io::IsTerminal;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+
+/// The library's client over the recorded TCP stream.
+type Conn = Client<Recorded>;
 
 const ABOUT: &str = "\
 Runs every step of a connection and a login and says, step by step, what works and what does \
@@ -89,11 +95,10 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         ),
         None => None,
     };
-    let trust = Trust::new(target.ca_file.as_deref()).map_err(CliError::config)?;
-    let mut session = target.client_config(true)?.session;
+    let mut config = target.client_config(true)?;
     if target.timeout.is_none() {
         // A diagnosis should not wait the RFC's five minutes for each reply.
-        let t = &mut session.timeouts;
+        let t = &mut config.session.timeouts;
         t.connect = Duration::from_secs(10);
         t.tls_handshake = Duration::from_secs(20);
         for slot in [&mut t.greeting, &mut t.command, &mut t.mail] {
@@ -101,6 +106,11 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         }
         t.quit = Duration::from_secs(5);
     }
+    // The handshake verifies with the library's own roots (--ca-file included); the check
+    // sees the chain and the verdict, and examines the chain against the same roots.
+    let trust = Trust::new(&config.tls, target.ca_file.as_deref());
+    let certificates = Arc::new(Recorder::default());
+    config.tls.observe_certificates(certificates.clone());
     let terminal = std::io::stdout().is_terminal() && !args.plain;
     let style = Style {
         unicode: terminal,
@@ -115,27 +125,27 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
         user,
         from,
         trust,
-        session,
-        started: Instant::now(),
-        conn: None,
+        certificates,
+        first_bytes: Arc::new(Mutex::new(Vec::new())),
+        config,
         greeting_clock: None,
-        pending_error: None,
-        greeted: false,
+        transcript: None,
         target,
     };
     check.header();
     check.run().await;
-    let transcript = check.conn.as_ref().and_then(Conn::transcript);
     let exit = check.report.exit();
     if args.json {
         check.print_json(
-            args.transcript.then_some(transcript.as_ref()).flatten(),
+            args.transcript
+                .then_some(check.transcript.as_ref())
+                .flatten(),
             exit,
         );
     } else {
         check.print_summary(exit);
         if args.transcript {
-            match &transcript {
+            match &check.transcript {
                 Some(transcript) => eprint!("{transcript}"),
                 None => eprintln!("(no SMTP dialogue: the connection was never opened)"),
             }
@@ -163,17 +173,16 @@ struct Check {
     user: Option<String>,
     from: Option<Mailbox>,
     trust: Trust,
-    session: SessionConfig,
-    started: Instant,
-    conn: Option<Conn>,
+    /// The chain the TLS handshake saw, and the library's verdict on it.
+    certificates: Arc<Recorder>,
+    /// The first bytes the server sent, to name what a port that is not SMTP speaks.
+    first_bytes: Arc<Mutex<Vec<u8>>>,
+    /// The library's configuration: the session's and the TLS settings.
+    config: ClientConfig,
     /// The server's clock, when its greeting carries a date.
     greeting_clock: Option<i64>,
-    /// What the session decided after a reply that itself was fine (STARTTLS missing after a
-    /// good EHLO, no usable AUTH): reported by the step it concerns.
-    pending_error: Option<Error>,
-    /// Whether the server answered with an SMTP reply: only then is a QUIT worth sending
-    /// after a failure.
-    greeted: bool,
+    /// The session's redacted transcript, once the connection is over.
+    transcript: Option<Transcript>,
 }
 
 /// The steps a run can have, in order, with their titles.
@@ -260,62 +269,28 @@ impl Check {
         let Some((tcp, address)) = self.connect(&addresses).await else {
             return;
         };
-        self.conn = Some(Conn::new(tcp, self.session.clone(), self.started));
-        let ok = self.opening(address).await;
-        if ok && self.auth_step().await && self.mail_from_step().await {
-            self.quit_step().await;
-        } else if let Some(conn) = self.conn.as_mut().filter(|_| self.greeted) {
-            // After a refusal the connection is still sound: say goodbye (RFC 5321 §3.8), as
-            // long as the other end spoke SMTP at all. After a failed handshake the socket is
-            // gone and nothing at all is written.
-            let _ = conn.quit(Duration::from_secs(2)).await;
+        let stream = Recorded::new(tcp, self.first_bytes.clone());
+        let mut client = Client::start(stream, Some(address), self.config.clone());
+        if self.opening(&mut client).await && self.mail_from_step(&mut client).await {
+            self.quit_step(&mut client).await;
+        } else {
+            // After a refusal the session still says QUIT (RFC 5321 §3.8); after a broken
+            // connection or a failed handshake it sends nothing at all.
+            let _ = client.quit().await;
         }
-    }
-
-    /// Greeting, EHLO, TLS (either way) and EHLO after it. Returns whether AUTH may follow.
-    async fn opening(&mut self, address: SocketAddr) -> bool {
-        match self.policy() {
-            TlsPolicy::Implicit => {
-                self.tls_step().await
-                    && self.greeting_step(address).await
-                    && self.ehlo_step("ehlo").await
-            }
-            TlsPolicy::Plaintext => {
-                if !(self.greeting_step(address).await && self.ehlo_step("ehlo").await) {
-                    return false;
-                }
-                let mut step = Step::new("tls", "TLS", Status::Warn, Duration::ZERO)
-                    .summary("not used (--tls none)")
-                    .why(
-                        "Everything, the password included, crosses the network in clear. That \
-                         is only acceptable to a relay on this machine.",
-                    );
-                if self.target.port != 25 {
-                    step = step.fix(
-                        "Use --tls implicit (465) or --tls starttls (587) for a real provider.",
-                    );
-                }
-                self.report.push(step)
-            }
-            _ => {
-                if !(self.greeting_step(address).await && self.ehlo_step("ehlo").await) {
-                    return false;
-                }
-                match self.starttls_step().await {
-                    Some(true) => self.tls_step().await && self.ehlo_step("ehlo_tls").await,
-                    Some(false) => true,
-                    None => false,
-                }
-            }
-        }
-    }
-
-    fn conn(&mut self) -> Option<&mut Conn> {
-        self.conn.as_mut()
+        self.transcript = client.session().transcript().cloned();
     }
 
     fn timeouts(&self) -> smtpwire::session::Timeouts {
-        self.session.timeouts
+        self.config.session.timeouts
+    }
+
+    /// The first bytes the server sent (up to a few hundred).
+    fn first_bytes(&self) -> Vec<u8> {
+        self.first_bytes
+            .lock()
+            .map(|bytes| bytes.clone())
+            .unwrap_or_default()
     }
 
     fn mode_word(&self) -> &'static str {

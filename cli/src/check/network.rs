@@ -1,6 +1,11 @@
-//! The network steps: DNS, and a TCP connection to each address.
+//! The network steps: DNS, and a TCP connection to each address (all of them, so each one's
+//! fate can be shown); and the stream the library's client then runs over.
 
 use super::*;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 impl Check {
     // ===== DNS =====
@@ -319,6 +324,60 @@ impl ConnectFailure {
                 format!("Check the host and port. {submission}"),
             ),
         }
+    }
+}
+
+/// How many of the first bytes from the server are kept.
+const KEEP: usize = 256;
+
+/// The TCP stream under the library's client, keeping a copy of the first bytes the server
+/// sent. They are only shown: what a port that does not speak SMTP said ("this is an IMAP
+/// server"), or the plaintext greeting that answered a TLS handshake. Every decision about
+/// them is the session's.
+pub(crate) struct Recorded {
+    inner: TcpStream,
+    first: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Recorded {
+    pub(crate) fn new(inner: TcpStream, first: Arc<Mutex<Vec<u8>>>) -> Self {
+        Self { inner, first }
+    }
+}
+
+impl AsyncRead for Recorded {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let (Poll::Ready(Ok(())), Ok(mut first)) = (&result, this.first.lock()) {
+            let new = buf.filled().get(before..).unwrap_or_default();
+            let room = KEEP.saturating_sub(first.len()).min(new.len());
+            first.extend_from_slice(new.get(..room).unwrap_or_default());
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Recorded {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
     }
 }
 
