@@ -14,7 +14,7 @@ fn the_demo_sends_over_starttls_with_auth_and_shows_everything() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     for needle in [
         "C: STARTTLS",
-        "*  TLS handshake done: TLSv1_",
+        "*  TLS established: TLSv1_",
         "*    certificate: CN=localhost",
         "*    verified",
         "C: AUTH PLAIN <redacted",

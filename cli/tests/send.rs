@@ -178,7 +178,7 @@ fn opportunistic_tls_upgrades_when_starttls_is_offered() {
         .unwrap();
     let (stdout, stderr) = outputs(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(stderr.contains("TLS handshake done"), "{stderr}");
+    assert!(stderr.contains("TLS established: TLSv1_"), "{stderr}");
     common::delivered(&servers.maildir.join("new"), &token, 1);
 }
 
