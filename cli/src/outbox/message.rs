@@ -42,10 +42,11 @@ pub enum Unsendable {
 }
 
 /// The envelope and bytes of a row; `default_from` stands in for a JSON message's missing
-/// `from`; paths in JSON messages are relative to `files`.
+/// `from`. Files named in JSON messages (attachments, templates) must lie below `files`:
+/// whoever can insert a row must not be able to mail the worker's own files.
 pub fn prepare(
     row: &Claimed,
-    files: &Path,
+    files: Option<&Path>,
     default_from: Option<&Sourced<String>>,
 ) -> Result<(Envelope, Vec<u8>), Unsendable> {
     match (&row.message, &row.raw) {
@@ -60,9 +61,31 @@ pub fn prepare(
 fn from_json(
     row: &Claimed,
     json: &Value,
-    files: &Path,
+    files: Option<&Path>,
     default_from: Option<&Sourced<String>>,
 ) -> Result<(Envelope, Vec<u8>), Unsendable> {
+    let named = file_paths(json);
+    let Some(files) = files.or_else(|| named.is_empty().then_some(Path::new("."))) else {
+        let (at, _) = named
+            .first()
+            .map_or(("message", ""), |(a, p)| (a.as_str(), *p));
+        return Err(Unsendable::Invalid(format!(
+            "{at}: names a file, and this worker takes files only from a --files directory"
+        )));
+    };
+    for (at, path) in &named {
+        let below = Path::new(path).components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        });
+        if !below || path.is_empty() {
+            return Err(Unsendable::Invalid(format!(
+                "{at}: {path:?} is not a relative path below the --files directory"
+            )));
+        }
+    }
     let mut problems = Problems::default();
     let draft = message_file::parse(&json.to_string(), "message", files, &mut problems);
     let built = draft.and_then(|mut draft| {
@@ -128,4 +151,90 @@ fn from_raw(row: &Claimed, raw: &[u8]) -> Result<(Envelope, Vec<u8>), Unsendable
         .with_size(raw.len() as u64)
         .with_body(body);
     Ok((envelope, raw.to_vec()))
+}
+
+/// Every file path a JSON message names, with where: `template`, `template.html`,
+/// `attachments[0]`, `attachments[1].path`.
+fn file_paths(json: &Value) -> Vec<(String, &str)> {
+    let mut paths = Vec::new();
+    match json.get("template") {
+        Some(Value::String(path)) => paths.push(("template".to_owned(), path.as_str())),
+        Some(Value::Object(parts)) => {
+            for (key, value) in parts {
+                if let Value::String(path) = value {
+                    paths.push((format!("template.{key}"), path.as_str()));
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(Value::Array(list)) = json.get("attachments") {
+        for (i, item) in list.iter().enumerate() {
+            match item {
+                Value::String(path) => paths.push((format!("attachments[{i}]"), path.as_str())),
+                Value::Object(fields) => {
+                    if let Some(Value::String(path)) = fields.get("path") {
+                        paths.push((format!("attachments[{i}].path"), path.as_str()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    paths
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn row(message: Value) -> Claimed {
+        Claimed {
+            id: 1,
+            message_id: "k".into(),
+            message: Some(message),
+            raw: None,
+            mail_from: None,
+            rcpt_to: None,
+            attempt: 1,
+            claim_sent: Instant::now(),
+            claim_done: Instant::now(),
+        }
+    }
+
+    fn problem(message: Value, files: Option<&Path>) -> String {
+        match prepare(&row(message), files, None) {
+            Err(Unsendable::Invalid(text)) => text,
+            Err(Unsendable::Transient(text)) => format!("transient: {text}"),
+            Ok(_) => "sent".into(),
+        }
+    }
+
+    #[test]
+    fn a_row_cannot_name_files_outside_the_files_directory() {
+        let base = json!({"from": "a@example.com", "to": "b@example.com", "subject": "s"});
+        let with = |field: &str, value: Value| {
+            let mut message = base.clone();
+            message[field] = value;
+            message
+        };
+        let dir = Path::new("/srv/mail-files");
+        let passwd = with("attachments", json!(["/etc/passwd"]));
+        assert!(problem(passwd.clone(), Some(dir)).contains("attachments[0]"));
+        assert!(problem(passwd, None).contains("--files"));
+        let up = with("attachments", json!([{"path": "../secret.pdf"}]));
+        assert!(problem(up, Some(dir)).contains("attachments[0].path"));
+        let template = with("template", json!({"html": "/root/.ssh/id_rsa.html"}));
+        assert!(problem(template, Some(dir)).contains("template.html"));
+        // A plain message needs no directory; a file below it is read (and here missing).
+        let plain = with("text", json!("hello"));
+        assert_eq!(problem(plain, None), "sent");
+        let below = with("attachments", json!(["invoices/1.pdf"]));
+        assert!(
+            problem(below, Some(dir)).contains("1.pdf"),
+            "read from below the directory"
+        );
+    }
 }

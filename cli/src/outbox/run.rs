@@ -97,8 +97,9 @@ pub struct RunArgs {
     /// the worker at once on insert).
     #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_secs)]
     poll: Duration,
-    /// The directory that attachment and template paths in JSON messages are relative to
-    /// (default: the current directory).
+    /// The directory that attachment and template paths in JSON messages are relative to.
+    /// Without it a message naming a file is refused (rejected), and with it only paths
+    /// below it are read: a row must not mail this machine's own files.
     #[arg(long, value_name = "DIR")]
     files: Option<PathBuf>,
     /// Serves the pool's and the outbox's metrics in Prometheus text format on
@@ -231,7 +232,7 @@ pub async fn run(args: RunArgs) -> Result<Exit, CliError> {
         lease: args.lease,
         mailer: mailer.clone(),
         shared,
-        files: args.files.clone().unwrap_or_else(|| PathBuf::from(".")),
+        files: args.files.clone(),
         default_from: from,
         stats: Arc::clone(&stats),
         held: Mutex::new(HashMap::new()),
@@ -257,7 +258,8 @@ pub async fn run(args: RunArgs) -> Result<Exit, CliError> {
     let wall = started.elapsed();
     println!(
         "outbox run: {} accepted, {} partly accepted, {} rejected, {} deferred, {} unknown; \
-         {} released; database {:.1}s of {:.1}s ({} errors, {} reconnections)",
+         {} released; database waits {:.1}s (summed over tasks) in {:.1}s ({} errors, {} \
+         reconnections)",
         s.accepted,
         s.partial,
         s.rejected,
@@ -332,7 +334,7 @@ struct Worker {
     lease: Duration,
     mailer: Mailer,
     shared: Option<SharedRate>,
-    files: PathBuf,
+    files: Option<PathBuf>,
     default_from: Option<Sourced<String>>,
     stats: Arc<Stats>,
     /// Rows claimed and not yet committed: id → the try's number.
@@ -625,20 +627,20 @@ impl Worker {
             error: None,
             retry_in: None,
         };
-        let (verdict, error) = match message::prepare(&row, &self.files, self.default_from.as_ref())
-        {
-            Err(Unsendable::Invalid(problem)) => (
-                Verdict::Rejected,
-                Some(format!("invalid message: {problem}")),
-            ),
-            Err(Unsendable::Transient(problem)) => (Verdict::NotSent, Some(problem)),
-            Ok((envelope, bytes)) => {
-                let sent = mailer::send(&self.mailer, envelope, &bytes).await;
-                finished.record = sent.record;
-                finished.queue_id = sent.queue_id;
-                (sent.verdict, sent.error)
-            }
-        };
+        let (verdict, error) =
+            match message::prepare(&row, self.files.as_deref(), self.default_from.as_ref()) {
+                Err(Unsendable::Invalid(problem)) => (
+                    Verdict::Rejected,
+                    Some(format!("invalid message: {problem}")),
+                ),
+                Err(Unsendable::Transient(problem)) => (Verdict::NotSent, Some(problem)),
+                Ok((envelope, bytes)) => {
+                    let sent = mailer::send(&self.mailer, envelope, &bytes).await;
+                    finished.record = sent.record;
+                    finished.queue_id = sent.queue_id;
+                    (sent.verdict, sent.error)
+                }
+            };
         finished.error = error;
         finished.state = match verdict {
             Verdict::Accepted => "accepted",
@@ -772,7 +774,8 @@ impl Worker {
         }
     }
 
-    /// Extends the leases of the rows held, every quarter of the lease.
+    /// Extends the leases of the rows held, and looks for expired ones, every quarter of the
+    /// lease.
     async fn heartbeat_loop(self: Arc<Self>) {
         let every = self.lease / 4;
         let lease = self.lease.as_secs_f64();
@@ -798,6 +801,8 @@ impl Worker {
                 }
                 Err(error) => eprintln!("outbox: heartbeat: {error}"),
             }
+            // However long --poll is, expired leases are found within a quarter of a lease.
+            self.housekeeping().await;
         }
     }
 
