@@ -7,9 +7,11 @@
 #   scripts/test-postgres.sh status         say whether it runs
 #
 # The cluster lives in the state directory (initdb + pg_ctl, no system service): data, log,
-# socket. It listens on 127.0.0.1 only, trusts its one superuser `smtpwire` there, and is
+# socket. It listens on 127.0.0.1 only, trusts its one superuser `smtpwire` there, offers TLS
+# with a certificate for localhost and 127.0.0.1 from a CA made for it (tls/ca.pem), and is
 # owned by an unprivileged user (initdb and postgres refuse root): `nobody` when run as root,
-# else the caller. Needs the Debian package postgresql (.ci/install-test-servers.sh).
+# else the caller. Needs the Debian packages postgresql and openssl
+# (.ci/install-test-servers.sh).
 #
 # Variables: SMTPWIRE_TEST_PG_STATE (default /tmp/smtpwire-test-postgres),
 # SMTPWIRE_TEST_PG_PORT (default 5433), SMTPWIRE_TEST_PG_USER (the OS user when root, nobody).
@@ -41,6 +43,7 @@ STATE=${STATE%/}
 DATA=$STATE/data
 RUN=$STATE/run
 LOG=$STATE/postgres.log
+TLS=$STATE/tls
 
 # The newest PostgreSQL Debian installed: /usr/lib/postgresql/<major>/bin.
 bindir() {
@@ -61,6 +64,32 @@ as_owner() {
 }
 
 url() { echo "host=$HOST port=$PORT user=$DB_USER dbname=postgres"; }
+env_lines() {
+  echo "export SMTPWIRE_TEST_POSTGRES='$(url)'"
+  echo "export SMTPWIRE_TEST_POSTGRES_CA='$TLS/ca.pem'"
+}
+
+# A CA and a server certificate for localhost and 127.0.0.1, made once per state dir.
+certificates() {
+  [ -f "$TLS/server.key" ] && return 0
+  mkdir -p "$TLS"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+    -subj "/O=smtpwire tests/CN=smtpwire test PostgreSQL CA" \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+    -keyout "$TLS/ca.key" -out "$TLS/ca.pem" 2>"$TLS/openssl.err" ||
+    { cat "$TLS/openssl.err" >&2; die "making the CA failed"; }
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+    -subj "/CN=localhost" -keyout "$TLS/server.key" -out "$TLS/server.csr" 2>"$TLS/openssl.err" ||
+    { cat "$TLS/openssl.err" >&2; die "making the server key failed"; }
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$TLS/ext.cnf"
+  openssl x509 -req -in "$TLS/server.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca.key" \
+    -CAcreateserial -days 825 -extfile "$TLS/ext.cnf" -out "$TLS/server.pem" 2>"$TLS/openssl.err" ||
+    { cat "$TLS/openssl.err" >&2; die "signing the server certificate failed"; }
+  chmod 600 "$TLS/server.key"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown "${SMTPWIRE_TEST_PG_USER:-nobody}:" "$TLS/server.key" "$TLS/server.pem"
+  fi
+}
 
 running() { [ -f "$DATA/PG_VERSION" ] && as_owner "$(bindir)/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
@@ -83,6 +112,7 @@ up() {
     mkdir -p "$DATA" "$RUN"
   fi
   chmod 700 "$DATA"
+  certificates
   if [ ! -f "$DATA/PG_VERSION" ]; then
     say "initdb in $DATA"
     as_owner "$bin/initdb" -D "$DATA" -U "$DB_USER" --auth=trust --encoding=UTF8 \
@@ -93,14 +123,14 @@ up() {
     say "already running on $HOST:$PORT"
   else
     if ! as_owner "$bin/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start \
-      -o "-c listen_addresses=$HOST -p $PORT -c unix_socket_directories=$RUN -c max_connections=200" \
+      -o "-c listen_addresses=$HOST -p $PORT -c unix_socket_directories=$RUN -c max_connections=200 -c ssl=on -c ssl_cert_file=$TLS/server.pem -c ssl_key_file=$TLS/server.key" \
       >/dev/null; then
       tail -n 30 "$LOG" >&2 || true
       die "PostgreSQL did not start"
     fi
     say "running on $HOST:$PORT (data $DATA, log $LOG)"
   fi
-  echo "export SMTPWIRE_TEST_POSTGRES='$(url)'" >"$STATE/env"
+  env_lines >"$STATE/env"
 }
 
 down() {
@@ -117,7 +147,7 @@ down() {
 case ${1:-} in
 up) up ;;
 down) down "${2:-}" ;;
-env) echo "export SMTPWIRE_TEST_POSTGRES='$(url)'" ;;
+env) env_lines ;;
 status)
   if running; then echo "PostgreSQL running on $HOST:$PORT"; else
     echo "PostgreSQL not running"

@@ -60,6 +60,15 @@ async fn init_is_idempotent_and_refuses_a_newer_schema() {
     assert_eq!(code, Some(78), "{stderr}");
     db.drop().await;
 
+    // A password in the URL is never repeated, whatever fails.
+    let (code, stdout, stderr) =
+        outbox(&["status"], "postgresql://smtpwire:hunter2pw@127.0.0.1:1/x").await;
+    assert_eq!(code, Some(69), "{stderr}");
+    assert!(
+        !format!("{stdout}{stderr}").contains("hunter2pw"),
+        "{stderr}"
+    );
+
     // A database without the schema: run and status say to init first.
     let Some(db) = TestDb::create().await else {
         return;
@@ -526,5 +535,58 @@ async fn an_insert_wakes_a_waiting_worker_and_metrics_speak_prometheus() {
     let (code, stdout, _) = finish(child).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert_eq!(sink.total(), 1);
+    db.drop().await;
+}
+
+#[tokio::test]
+async fn tls_to_the_database_is_verified_and_used() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let Ok(ca) = std::env::var("SMTPWIRE_TEST_POSTGRES_CA") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but SMTPWIRE_TEST_POSTGRES_CA is not set (scripts/test-postgres.sh env)"
+        );
+        return db.drop().await;
+    };
+    let sink = Sink::start(Duration::ZERO).await;
+    db.insert_json("tls", 3, "someone@smtpwire.test").await;
+
+    // The test CA is not among the Mozilla roots: without it the certificate is refused.
+    let tls_url = format!("{} sslmode=require", db.url_as("outbox-tls"));
+    let (code, _, stderr) = outbox(&["status"], &tls_url).await;
+    assert_eq!(code, Some(69), "{stderr}");
+    assert!(stderr.contains("certificate"), "{stderr}");
+
+    let child = worker(
+        &tls_url,
+        sink.addr,
+        &["--database-ca", &ca, "--poll", "0.2"],
+    );
+    let states = db.settled(Duration::from_secs(60)).await;
+    assert_eq!(states.get("accepted"), Some(&3), "{states:?}");
+    let encrypted: Vec<bool> = db
+        .client
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'outbox-tls' AND a.datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(encrypted, [true], "the worker's one connection is TLS");
+    signal(&child, "TERM");
+    let (code, stdout, stderr) = finish(child).await;
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(sink.total(), 3);
+
+    // --database-ca alone asks for TLS too.
+    let (code, stdout, stderr) = outbox(&["status", "--database-ca", &ca], &db.url).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("accepted  3"), "{stdout}");
     db.drop().await;
 }

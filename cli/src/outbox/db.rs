@@ -2,6 +2,7 @@
 //! failover, `pg_terminate_backend`), every statement bounded by a timeout, and the
 //! `LISTEN` re-issued on each new connection so inserts keep waking the worker.
 
+use super::tls::MakeRustls;
 use super::DatabaseArgs;
 use crate::exit::{CliError, Exit};
 use std::future::Future;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Notify};
 use tokio_postgres::config::SslMode;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{AsyncMessage, Client, Config, Row, Statement};
 
 /// The channel the insert trigger notifies.
 pub const CHANNEL: &str = "smtpwire_outbox";
@@ -18,27 +19,39 @@ pub const CHANNEL: &str = "smtpwire_outbox";
 /// The longest any one statement may take before the connection is given up as lost.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where and how to connect: never displayed, it may hold a password.
+#[derive(Clone)]
+pub struct Settings {
+    config: Config,
+    tls: MakeRustls,
+}
+
 /// The connection settings from `--database`, with the password from PGPASSWORD when the
-/// URL has none. Never displayed: it may hold a password.
-pub fn config(args: &DatabaseArgs, application: &str) -> Result<Config, CliError> {
+/// URL has none, and TLS (verified) when `sslmode=require` or `--database-ca` asks for it.
+pub fn config(args: &DatabaseArgs, application: &str) -> Result<Settings, CliError> {
     let mut config: Config = args.database.parse().map_err(|e| {
         CliError::usage(format!(
             "--database: not a PostgreSQL URL or key=value list: {e}"
         ))
+        .hint(
+            "sslmode takes disable, prefer or require (require verifies like libpq's verify-full)",
+        )
     })?;
     if config.get_password().is_none() {
         if let Ok(password) = std::env::var("PGPASSWORD") {
             config.password(password);
         }
     }
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err(CliError::config(
-            "--database asks for TLS (sslmode=require), which smtpwire does not support yet",
-        )
-        .hint("connect over loopback, a Unix socket (host=/run/postgresql) or a private network"));
-    }
-    // NoTls with the default `prefer` would otherwise fail against a server that offers TLS.
-    config.ssl_mode(SslMode::Disable);
+    let tls = if config.get_ssl_mode() == SslMode::Require || args.database_ca.is_some() {
+        config.ssl_mode(SslMode::Require);
+        MakeRustls::verifying(args.database_ca.as_deref())
+            .map_err(|e| CliError::config(format!("--database-ca {e}")))?
+    } else {
+        // `prefer` would take TLS unverified, which protects against no one: plain it is,
+        // unless asked for (verified) TLS.
+        config.ssl_mode(SslMode::Disable);
+        MakeRustls::off()
+    };
     if config.get_application_name().is_none() {
         config.application_name(application);
     }
@@ -47,12 +60,12 @@ pub fn config(args: &DatabaseArgs, application: &str) -> Result<Config, CliError
     }
     config.keepalives(true);
     config.keepalives_idle(Duration::from_secs(30));
-    Ok(config)
+    Ok(Settings { config, tls })
 }
 
 /// Opens one connection for a short command (`init`, `status`, …); its driver runs on a task.
-pub async fn connect_once(config: &Config) -> Result<Client, CliError> {
-    let (client, connection) = timed(config.connect(NoTls))
+pub async fn connect_once(settings: &Settings) -> Result<Client, CliError> {
+    let (client, connection) = timed(settings.config.connect(settings.tls.clone()))
         .await
         .map_err(|e| unavailable(&e))?;
     tokio::spawn(async move {
@@ -84,7 +97,16 @@ impl std::fmt::Display for DbError {
         match self {
             Self::Postgres(error) => match error.as_db_error() {
                 Some(db) => write!(f, "{} ({})", db.message(), db.code().code()),
-                None => write!(f, "{error}"),
+                None => {
+                    // "error performing TLS handshake" says little without its cause.
+                    write!(f, "{error}")?;
+                    let mut source = std::error::Error::source(error);
+                    while let Some(cause) = source {
+                        write!(f, ": {cause}")?;
+                        source = cause.source();
+                    }
+                    Ok(())
+                }
             },
             Self::Timeout => write!(f, "no answer in {}s", STATEMENT_TIMEOUT.as_secs()),
         }
@@ -114,7 +136,7 @@ pub struct Db {
 }
 
 struct Inner {
-    config: Config,
+    settings: Settings,
     current: Mutex<Option<Conn>>,
     opened: std::sync::atomic::AtomicBool,
     /// Woken by every notification on [`CHANNEL`], and after each reconnection (rows may
@@ -128,10 +150,10 @@ struct Inner {
 
 impl Db {
     /// A handle; nothing is opened until first used.
-    pub fn new(config: Config) -> Self {
+    pub fn new(settings: Settings) -> Self {
         Self {
             inner: Arc::new(Inner {
-                config,
+                settings,
                 current: Mutex::new(None),
                 opened: Default::default(),
                 wake: Arc::new(Notify::new()),
@@ -178,7 +200,8 @@ impl Db {
             }
         }
         *current = None;
-        let (client, mut connection) = timed(self.inner.config.connect(NoTls)).await?;
+        let settings = &self.inner.settings;
+        let (client, mut connection) = timed(settings.config.connect(settings.tls.clone())).await?;
         let wake = Arc::clone(&self.inner.wake);
         tokio::spawn(async move {
             // Polling for messages drives the connection; it ends when the connection does.

@@ -8,6 +8,7 @@
 //! may have been delivered, so it is never sent again unless an operator says so.
 //!
 //! Layout: `schema` (the table, its versions), `db` (connections, reconnecting, LISTEN),
+//! `tls` (rustls for the database, verifying),
 //! `mailer` (the only code that touches `smtpwire::pool`), `message` (a row into an envelope
 //! and bytes), `rate` (the rate limit shared through the database), `run` (the worker),
 //! `report` (status, list, resend), `metrics` (Prometheus text and the progress line).
@@ -20,6 +21,7 @@ mod rate;
 mod report;
 mod run;
 mod schema;
+mod tls;
 
 use crate::exit::{CliError, Exit};
 use clap::{Args, Subcommand};
@@ -77,8 +79,9 @@ enum OutboxCommand {
 pub struct DatabaseArgs {
     /// The PostgreSQL database: a URL (`postgresql://user@host:5432/db`) or libpq key=value
     /// pairs (`host=… user=… dbname=…`). Leave the password out: it is read from PGPASSWORD.
-    /// TLS to the database is not supported yet: use a private network, loopback or a Unix
-    /// socket (`host=/run/postgresql`).
+    /// `sslmode=require` asks for TLS, and smtpwire then verifies the server's certificate
+    /// and name (libpq's verify-full); otherwise the connection is plain (loopback, a Unix
+    /// socket such as `host=/run/postgresql`, a private network).
     #[arg(
         long,
         env = "SMTPWIRE_DATABASE_URL",
@@ -86,6 +89,10 @@ pub struct DatabaseArgs {
         value_name = "URL"
     )]
     pub database: String,
+    /// Trusts the CA certificates in this PEM file for the database's TLS too (implies
+    /// sslmode=require).
+    #[arg(long, env = "SMTPWIRE_DATABASE_CA", value_name = "PEM")]
+    pub database_ca: Option<std::path::PathBuf>,
 }
 
 /// Runs `smtpwire outbox`.
