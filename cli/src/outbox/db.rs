@@ -142,6 +142,8 @@ struct Inner {
     /// Woken by every notification on [`CHANNEL`], and after each reconnection (rows may
     /// have been inserted while no one listened).
     wake: Arc<Notify>,
+    /// Set with each wake, for a worker too busy to wait on it.
+    woken: Arc<std::sync::atomic::AtomicBool>,
     /// Time spent waiting for the database, in microseconds, for the metrics.
     busy_us: std::sync::atomic::AtomicU64,
     errors: std::sync::atomic::AtomicU64,
@@ -157,6 +159,7 @@ impl Db {
                 current: Mutex::new(None),
                 opened: Default::default(),
                 wake: Arc::new(Notify::new()),
+                woken: Arc::default(),
                 busy_us: Default::default(),
                 errors: Default::default(),
                 reconnects: Default::default(),
@@ -167,6 +170,13 @@ impl Db {
     /// Woken by inserts into the outbox.
     pub fn wake(&self) -> Arc<Notify> {
         Arc::clone(&self.inner.wake)
+    }
+
+    /// Whether a wake came since the last call.
+    pub fn take_wake(&self) -> bool {
+        self.inner
+            .woken
+            .swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Seconds spent waiting for the database so far.
@@ -203,11 +213,15 @@ impl Db {
         let settings = &self.inner.settings;
         let (client, mut connection) = timed(settings.config.connect(settings.tls.clone())).await?;
         let wake = Arc::clone(&self.inner.wake);
+        let woken = Arc::clone(&self.inner.woken);
         tokio::spawn(async move {
             // Polling for messages drives the connection; it ends when the connection does.
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
                 match message {
-                    Ok(AsyncMessage::Notification(_)) => wake.notify_one(),
+                    Ok(AsyncMessage::Notification(_)) => {
+                        woken.store(true, Relaxed);
+                        wake.notify_one();
+                    }
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -222,6 +236,7 @@ impl Db {
             statements: Arc::default(),
         };
         *current = Some(conn.clone());
+        self.inner.woken.store(true, Relaxed);
         self.inner.wake.notify_one();
         Ok(conn)
     }

@@ -64,8 +64,9 @@ pub struct RunArgs {
     /// Connections to the mail server, and so messages in flight at once.
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
     concurrency: u16,
-    /// Rows claimed by one query.
-    #[arg(long, value_name = "N", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    /// Rows claimed by one query, kept by this worker until sent. Larger batches cost the
+    /// database less; but a worker that dies leaves every row it holds `unknown`, sent or not.
+    #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     batch: u16,
     /// This worker's own limit, e.g. `10/s` or `20/min`.
     #[arg(long, value_name = "N/s|N/min", value_parser = parse_rate)]
@@ -367,6 +368,10 @@ SET state = 'sending', attempts = o.attempts + 1, lease_owner = $2,
 FROM due WHERE o.id = due.id
 RETURNING o.id, o.message_id, o.message, o.raw, o.mail_from, o.rcpt_to, o.attempts";
 
+/// The outcome need not wait for its WAL to reach the disk (`synchronous_commit` off for this
+/// transaction alone): if the database crashes and loses it, the row is `sending` again, its
+/// lease runs out, and it becomes `unknown`, which is safe. The claim, by contrast, waits:
+/// losing it would put a row that went out back in the queue.
 const COMMIT: &str = "\
 UPDATE smtpwire.outbox o
 SET state = u.state, outcome = u.outcome, queue_id = u.queue_id, last_error = u.error,
@@ -375,7 +380,8 @@ SET state = u.state, outcome = u.outcome, queue_id = u.queue_id, last_error = u.
     lease_expires_at = NULL, updated_at = now(),
     finished_at = CASE WHEN u.state = 'deferred' THEN NULL ELSE now() END
 FROM unnest($1::bigint[], $2::integer[], $3::text[], $4::jsonb[], $5::text[], $6::text[],
-            $7::float8[]) AS u(id, attempt, state, outcome, queue_id, error, retry_in)
+            $7::float8[]) AS u(id, attempt, state, outcome, queue_id, error, retry_in),
+     (SELECT set_config('synchronous_commit', 'off', true)) AS relaxed
 WHERE o.id = u.id AND o.lease_owner = $8 AND o.attempts = u.attempt
   AND (o.state IN ('sending', 'unknown') OR o.state = u.state)
 RETURNING o.id";
@@ -436,6 +442,9 @@ impl Worker {
         let mut last_reap: Option<Instant> = None;
         let mut orphans = false;
         let mut failures = 0u32;
+        let mut pending: VecDeque<Claimed> = VecDeque::new();
+        // When a claim last came back short: the next waits for a notification or --poll.
+        let mut drained: Option<Instant> = None;
         let wake = self.db.wake();
         let mut stop = self.stop.clone();
         while !self.stopped() {
@@ -452,25 +461,28 @@ impl Worker {
                 }
                 orphans = false;
             }
-            let free = slots.available_permits();
-            if free == 0 {
-                tokio::select! {
-                    _ = sends.join_next() => {}
-                    _ = stop.wait_for(|s| *s) => {}
+            // Claims fill a local queue a batch at a time, so that the database sees one
+            // claim per batch however few messages go out at once; only messages about to be
+            // sent leave it (the rest are given back on a signal).
+            let woken = self.db.take_wake();
+            let may_claim = drained.is_none_or(|t| woken || t.elapsed() >= self.poll);
+            if pending.len() <= self.batch / 2 && may_claim {
+                let asked = self.batch - pending.len();
+                match self.claim(asked).await {
+                    Ok(rows) => {
+                        failures = 0;
+                        drained = (rows.len() < asked).then(Instant::now);
+                        pending.extend(rows);
+                    }
+                    Err(error) => {
+                        // The claim may have committed with its answer lost: find its rows.
+                        orphans = true;
+                        self.db_trouble("claim", &error, &mut failures).await;
+                        continue;
+                    }
                 }
-                continue;
             }
-            let rows = match self.claim(free.min(self.batch)).await {
-                Ok(rows) => rows,
-                Err(error) => {
-                    // The claim may have committed with its answer lost: find its rows.
-                    orphans = true;
-                    self.db_trouble("claim", &error, &mut failures).await;
-                    continue;
-                }
-            };
-            failures = 0;
-            if rows.is_empty() {
+            if pending.is_empty() {
                 if self.until_empty && sends.is_empty() && self.held_count() == 0 {
                     break;
                 }
@@ -483,8 +495,18 @@ impl Worker {
                 }
                 continue;
             }
+            let free = slots.available_permits();
+            if free == 0 {
+                tokio::select! {
+                    _ = sends.join_next() => {}
+                    _ = stop.wait_for(|s| *s) => {}
+                }
+                continue;
+            }
+            let rows: Vec<Claimed> = pending.drain(..free.min(pending.len())).collect();
             self.dispatch(rows, &slots, &mut sends, &done_tx).await;
         }
+        self.release(pending.into_iter().collect()).await;
         while sends.join_next().await.is_some() {}
         drop(done_tx);
         let unrecorded = committer.await.unwrap_or_default();
