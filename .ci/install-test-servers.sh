@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Install the packages that scripts/test-servers.sh needs (Postfix, Cyrus SASL tools,
-# aiosmtpd, openssl, swaks), and the mail clients that cli/tests/sendmail.rs drives through
-# `smtpwire sendmail` (git send-email with the Perl module it needs, mutt). Run as root;
+# aiosmtpd, openssl, swaks), scripts/test-postgres.sh needs (PostgreSQL), and the mail clients
+# that cli/tests/sendmail.rs drives through `smtpwire sendmail` (git send-email with the Perl
+# module it needs, mutt). Run as root;
 # idempotent; never prompts (CI has no stdin).
 #
-# Only installs packages. The system Postfix instance is not configured or started:
-# the tests run a private instance under their own state directory.
+# Only installs packages. The system Postfix instance is not configured or started, and
+# Debian's PostgreSQL cluster (if the package makes one) is not used: the tests run private
+# instances under their own state directories.
 set -euo pipefail
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -16,7 +18,7 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 
 packages=(postfix sasl2-bin libsasl2-modules python3-aiosmtpd openssl swaks libnet-ssleay-perl
-  git-email libmailtools-perl mutt)
+  git-email libmailtools-perl mutt postgresql)
 
 missing=()
 for p in "${packages[@]}"; do

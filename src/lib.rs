@@ -51,7 +51,7 @@ pub use error::{
     Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch, Unsupported,
 };
 pub use secret::Secret;
-pub use session::{RecipientResult, Report, Status};
+pub use session::{RecipientResult, Report, Status, Verdict};
 
 /// The README's examples, compiled as doc tests so they cannot rot. They use the transport, so
 /// they are left out of `cargo test --no-default-features` (the sans-IO core alone).

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
 use smtpwire::pool::{Mailer, Rate, RetryPolicy};
-use smtpwire::{Report, Status};
+use smtpwire::{Report, Status, Verdict};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -373,25 +373,19 @@ async fn send_one(
         }
     };
     // Streamed: attachments are read as the data goes out, once per attempt.
-    let (state, outcome, error) = match mailer.send_message_with(envelope, message).await {
-        Ok(outcome) if outcome.is_complete() => ("accepted", outcome, None),
-        Ok(outcome) => ("partial", outcome, None),
-        Err(error) => {
-            let text = error.to_string();
-            let outcome = error.report().cloned().unwrap_or_default();
-            let state = if outcome.with_status(Status::Unknown).next().is_some() {
-                "unknown"
-            } else if outcome
-                .recipients()
-                .iter()
-                .all(|r| r.status() == Status::Rejected)
-            {
-                "rejected"
-            } else {
-                "not_sent"
-            };
-            (state, outcome, Some(text))
-        }
+    let (outcome, error) = match mailer.send_message_with(envelope, message).await {
+        Ok(outcome) => (outcome, None),
+        Err(error) => (
+            error.report().cloned().unwrap_or_default(),
+            Some(error.to_string()),
+        ),
+    };
+    let state = match outcome.verdict() {
+        Verdict::Accepted => "accepted",
+        Verdict::Partial => "partial",
+        Verdict::Rejected => "rejected",
+        Verdict::NotSent => "not_sent",
+        Verdict::Unknown => "unknown",
     };
     log.append(&record(key, state, &outcome, error.as_deref()))?;
     let mark = match state {

@@ -10,6 +10,8 @@ mod demo;
 mod dsn;
 mod exit;
 mod message_file;
+#[cfg(feature = "outbox")]
+mod outbox;
 mod output;
 mod providers;
 mod raw;
@@ -41,6 +43,10 @@ enum Command {
     /// Send many messages (JSON lines or a directory) through a connection pool, with a rate
     /// limit, retries and an outcome log that makes a re-run resume without duplicates.
     Bulk(Box<bulk::BulkArgs>),
+    /// A transactional outbox on PostgreSQL: applications insert mail in their own
+    /// transactions; any number of workers send it, nothing lost and nothing sent twice.
+    #[cfg(feature = "outbox")]
+    Outbox(Box<outbox::OutboxArgs>),
     /// Diagnose a server and account step by step (DNS, TCP, greeting, TLS, AUTH); sends no mail.
     Check(Box<check::CheckArgs>),
     /// Watch a whole STARTTLS + AUTH dialogue with a server on 127.0.0.1; needs no account.
@@ -104,6 +110,8 @@ fn main() -> ExitCode {
             Command::Raw(args) => raw::run(*args).await,
             Command::Sendmail(args) => sendmail::run(*args).await,
             Command::Bulk(args) => bulk::run(*args).await,
+            #[cfg(feature = "outbox")]
+            Command::Outbox(args) => outbox::run(*args).await,
             Command::Check(args) => check::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Accounts(args) => accounts::run(args),

@@ -51,7 +51,7 @@ mod transaction;
 
 pub use config::{DataCommand, SessionConfig, Timeouts, TlsPolicy};
 pub use event::Event;
-pub use report::{MailId, RecipientResult, Report, Status, TransactionOutcome};
+pub use report::{MailId, RecipientResult, Report, Status, TransactionOutcome, Verdict};
 
 use crate::auth::SaslExchange;
 use crate::capabilities::Capabilities;

@@ -67,6 +67,22 @@ impl fmt::Display for Status {
     }
 }
 
+/// What became of a message as a whole, from its recipients' statuses: the one reading that
+/// logs and queues (`smtpwire bulk`, the outbox) record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Every recipient accepted it.
+    Accepted,
+    /// Some accepted it; the others refused it or did not get it.
+    Partial,
+    /// Every recipient refused it for good.
+    Rejected,
+    /// Certainly delivered to no one: sending it again cannot make a duplicate.
+    NotSent,
+    /// It may have been delivered: do not send it again blindly.
+    Unknown,
+}
+
 /// What became of one recipient.
 #[derive(Clone, Debug)]
 pub struct RecipientResult {
@@ -258,6 +274,27 @@ impl Report {
     /// Whether every recipient was accepted.
     pub fn is_complete(&self) -> bool {
         !self.recipients.is_empty() && self.recipients.iter().all(RecipientResult::is_accepted)
+    }
+
+    /// The message as a whole: accepted, partly, refused, certainly not sent, or in doubt.
+    pub fn verdict(&self) -> Verdict {
+        let accepted = self.accepted().count();
+        if accepted > 0 {
+            return if accepted == self.recipients.len() {
+                Verdict::Accepted
+            } else {
+                Verdict::Partial
+            };
+        }
+        if self.with_status(Status::Unknown).next().is_some() {
+            Verdict::Unknown
+        } else if !self.recipients.is_empty()
+            && self.recipients.iter().all(|r| r.status == Status::Rejected)
+        {
+            Verdict::Rejected
+        } else {
+            Verdict::NotSent
+        }
     }
 
     /// [`Delivery::Unknown`] when any recipient may have the message without a reply saying
