@@ -196,6 +196,9 @@ async fn talk(
     };
     if let Err(error) = opened {
         seen.tls = client.tls_info().cloned();
+        // After a refusal the connection is still in step: the session says goodbye
+        // (RFC 5321 §3.8); after a broken one it sends nothing.
+        let _ = client.quit().await;
         seen.transcript = client.session().transcript().cloned();
         return Err(error);
     }
