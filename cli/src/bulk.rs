@@ -8,6 +8,10 @@
 //! On a re-run, a message whose last line is `accepted`, `partial` or `rejected` is skipped; a
 //! message left `started` (the tool died while sending it) or `unknown` may have been
 //! delivered, so it is listed and not sent again unless `--resend-unknown` is given.
+//!
+//! The log is locked for the whole run (an exclusive `flock`, which dies with the process):
+//! a second run on the same log could read it before the first run's result lines are in and
+//! send the same messages again, so it stops at once with exit 75.
 
 use crate::compose::{Draft, Problems};
 use crate::exit::{CliError, Exit};
@@ -38,10 +42,15 @@ same command again (after a crash or Ctrl-C) skips what was accepted and sends t
 A message that may have been delivered (the connection was lost after its data, or the tool
 stopped while sending it) is listed and not sent again unless --resend-unknown is given.
 
+The outcome log is locked while a run uses it: a second run on the same log stops at once
+(exit 75) instead of sending what the first is sending. The lock ends with the run, even
+when it is killed, so there is never a stale lock to remove.
+
 Exit codes:
   0   every message was accepted (now or by an earlier run)
   79  some messages may or may not have been delivered: they are listed
-  75  some messages were not sent (temporary failures, Ctrl-C): run the same command again
+  75  some messages were not sent (temporary failures, Ctrl-C), or another run holds the
+      outcome log: run the same command again
   69  some messages were refused for good, or some of their recipients were
   64 usage   65 bad message (every problem is listed, with its line)   74 I/O error";
 
@@ -124,6 +133,9 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
         name.push(".outcomes.jsonl");
         PathBuf::from(name)
     });
+    // Locked before it is read: a second run on the same log stops here, before it can
+    // decide anything from what the first run is still writing.
+    let log = OutcomeLog::open(&log_path)?;
     let previous = read_log(&log_path)?;
 
     let mut queue = VecDeque::new();
@@ -190,7 +202,8 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
         builder = builder.message_rate(rate);
     }
     let mailer = builder.build();
-    let log = Arc::new(OutcomeLog::open(&log_path)?);
+    log.start_on_a_fresh_line()?;
+    let log = Arc::new(log);
 
     let progress = if std::io::stderr().is_terminal() && !args.quiet {
         let bar =
@@ -581,11 +594,17 @@ fn read_log(path: &Path) -> Result<BTreeMap<String, Logged>, CliError> {
 }
 
 /// The append-only outcome log: each line written whole and fsynced before going on.
+///
+/// The file is locked (`flock`, exclusive) for the whole run, so that two runs on one log can
+/// never both send a message; the lock goes with the process, even after SIGKILL, so there is
+/// no stale lock to clear by hand.
 struct OutcomeLog {
     file: Mutex<std::fs::File>,
 }
 
 impl OutcomeLog {
+    /// Opens the log, creating it (and fsyncing its directory, so the new name survives a
+    /// crash) if needed, and locks it; another run holding it is a temporary failure (75).
     fn open(path: &Path) -> Result<Self, CliError> {
         let fail = |e: std::io::Error| {
             CliError::new(
@@ -593,26 +612,67 @@ impl OutcomeLog {
                 format!("cannot open the outcome log {}: {e}", path.display()),
             )
         };
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(fail)?;
-        // A crash may have cut the last line short: start on a fresh line.
-        let len = file.metadata().map_err(fail)?.len();
-        if len > 0 {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1)).map_err(fail)?;
-            file.read_exact(&mut last).map_err(fail)?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n").map_err(fail)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).read(true);
+        let (file, created) = match options.clone().create_new(true).open(path) {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                (options.open(path).map_err(fail)?, false)
             }
+            Err(e) => return Err(fail(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(CliError::new(
+                    Exit::TempFail,
+                    format!(
+                        "the outcome log {} is in use by another `smtpwire bulk` run; \
+                         nothing was sent",
+                        path.display()
+                    ),
+                )
+                .hint(
+                    "two runs on one log could send a message twice: wait for the other run \
+                     to end, then run the same command again",
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(CliError::new(
+                    Exit::IoErr,
+                    format!("cannot lock the outcome log {}: {e}", path.display()),
+                )
+                .hint("keep the outcome log on a local file system that supports locks"))
+            }
+        }
+        if created {
+            sync_directory_of(path).map_err(fail)?;
         }
         Ok(Self {
             file: Mutex::new(file),
         })
+    }
+
+    /// A crash may have cut the last line short: the next record starts on a fresh line.
+    fn start_on_a_fresh_line(&self) -> Result<(), CliError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let fail = |e: std::io::Error| {
+            CliError::new(Exit::IoErr, format!("cannot write the outcome log: {e}"))
+        };
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| CliError::new(Exit::IoErr, "the outcome log lock is poisoned"))?;
+        let len = file.metadata().map_err(fail)?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1)).map_err(fail)?;
+            file.read_exact(&mut last).map_err(fail)?;
+            if last != *b"\n" {
+                file.write_all(b"\n").map_err(fail)?;
+            }
+        }
+        Ok(())
     }
 
     fn append(&self, record: &Value) -> Result<(), CliError> {
@@ -628,6 +688,22 @@ impl OutcomeLog {
                 .map_err(|e| CliError::new(Exit::IoErr, e.to_string()))
         })
     }
+}
+
+/// Fsyncs the directory holding `path`, so that a file just created there stays after a
+/// crash (fsync on the file alone does not make its directory entry durable on Linux).
+fn sync_directory_of(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
 }
 
 #[cfg(test)]

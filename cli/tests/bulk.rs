@@ -500,3 +500,156 @@ fn a_directory_of_message_files_is_sent_in_name_order() {
     let counts = settled_counts(&servers.maildir, &token, 3);
     assert_eq!(counts.len(), 3, "{counts:?}");
 }
+
+/// A plain SMTP server on loopback that takes every message and keeps its data. The first
+/// connection is held before its greeting until `release` is called, so that a test can act
+/// while a run is in the middle of sending.
+struct Recorder {
+    address: String,
+    messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    connected: std::sync::mpsc::Receiver<()>,
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl Recorder {
+    fn start(hold_first: bool) -> Self {
+        use std::sync::mpsc::channel;
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let (connected_tx, connected) = channel();
+        let (release, release_rx) = channel::<()>();
+        let kept = Arc::clone(&messages);
+        std::thread::spawn(move || {
+            let mut release_rx = Some(release_rx);
+            for stream in listener.incoming().flatten() {
+                let _ = connected_tx.send(());
+                let hold = if hold_first { release_rx.take() } else { None };
+                let kept = Arc::clone(&kept);
+                std::thread::spawn(move || {
+                    if let Some(hold) = hold {
+                        let _ = hold.recv_timeout(Duration::from_secs(60));
+                    }
+                    let _ = Self::serve(stream, &kept);
+                });
+            }
+        });
+        Self {
+            address,
+            messages,
+            connected,
+            release,
+        }
+    }
+
+    fn serve(
+        stream: std::net::TcpStream,
+        kept: &std::sync::Mutex<Vec<String>>,
+    ) -> std::io::Result<()> {
+        use std::io::{BufRead, BufReader, Write};
+        let mut writer = stream.try_clone()?;
+        let mut reader = BufReader::new(stream);
+        writer.write_all(b"220 recorder ESMTP\r\n")?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let command = line.trim_end().to_ascii_uppercase();
+            if command.starts_with("EHLO") {
+                writer.write_all(b"250-recorder\r\n250 8BITMIME\r\n")?;
+            } else if command == "DATA" {
+                writer.write_all(b"354 go ahead\r\n")?;
+                let mut data = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                    if line == ".\r\n" {
+                        break;
+                    }
+                    data.push_str(&line);
+                }
+                kept.lock().unwrap().push(data);
+                writer.write_all(b"250 2.0.0 ok\r\n")?;
+            } else if command == "QUIT" {
+                writer.write_all(b"221 bye\r\n")?;
+                return Ok(());
+            } else {
+                writer.write_all(b"250 ok\r\n")?;
+            }
+        }
+    }
+
+    /// Waits (up to a minute) for the next connection.
+    fn wait_for_connection(&self) {
+        self.connected
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no connection");
+    }
+
+    /// How many times each message arrived, by the key in its Message-ID.
+    fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for data in self.messages.lock().unwrap().iter() {
+            let id = data
+                .lines()
+                .find_map(|l| l.strip_prefix("Message-ID: <"))
+                .and_then(|rest| rest.split_once('@'))
+                .map(|(key, _)| key.to_owned())
+                .unwrap_or_default();
+            *counts.entry(id).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_log_is_refused_while_the_first_holds_it() {
+    let server = Recorder::start(true);
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let (path, keys) = write_messages(dir.path(), &token, 3);
+    let log = dir.path().join("out.jsonl");
+    let command = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_smtpwire"));
+        command
+            .env(
+                "HOME",
+                std::env::temp_dir().join("smtpwire-cli-tests-empty-home"),
+            )
+            .env_remove("SMTPWIRE_PASSWORD")
+            .arg("bulk")
+            .args(plain(&server.address))
+            .args(["--concurrency", "1", "--messages"])
+            .arg(&path)
+            .arg("--outcomes")
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    // The first run has logged its first message as started and waits for the greeting.
+    let first = command().spawn().unwrap();
+    server.wait_for_connection();
+    let second = command().output().unwrap();
+    let (stdout, stderr) = outputs(&second);
+    server.release.send(()).unwrap();
+    let first = first.wait_with_output().unwrap();
+    let (first_out, first_err) = outputs(&first);
+    let counts = server.counts();
+    for key in &keys {
+        assert_eq!(counts.get(key), Some(&1), "{key}: {counts:?}\n{stdout}");
+    }
+    assert!(first.status.success(), "{first_out}\n{first_err}");
+    assert_eq!(second.status.code(), Some(75), "{stdout}\n{stderr}");
+    assert!(stderr.contains("in use by another"), "{stderr}");
+    assert!(
+        !stdout.contains('✓'),
+        "the second run sent something: {stdout}"
+    );
+    assert!(log_states(&log).values().all(|s| s == "accepted"));
+}
