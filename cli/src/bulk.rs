@@ -9,6 +9,9 @@
 //! message left `started` (the tool died while sending it) or `unknown` may have been
 //! delivered, so it is listed and not sent again unless `--resend-unknown` is given.
 //!
+//! The log is read back as bytes, line by line: a damaged line (cut by a crash, perhaps inside
+//! a multi-byte character) is skipped with a warning, never fatal to every later re-run.
+//!
 //! The log is locked for the whole run (an exclusive `flock`, which dies with the process):
 //! a second run on the same log could read it before the first run's result lines are in and
 //! send the same messages again, so it stops at once with exit 75.
@@ -41,6 +44,10 @@ Every message needs a `message_id`: it is what the outcome log records, so that 
 same command again (after a crash or Ctrl-C) skips what was accepted and sends the rest.
 A message that may have been delivered (the connection was lost after its data, or the tool
 stopped while sending it) is listed and not sent again unless --resend-unknown is given.
+
+A line of the outcome log that cannot be read (cut short by a crash, even in the middle
+of a multi-byte character) is skipped with a warning; the message's earlier line then
+stands, so a message cut after its `started` line counts as delivery unknown.
 
 The outcome log is locked while a run uses it: a second run on the same log stops at once
 (exit 75) instead of sending what the first is sending. The lock ends with the run, even
@@ -544,34 +551,47 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
     Ok(items)
 }
 
-/// Reads what an earlier run recorded: the last word on each message_id. A line cut short by
-/// a crash is ignored (the message's `started` line then stands: delivery unknown).
+/// Reads what an earlier run recorded: the last word on each message_id.
+///
+/// The log is read as bytes, line by line: a line that is not a whole JSON record — cut short
+/// by a crash, even in the middle of a multi-byte character, or otherwise damaged — is skipped
+/// with a warning. It cannot hide a sent message: the `started` line of a message is written
+/// and fsynced before anything is sent, so a cut result line leaves that `started` line (or
+/// an earlier result) as the last word, and a cut `started` line means nothing was sent.
 fn read_log(path: &Path) -> Result<BTreeMap<String, Logged>, CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => {
-            return Err(CliError::new(
-                Exit::IoErr,
-                format!("cannot read the outcome log {}: {e}", path.display()),
-            ))
-        }
+    use std::io::BufRead;
+    let fail = |e: std::io::Error| {
+        CliError::new(
+            Exit::IoErr,
+            format!("cannot read the outcome log {}: {e}", path.display()),
+        )
     };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(fail(e)),
+    };
+    let mut reader = std::io::BufReader::new(file);
     let mut states = BTreeMap::new();
     let mut bad = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    for n in 1usize.. {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(fail)? == 0 {
+            break;
+        }
+        if line.trim_ascii().is_empty() {
             continue;
         }
         let parsed: Option<(String, String)> =
-            serde_json::from_str::<Value>(line).ok().and_then(|v| {
+            serde_json::from_slice::<Value>(&line).ok().and_then(|v| {
                 Some((
                     v.get("message_id")?.as_str()?.to_owned(),
                     v.get("outcome")?.as_str()?.to_owned(),
                 ))
             });
         let Some((key, outcome)) = parsed else {
-            bad.push(n + 1);
+            bad.push(n);
             continue;
         };
         let state = match outcome.as_str() {

@@ -47,8 +47,9 @@ fn plain(address: &str) -> Vec<String> {
 /// The last outcome of each message_id in the log.
 fn log_states(path: &Path) -> BTreeMap<String, String> {
     let mut states = BTreeMap::new();
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
-        let Ok(value) = serde_json::from_str::<Value>(line) else {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    for line in bytes.split(|&b| b == b'\n') {
+        let Ok(value) = serde_json::from_slice::<Value>(line) else {
             continue;
         };
         let key = value["message_id"].as_str().unwrap().to_owned();
@@ -652,4 +653,66 @@ fn a_second_run_on_the_same_log_is_refused_while_the_first_holds_it() {
         "the second run sent something: {stdout}"
     );
     assert!(log_states(&log).values().all(|s| s == "accepted"));
+}
+
+#[test]
+fn a_log_line_cut_inside_a_utf8_character_is_skipped_like_a_cut_ascii_line() {
+    let server = Recorder::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let (path, keys) = write_messages(dir.path(), &token, 2);
+    let log = dir.path().join("out.jsonl");
+    let mut bytes = Vec::new();
+    for line in [
+        json!({"message_id": keys[0], "outcome": "started"}),
+        json!({"message_id": keys[0], "outcome": "accepted", "attempts": 1}),
+        json!({"message_id": keys[1], "outcome": "started"}),
+    ] {
+        bytes.extend_from_slice(format!("{line}\n").as_bytes());
+    }
+    // A crash while writing a Chinese reply: the line ends after the first byte of "箱".
+    let cut = json!({"message_id": keys[1], "outcome": "unknown",
+        "error": "550 邮箱不可用"})
+    .to_string();
+    let at = cut.find('箱').unwrap() + 1;
+    bytes.extend_from_slice(&cut.as_bytes()[..at]);
+    std::fs::write(&log, &bytes).unwrap();
+    let run = |extra: &[&str]| {
+        smtpwire()
+            .arg("bulk")
+            .args(plain(&server.address))
+            .args(extra)
+            .arg("--messages")
+            .arg(&path)
+            .arg("--outcomes")
+            .arg(&log)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[]);
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(79), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("ignoring unreadable line(s) [4]"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&format!("? {}", keys[1])), "{stdout}");
+    assert!(stdout.contains("nothing to send"), "{stdout}");
+    assert!(server.counts().is_empty());
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "log untouched");
+
+    let output = run(&["--resend-unknown"]);
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("ignoring unreadable line(s) [4]"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("sent 1: 1 accepted"), "{stdout}");
+    assert_eq!(
+        server.counts(),
+        BTreeMap::from([(keys[1].clone(), 1)]),
+        "only the unknown message is sent again"
+    );
+    assert_eq!(log_states(&log)[&keys[1]], "accepted");
 }
