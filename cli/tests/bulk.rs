@@ -716,3 +716,82 @@ fn a_log_line_cut_inside_a_utf8_character_is_skipped_like_a_cut_ascii_line() {
     );
     assert_eq!(log_states(&log)[&keys[1]], "accepted");
 }
+
+#[test]
+fn inline_text_html_and_subject_are_templates_filled_from_the_payload() {
+    let server = Recorder::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let mut text = String::new();
+    let names = ["张三", "<Li & Si>"];
+    for (i, name) in names.iter().enumerate() {
+        let line = json!({
+            "message_id": format!("{token}-{i}"),
+            "from": "tester@smtpwire.test",
+            "to": "tester@smtpwire.test",
+            "subject": "Order {{order.id}} for {{name}}",
+            "text": "Hello {{name}}, order {{order.id}} has shipped.",
+            "html": "<p>Hello {{name}}</p>",
+            "payload": {"name": name, "order": {"id": 1000 + i}},
+        });
+        text.push_str(&format!("{line}\n"));
+    }
+    let path = dir.path().join("m.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&server.address))
+        .args(["--concurrency", "1", "--messages"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let messages = server.messages.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2);
+    for (i, name) in names.iter().enumerate() {
+        let data = messages
+            .iter()
+            .find(|m| m.contains(&format!("{token}-{i}@")))
+            .unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(data.as_bytes())
+            .unwrap();
+        let id = 1000 + i;
+        assert_eq!(
+            parsed.subject(),
+            Some(format!("Order {id} for {name}").as_str())
+        );
+        assert_eq!(
+            parsed.body_text(0).unwrap().trim_end(),
+            format!("Hello {name}, order {id} has shipped.")
+        );
+        let html = parsed.body_html(0).unwrap();
+        assert!(html.contains("<p>Hello ") && !html.contains("{{"), "{html}");
+        if name.contains('<') {
+            assert!(
+                html.contains("&lt;Li &amp; Si&gt;"),
+                "escaped in HTML: {html}"
+            );
+        }
+    }
+
+    // `send --message` reads the same form: the same file line makes the same message.
+    let single = dir.path().join("one.json");
+    std::fs::write(&single, text.lines().next().unwrap()).unwrap();
+    let output = smtpwire()
+        .args(["send", "--dry-run", "--message"])
+        .arg(&single)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(output.stdout.as_slice())
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Order 1000 for 张三"));
+    assert_eq!(
+        parsed.body_text(0).unwrap().trim_end(),
+        "Hello 张三, order 1000 has shipped."
+    );
+}
