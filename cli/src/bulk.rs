@@ -467,7 +467,7 @@ fn record(key: &str, state: &str, outcome: &Outcome, error: Option<&str>) -> Val
 /// Every message, or every problem with its line (or file) and field.
 fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
     let path = &args.messages;
-    let mut sources: Vec<(String, String, PathBuf)> = Vec::new(); // (label, text, base)
+    let mut sources: Vec<(Place, String, PathBuf)> = Vec::new(); // (place, text, base)
     let meta = std::fs::metadata(path)
         .map_err(|e| CliError::new(Exit::NoInput, format!("--messages {}: {e}", path.display())))?;
     let read = |p: &Path| {
@@ -484,7 +484,11 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
         files.sort();
         for file in files {
             let text = read(&file)?;
-            sources.push((file.display().to_string(), text, path.clone()));
+            let place = Place {
+                file: file.display().to_string(),
+                line: None,
+            };
+            sources.push((place, text, path.clone()));
         }
     } else {
         let text = read(path)?;
@@ -493,11 +497,11 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
             if line.trim().is_empty() {
                 continue;
             }
-            sources.push((
-                format!("{}:{}", path.display(), n + 1),
-                line.to_owned(),
-                base.clone(),
-            ));
+            let place = Place {
+                file: path.display().to_string(),
+                line: Some(n + 1),
+            };
+            sources.push((place, line.to_owned(), base.clone()));
         }
     }
     if sources.is_empty() {
@@ -506,11 +510,11 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
             format!("--messages {}: no messages", path.display()),
         ));
     }
-    let mut problems = Problems::default();
+    let mut problems = Folded::default();
     let mut items = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     let fallback_from = default_from(&args.target, None);
-    for (label, text, base) in &sources {
+    for (place, text, base) in &sources {
         let mut here = Problems::default();
         let draft: Option<Draft> = message_file::parse(text, "message", base, &mut here);
         let built = draft.and_then(|mut draft| {
@@ -529,7 +533,7 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
                             format!("{key:?} is also the message_id at {first}"),
                         );
                     } else {
-                        seen.insert(key.clone(), label.clone());
+                        seen.insert(key.clone(), place.to_string());
                     }
                 }
             }
@@ -544,11 +548,109 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
                 items.push(Item { key, message });
             }
         } else {
-            problems.extend_at(label, here);
+            problems.add(place, here);
         }
     }
-    problems.into_result()?;
+    problems.into_problems().into_result()?;
     Ok(items)
+}
+
+/// Where a message came from: a line of a JSON-lines file, or a file of a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Place {
+    file: String,
+    line: Option<usize>,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.file),
+            None => f.write_str(&self.file),
+        }
+    }
+}
+
+/// The problems of every message, each listed once: the same mistake on 203 lines is one
+/// line saying where and how often, not 203 lines.
+#[derive(Default)]
+struct Folded {
+    /// (exit status, field, what, where), in the order first seen.
+    groups: Vec<(Exit, String, String, Vec<Place>)>,
+    index: HashMap<(String, String), usize>,
+}
+
+impl Folded {
+    fn add(&mut self, place: &Place, problems: Problems) {
+        for (exit, at, what) in problems.into_parts() {
+            let key = (at, what);
+            if let Some(places) = self
+                .index
+                .get(&key)
+                .and_then(|&i| self.groups.get_mut(i))
+                .map(|group| &mut group.3)
+            {
+                // The same problem twice in one message is one problem.
+                if places.last() != Some(place) {
+                    places.push(place.clone());
+                }
+                continue;
+            }
+            self.index.insert(key.clone(), self.groups.len());
+            self.groups.push((exit, key.0, key.1, vec![place.clone()]));
+        }
+    }
+
+    fn into_problems(self) -> Problems {
+        let mut problems = Problems::default();
+        for (exit, at, what, places) in self.groups {
+            problems.add(exit, format!("{}: {at}", places_label(&places)), what);
+        }
+        problems
+    }
+}
+
+/// `orders.jsonl:7`, `orders.jsonl:1-100,102-204 (203 lines)`, `out/a.json, out/b.json, …
+/// (12 files)`.
+fn places_label(places: &[Place]) -> String {
+    const SHOWN: usize = 8;
+    match places {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [first, ..] => {
+            let lines: Vec<usize> = places.iter().filter_map(|p| p.line).collect();
+            if lines.len() == places.len() {
+                let mut ranges: Vec<(usize, usize)> = Vec::new();
+                for line in lines.iter().copied() {
+                    match ranges.last_mut() {
+                        Some((_, end)) if *end + 1 == line => *end = line,
+                        _ => ranges.push((line, line)),
+                    }
+                }
+                let mut text: Vec<String> = ranges
+                    .iter()
+                    .take(SHOWN)
+                    .map(|&(start, end)| {
+                        if start == end {
+                            start.to_string()
+                        } else {
+                            format!("{start}-{end}")
+                        }
+                    })
+                    .collect();
+                if ranges.len() > SHOWN {
+                    text.push("…".into());
+                }
+                format!("{}:{} ({} lines)", first.file, text.join(","), lines.len())
+            } else {
+                let mut names: Vec<String> = places.iter().take(2).map(Place::to_string).collect();
+                if places.len() > 2 {
+                    names.push("…".into());
+                }
+                format!("{} ({} files)", names.join(", "), places.len())
+            }
+        }
+    }
 }
 
 /// Reads what an earlier run recorded: the last word on each message_id.
@@ -730,6 +832,31 @@ fn sync_directory_of(path: &Path) -> std::io::Result<()> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_places_of_a_repeated_problem_are_folded() {
+        let line = |n| Place {
+            file: "m.jsonl".into(),
+            line: Some(n),
+        };
+        let file = |name: &str| Place {
+            file: name.into(),
+            line: None,
+        };
+        assert_eq!(places_label(&[line(7)]), "m.jsonl:7");
+        let lines: Vec<Place> = [1, 2, 3, 5, 7, 8].into_iter().map(line).collect();
+        assert_eq!(places_label(&lines), "m.jsonl:1-3,5,7-8 (6 lines)");
+        let every_other: Vec<Place> = (1..=40).step_by(2).map(line).collect();
+        assert_eq!(
+            places_label(&every_other),
+            "m.jsonl:1,3,5,7,9,11,13,15,… (20 lines)"
+        );
+        assert_eq!(places_label(&[file("d/a.json")]), "d/a.json");
+        assert_eq!(
+            places_label(&[file("d/a.json"), file("d/b.json"), file("d/c.json")]),
+            "d/a.json, d/b.json, … (3 files)"
+        );
+    }
 
     #[test]
     fn rates() {

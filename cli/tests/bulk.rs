@@ -795,3 +795,53 @@ fn inline_text_html_and_subject_are_templates_filled_from_the_payload() {
         "Hello 张三, order 1000 has shipped."
     );
 }
+
+#[test]
+fn a_placeholder_without_a_value_in_inline_text_is_an_error_reported_once_per_kind() {
+    let sentinel = Sentinel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let mut text = String::new();
+    for i in 0..203 {
+        let line = json!({
+            "message_id": format!("{token}-{i}"),
+            "from": "tester@smtpwire.test",
+            "to": "tester@smtpwire.test",
+            "subject": "hi",
+            "text": "Hello {{name}}",
+            "payload": {"nom": "x"},
+            "colour": "blue",
+        });
+        text.push_str(&format!("{line}\n"));
+    }
+    // One line with its own problem, in the middle.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(100, "{not json");
+    let path = dir.path().join("m.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&sentinel.address))
+        .arg("--messages")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(65), "{stdout}\n{stderr}");
+    assert_eq!(sentinel.connections(), 0);
+    assert_eq!(
+        stderr.matches("{{name}} has no value").count(),
+        1,
+        "folded into one line: {stderr}"
+    );
+    assert_eq!(stderr.matches("colour").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("m.jsonl:1-100,102-204 (203 lines): text: line 1: {{name}} has no value"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("m.jsonl:101: message: not valid JSON"),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() < 10, "{stderr}");
+}
