@@ -213,14 +213,7 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
     let log = Arc::new(log);
 
     let progress = if std::io::stderr().is_terminal() && !args.quiet {
-        let bar =
-            ProgressBar::with_draw_target(Some(queue.len() as u64), ProgressDrawTarget::stderr());
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
-        {
-            bar.set_style(style);
-        }
-        bar
+        progress_bar(queue.len(), ProgressDrawTarget::stderr())
     } else {
         ProgressBar::hidden()
     };
@@ -333,6 +326,38 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
     } else {
         Exit::Ok
     })
+}
+
+/// The progress bar on a terminal: done/total, the rate and the time left.
+fn progress_bar(len: usize, target: ProgressDrawTarget) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len as u64), target);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {rate} eta {eta} {msg}") {
+        // indicatif's own {per_sec} prints four decimals ("812.1560/s").
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&human_rate(state.per_sec()));
+            },
+        ));
+    }
+    bar
+}
+
+/// A rate as people read it: `120/s`, `2.5/s`, or per minute under one a second (`20/min`,
+/// the unit of `--rate 20/min`).
+fn human_rate(per_second: f64) -> String {
+    let (value, unit) = if per_second >= 1.0 {
+        (per_second, "s")
+    } else {
+        (per_second * 60.0, "min")
+    };
+    if !value.is_finite() {
+        "-".to_owned()
+    } else if value >= 10.0 || value == 0.0 {
+        format!("{value:.0}/{unit}")
+    } else {
+        format!("{value:.1}/{unit}")
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -856,6 +881,86 @@ mod tests {
             places_label(&[file("d/a.json"), file("d/b.json"), file("d/c.json")]),
             "d/a.json, d/b.json, … (3 files)"
         );
+    }
+
+    /// A terminal that keeps what is drawn on it.
+    #[derive(Clone, Debug, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(&format!("{s}\n"))
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.write_str("\n")
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_progress_bar_shows_a_rounded_rate() {
+        let screen = Screen::default();
+        let bar = progress_bar(
+            1000,
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        for _ in 0..300 {
+            bar.inc(1);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        bar.finish();
+        let drawn = screen.0.lock().unwrap().clone();
+        let last = drawn
+            .lines()
+            .rev()
+            .find(|l| l.contains("300/1000"))
+            .unwrap();
+        // "300/1000 5.3/s eta …": after the counts, the rate with at most one decimal.
+        let rate = last.split_whitespace().nth(2).unwrap();
+        assert_ne!(rate, "-", "{last}");
+        let (number, unit) = rate.split_once('/').unwrap();
+        assert!(unit == "s" || unit == "min", "{last}");
+        assert!(number.parse::<f64>().is_ok(), "{last}");
+        assert!(
+            number
+                .split_once('.')
+                .is_none_or(|(_, decimals)| decimals.len() <= 1),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn rates_are_rounded_for_people() {
+        assert_eq!(human_rate(812.156), "812/s");
+        assert_eq!(human_rate(12.6), "13/s");
+        assert_eq!(human_rate(2.4567), "2.5/s");
+        assert_eq!(human_rate(1.0), "1.0/s");
+        assert_eq!(human_rate(20.0 / 60.0), "20/min");
+        assert_eq!(human_rate(0.05), "3.0/min");
+        assert_eq!(human_rate(0.0), "0/min");
+        assert_eq!(human_rate(f64::INFINITY), "-");
+        assert_eq!(human_rate(f64::NAN), "-");
     }
 
     #[test]
