@@ -16,8 +16,9 @@ use std::fmt;
 ///   when a `String` grew by reallocation are not;
 /// * the zeros are written through [`std::hint::black_box`], which keeps the compiler from
 ///   dropping them as dead stores in practice but is documented as best effort;
-/// * the bytes that went on the wire (the session's output buffer, the TLS library's records)
-///   and what the operating system swapped out are beyond its reach.
+/// * the bytes sent hold the AUTH line too: the transport wipes each buffer it has written,
+///   and a driver of the sans-IO session should do the same with `Action::Send` bytes; the
+///   TLS library's records and what the operating system swapped out are beyond reach.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret<T: Zeroize>(T);
 

@@ -593,7 +593,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 self.deadline = None;
             }
             match action {
-                Action::Send { bytes, timeout } => self.write(&bytes, timeout).await?,
+                Action::Send { mut bytes, timeout } => {
+                    let written = self.write(&bytes, timeout).await;
+                    // It may hold an AUTH line: no password left in freed memory.
+                    crate::Zeroize::zeroize(&mut bytes);
+                    written?
+                }
                 Action::Receive { timeout } => self.read(timeout).await?,
                 Action::StartTls { timeout } => self.start_tls(timeout).await?,
                 other => return Ok(other),
