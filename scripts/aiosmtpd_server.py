@@ -10,6 +10,10 @@ Behaviour (loopback only):
     refused with 530 until TLS is up (require_starttls).
   * AUTH PLAIN and LOGIN are offered only after STARTTLS (auth_require_tls) and are
     required before MAIL (auth_required). One user, the same one as Postfix's.
+  * With --oauth-token, AUTH XOAUTH2 too, checked the way Gmail does: the initial
+    response "user=USER\x01auth=Bearer TOKEN\x01\x01" (base64) gets 235 when both
+    match; otherwise a 334 whose text is a base64 JSON error, then, after the client's
+    (empty) answer, 535 5.7.8. The token is never logged.
   * Every accepted message is saved in --spool as two files sharing an id:
       <id>.json  envelope: mail_from, rcpt_tos, mail/rcpt options, auth user, ...
       <id>.eml   the DATA bytes exactly as received, after dot-unstuffing, without
@@ -31,9 +35,16 @@ import ssl
 import sys
 import time
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+from base64 import b64decode
+
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword
 
 log = logging.getLogger("smtpwire-aiosmtpd")
+
+
+# What Gmail sends (base64) in the 334 when an XOAUTH2 token is refused.
+XOAUTH2_ERROR = json.dumps({"status": "401", "schemes": "bearer",
+                            "scope": "https://mail.google.com/"})
 
 
 class SavingHandler:
@@ -77,6 +88,44 @@ class SavingHandler:
         return "250 2.0.0 Ok: queued as " + msg_id
 
 
+class XOAuth2Handler(SavingHandler):
+    """SavingHandler with AUTH XOAUTH2 (aiosmtpd offers each auth_<NAME> a handler has)."""
+
+    def __init__(self, spool, user, token):
+        super().__init__(spool)
+        self.user = user.encode()
+        self.token = token.encode()
+
+    async def auth_XOAUTH2(self, server, args):
+        if len(args) == 1:  # no initial response: ask for it with an empty challenge
+            blob = await server.challenge_auth("")
+            if blob is MISSING:  # "*" or bad base64: challenge_auth has answered 501
+                return AuthResult(success=False, handled=True)
+        else:
+            try:
+                blob = b64decode(args[1].encode(), validate=True)
+            except ValueError:
+                await server.push("501 5.5.2 Can't decode base64")
+                return AuthResult(success=False, handled=True)
+        # user=USER ^A auth=Bearer TOKEN ^A ^A
+        fields = dict(f.split(b"=", 1) for f in blob.split(b"\x01") if b"=" in f)
+        user = fields.get(b"user", b"")
+        bearer = fields.get(b"auth", b"")
+        ok = (blob.endswith(b"\x01\x01")
+              and hmac.compare_digest(user, self.user)
+              and hmac.compare_digest(bearer, b"Bearer " + self.token))
+        log.info("AUTH XOAUTH2 as %r: %s", user, "ok" if ok else "failed")
+        if ok:
+            return AuthResult(success=True, auth_data=LoginPassword(user, b""))
+        # Gmail: the error as a base64 JSON challenge; whatever the client answers (it
+        # should be an empty line), the exchange ends with 535.
+        answer = await server.challenge_auth(XOAUTH2_ERROR)
+        if answer is MISSING:
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not accepted")
+
+
 def make_authenticator(user, password):
     user_b = user.encode()
     password_b = password.encode()
@@ -98,7 +147,10 @@ def make_authenticator(user, password):
 async def serve(args):
     tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     tls.load_cert_chain(args.cert, args.key)
-    handler = SavingHandler(args.spool)
+    if args.oauth_token:
+        handler = XOAuth2Handler(args.spool, args.user, args.oauth_token)
+    else:
+        handler = SavingHandler(args.spool)
     authenticator = make_authenticator(args.user, args.password)
     loop = asyncio.get_running_loop()
 
@@ -144,6 +196,9 @@ def main():
     p.add_argument("--user", required=True)
     p.add_argument("--password", required=True,
                    help="the (public, test-only) password")
+    p.add_argument("--oauth-token",
+                   help="the (public, test-only) OAuth token that XOAUTH2 accepts; "
+                        "without it, XOAUTH2 is not offered")
     p.add_argument("--spool", required=True, help="directory for received messages")
     p.add_argument("--pidfile")
     args = p.parse_args()

@@ -10,7 +10,7 @@
 #   2525  Postfix, plain SMTP, no TLS, no AUTH; relays only to the test domain
 #   2587  Postfix submission: STARTTLS required, then AUTH PLAIN/LOGIN required
 #   2465  Postfix submissions: implicit TLS, AUTH PLAIN/LOGIN required
-#   2588  aiosmtpd: STARTTLS required, then AUTH PLAIN/LOGIN required
+#   2588  aiosmtpd: STARTTLS required, then AUTH PLAIN/LOGIN/XOAUTH2 required
 #
 # Postfix is a private instance (its own main.cf/master.cf, queue, data, log, SASL db,
 # certificates) under the state directory; the system Postfix is never configured,
@@ -35,6 +35,8 @@ LOCALPART=tester
 TEST_USER=$LOCALPART@$DOMAIN
 # 16 lowercase letters, the shape of a QQ Mail / 163 "authorization code".
 TEST_PASSWORD=wvkfmhzqjdpxnbta
+# The bearer token aiosmtpd's XOAUTH2 accepts for TEST_USER, shaped like a Google one.
+TEST_OAUTH_TOKEN=ya29.smtpwire-test-oauth-token-Qm9vb2s
 # Recipients in the test domain that Postfix refuses at RCPT (for per-recipient tests).
 RCPT_REJECTED=rejected@$DOMAIN # 550 5.1.1
 RCPT_DEFERRED=deferred@$DOMAIN # 450 4.2.1
@@ -385,6 +387,7 @@ export SMTPWIRE_TEST_CA=$STATE/ca.pem
 export SMTPWIRE_TEST_DOMAIN=$DOMAIN
 export SMTPWIRE_TEST_USER=$TEST_USER
 export SMTPWIRE_TEST_PASSWORD=$TEST_PASSWORD
+export SMTPWIRE_TEST_OAUTH_TOKEN=$TEST_OAUTH_TOKEN
 export SMTPWIRE_TEST_RCPT_REJECTED=$RCPT_REJECTED
 export SMTPWIRE_TEST_RCPT_DEFERRED=$RCPT_DEFERRED
 export SMTPWIRE_TEST_MAILDIR=$MAILDIR
@@ -505,7 +508,7 @@ do_up() {
   setsid "$PYTHON" "$SCRIPT_DIR/aiosmtpd_server.py" \
     --host "$HOST" --port "$PORT_AIOSMTPD" --hostname "$TLS_NAME" \
     --cert "$TLS/server.pem" --key "$TLS/server.key" \
-    --user "$TEST_USER" --password "$TEST_PASSWORD" \
+    --user "$TEST_USER" --password "$TEST_PASSWORD" --oauth-token "$TEST_OAUTH_TOKEN" \
     --spool "$AIO_DIR" --pidfile "$AIO_PID" \
     </dev/null >>"$AIO_LOG" 2>&1 &
   echo "$!" >"$AIO_PID" # the server rewrites it (same pid) once it listens

@@ -149,21 +149,13 @@ impl SaslExchange {
         credentials: &Credentials,
     ) -> Result<(Self, Command), InputError> {
         credentials.validate()?;
+        let (user, secret) = (credentials.username.as_str(), credentials.secret.expose());
         let initial_response = match &mechanism {
-            Mechanism::Plain => {
-                // RFC 4616: [authzid] NUL authcid NUL passwd, with an empty authzid.
-                let message = format!(
-                    "\0{}\0{}",
-                    credentials.username,
-                    credentials.secret.expose()
-                );
-                Some(Secret::new(BASE64.encode(message)))
-            }
-            Mechanism::XOAuth2 => Some(Secret::new(BASE64.encode(format!(
-                "user={}\x01auth=Bearer {}\x01\x01",
-                credentials.username,
-                credentials.secret.expose()
-            )))),
+            // RFC 4616: [authzid] NUL authcid NUL passwd, with an empty authzid.
+            Mechanism::Plain => Some(base64_of(joined(&["\0", user, "\0", secret]).expose())),
+            Mechanism::XOAuth2 => Some(base64_of(
+                joined(&["user=", user, "\x01auth=Bearer ", secret, "\x01\x01"]).expose(),
+            )),
             // Some servers break on LOGIN with an initial response; send the name when asked.
             Mechanism::Login | Mechanism::Other(_) => None,
         };
@@ -193,15 +185,30 @@ impl SaslExchange {
         }
         self.challenges = self.challenges.saturating_add(1);
         let response = match (&self.mechanism, self.challenges) {
-            (Mechanism::Login, 1) => BASE64.encode(&self.credentials.username),
-            (Mechanism::Login, 2) => BASE64.encode(self.credentials.secret.expose()),
+            (Mechanism::Login, 1) => base64_of(&self.credentials.username),
+            (Mechanism::Login, 2) => base64_of(self.credentials.secret.expose()),
             // XOAUTH2 reports a failure as a 334 with a JSON error; an empty answer gets the
             // final 5xx reply.
-            (Mechanism::XOAuth2, 1) => String::new(),
+            (Mechanism::XOAuth2, 1) => Secret::new(String::new()),
             _ => return Err(ProtocolViolation::UnexpectedChallenge),
         };
-        Ok(Command::AuthResponse(Secret::new(response)))
+        Ok(Command::AuthResponse(response))
     }
+}
+
+/// `parts` joined into one allocation of the exact size, so that growing it leaves no copy of
+/// the secret behind; wiped when dropped.
+fn joined(parts: &[&str]) -> Secret<String> {
+    let mut text = String::with_capacity(parts.iter().map(|part| part.len()).sum());
+    for part in parts {
+        text.push_str(part);
+    }
+    Secret::new(text)
+}
+
+/// The base64 form, itself a secret (base64 encodes into one buffer of the exact size).
+fn base64_of(text: &str) -> Secret<String> {
+    Secret::new(BASE64.encode(text))
 }
 
 #[cfg(test)]

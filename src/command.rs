@@ -80,6 +80,10 @@ impl Command {
                 mechanism,
                 initial_response,
             } => {
+                // Room for the whole line first: growing `out` after the secret is in it
+                // would leave a copy of it in freed memory.
+                let response_len = initial_response.as_ref().map_or(0, |r| r.expose().len());
+                out.reserve("AUTH  =\r\n".len() + mechanism.name().len() + response_len);
                 out.extend_from_slice(b"AUTH ");
                 out.extend_from_slice(mechanism.name().as_bytes());
                 if let Some(response) = initial_response {
@@ -93,7 +97,10 @@ impl Command {
                     });
                 }
             }
-            Self::AuthResponse(response) => out.extend_from_slice(response.expose().as_bytes()),
+            Self::AuthResponse(response) => {
+                out.reserve(response.expose().len() + 2);
+                out.extend_from_slice(response.expose().as_bytes());
+            }
             Self::AuthCancel => out.push(b'*'),
             Self::Mail(mail) => mail.encode(out),
             Self::Rcpt(recipient) => encode_rcpt(recipient, out),

@@ -50,7 +50,7 @@ pub mod transport;
 pub use error::{
     Delivery, Error, ErrorKind, InputError, Phase, ProtocolViolation, TlsMismatch, Unsupported,
 };
-pub use secret::Secret;
+pub use secret::{Secret, Zeroize};
 pub use session::{RecipientResult, Report, Status, Verdict};
 
 /// The README's examples, compiled as doc tests so they cannot rot. They use the transport, so

@@ -8,6 +8,13 @@
 //! On a re-run, a message whose last line is `accepted`, `partial` or `rejected` is skipped; a
 //! message left `started` (the tool died while sending it) or `unknown` may have been
 //! delivered, so it is listed and not sent again unless `--resend-unknown` is given.
+//!
+//! The log is read back as bytes, line by line: a damaged line (cut by a crash, perhaps inside
+//! a multi-byte character) is skipped with a warning, never fatal to every later re-run.
+//!
+//! The log is locked for the whole run (an exclusive `flock`, which dies with the process):
+//! a second run on the same log could read it before the first run's result lines are in and
+//! send the same messages again, so it stops at once with exit 75.
 
 use crate::compose::{Draft, Problems};
 use crate::dsn::Dsn;
@@ -40,10 +47,19 @@ same command again (after a crash or Ctrl-C) skips what was accepted and sends t
 A message that may have been delivered (the connection was lost after its data, or the tool
 stopped while sending it) is listed and not sent again unless --resend-unknown is given.
 
+A line of the outcome log that cannot be read (cut short by a crash, even in the middle
+of a multi-byte character) is skipped with a warning; the message's earlier line then
+stands, so a message cut after its `started` line counts as delivery unknown.
+
+The outcome log is locked while a run uses it: a second run on the same log stops at once
+(exit 75) instead of sending what the first is sending. The lock ends with the run, even
+when it is killed, so there is never a stale lock to remove.
+
 Exit codes:
   0   every message was accepted (now or by an earlier run)
   79  some messages may or may not have been delivered: they are listed
-  75  some messages were not sent (temporary failures, Ctrl-C): run the same command again
+  75  some messages were not sent (temporary failures, Ctrl-C), or another run holds the
+      outcome log: run the same command again
   69  some messages were refused for good, or some of their recipients were
   64 usage   65 bad message (every problem is listed, with its line)   74 I/O error";
 
@@ -128,6 +144,9 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
         name.push(".outcomes.jsonl");
         PathBuf::from(name)
     });
+    // Locked before it is read: a second run on the same log stops here, before it can
+    // decide anything from what the first run is still writing.
+    let log = OutcomeLog::open(&log_path)?;
     let previous = read_log(&log_path)?;
 
     let mut queue = VecDeque::new();
@@ -194,17 +213,11 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
         builder = builder.message_rate(rate);
     }
     let mailer = builder.build();
-    let log = Arc::new(OutcomeLog::open(&log_path)?);
+    log.start_on_a_fresh_line()?;
+    let log = Arc::new(log);
 
     let progress = if std::io::stderr().is_terminal() && !args.quiet {
-        let bar =
-            ProgressBar::with_draw_target(Some(queue.len() as u64), ProgressDrawTarget::stderr());
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} eta {eta} {msg}")
-        {
-            bar.set_style(style);
-        }
-        bar
+        progress_bar(queue.len(), ProgressDrawTarget::stderr())
     } else {
         ProgressBar::hidden()
     };
@@ -321,6 +334,38 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
     })
 }
 
+/// The progress bar on a terminal: done/total, the rate and the time left.
+fn progress_bar(len: usize, target: ProgressDrawTarget) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(Some(len as u64), target);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {rate} eta {eta} {msg}") {
+        // indicatif's own {per_sec} prints four decimals ("812.1560/s").
+        bar.set_style(style.with_key(
+            "rate",
+            |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&human_rate(state.per_sec()));
+            },
+        ));
+    }
+    bar
+}
+
+/// A rate as people read it: `120/s`, `2.5/s`, or per minute under one a second (`20/min`,
+/// the unit of `--rate 20/min`).
+fn human_rate(per_second: f64) -> String {
+    let (value, unit) = if per_second >= 1.0 {
+        (per_second, "s")
+    } else {
+        (per_second * 60.0, "min")
+    };
+    if !value.is_finite() {
+        "-".to_owned()
+    } else if value >= 10.0 || value == 0.0 {
+        format!("{value:.0}/{unit}")
+    } else {
+        format!("{value:.1}/{unit}")
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 struct Tally {
     accepted: usize,
@@ -435,7 +480,7 @@ fn record(key: &str, state: &str, outcome: &Report, error: Option<&str>) -> Valu
 /// Every message, or every problem with its line (or file) and field.
 fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
     let path = &args.messages;
-    let mut sources: Vec<(String, String, PathBuf)> = Vec::new(); // (label, text, base)
+    let mut sources: Vec<(Place, String, PathBuf)> = Vec::new(); // (place, text, base)
     let meta = std::fs::metadata(path)
         .map_err(|e| CliError::new(Exit::NoInput, format!("--messages {}: {e}", path.display())))?;
     let read = |p: &Path| {
@@ -452,7 +497,11 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
         files.sort();
         for file in files {
             let text = read(&file)?;
-            sources.push((file.display().to_string(), text, path.clone()));
+            let place = Place {
+                file: file.display().to_string(),
+                line: None,
+            };
+            sources.push((place, text, path.clone()));
         }
     } else {
         let text = read(path)?;
@@ -461,11 +510,11 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
             if line.trim().is_empty() {
                 continue;
             }
-            sources.push((
-                format!("{}:{}", path.display(), n + 1),
-                line.to_owned(),
-                base.clone(),
-            ));
+            let place = Place {
+                file: path.display().to_string(),
+                line: Some(n + 1),
+            };
+            sources.push((place, line.to_owned(), base.clone()));
         }
     }
     if sources.is_empty() {
@@ -474,11 +523,11 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
             format!("--messages {}: no messages", path.display()),
         ));
     }
-    let mut problems = Problems::default();
+    let mut problems = Folded::default();
     let mut items = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
     let fallback_from = default_from(&args.target, None);
-    for (label, text, base) in &sources {
+    for (place, text, base) in &sources {
         let mut here = Problems::default();
         let draft: Option<Draft> = message_file::parse(text, "message", base, &mut here);
         let built = draft.and_then(|mut draft| {
@@ -497,7 +546,7 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
                             format!("{key:?} is also the message_id at {first}"),
                         );
                     } else {
-                        seen.insert(key.clone(), label.clone());
+                        seen.insert(key.clone(), place.to_string());
                     }
                 }
             }
@@ -513,41 +562,152 @@ fn load(args: &BulkArgs) -> Result<Vec<Item>, CliError> {
                 items.push(Item { key, message, dsn });
             }
         } else {
-            problems.extend_at(label, here);
+            problems.add(place, here);
         }
     }
-    problems.into_result()?;
+    problems.into_problems().into_result()?;
     Ok(items)
 }
 
-/// Reads what an earlier run recorded: the last word on each message_id. A line cut short by
-/// a crash is ignored (the message's `started` line then stands: delivery unknown).
-fn read_log(path: &Path) -> Result<BTreeMap<String, Logged>, CliError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
-        Err(e) => {
-            return Err(CliError::new(
-                Exit::IoErr,
-                format!("cannot read the outcome log {}: {e}", path.display()),
-            ))
+/// Where a message came from: a line of a JSON-lines file, or a file of a directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Place {
+    file: String,
+    line: Option<usize>,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}", self.file),
+            None => f.write_str(&self.file),
         }
+    }
+}
+
+/// The problems of every message, each listed once: the same mistake on 203 lines is one
+/// line saying where and how often, not 203 lines.
+#[derive(Default)]
+struct Folded {
+    /// (exit status, field, what, where), in the order first seen.
+    groups: Vec<(Exit, String, String, Vec<Place>)>,
+    index: HashMap<(String, String), usize>,
+}
+
+impl Folded {
+    fn add(&mut self, place: &Place, problems: Problems) {
+        for (exit, at, what) in problems.into_parts() {
+            let key = (at, what);
+            if let Some(places) = self
+                .index
+                .get(&key)
+                .and_then(|&i| self.groups.get_mut(i))
+                .map(|group| &mut group.3)
+            {
+                // The same problem twice in one message is one problem.
+                if places.last() != Some(place) {
+                    places.push(place.clone());
+                }
+                continue;
+            }
+            self.index.insert(key.clone(), self.groups.len());
+            self.groups.push((exit, key.0, key.1, vec![place.clone()]));
+        }
+    }
+
+    fn into_problems(self) -> Problems {
+        let mut problems = Problems::default();
+        for (exit, at, what, places) in self.groups {
+            problems.add(exit, format!("{}: {at}", places_label(&places)), what);
+        }
+        problems
+    }
+}
+
+/// `orders.jsonl:7`, `orders.jsonl:1-100,102-204 (203 lines)`, `out/a.json, out/b.json, …
+/// (12 files)`.
+fn places_label(places: &[Place]) -> String {
+    const SHOWN: usize = 8;
+    match places {
+        [] => String::new(),
+        [only] => only.to_string(),
+        [first, ..] => {
+            let lines: Vec<usize> = places.iter().filter_map(|p| p.line).collect();
+            if lines.len() == places.len() {
+                let mut ranges: Vec<(usize, usize)> = Vec::new();
+                for line in lines.iter().copied() {
+                    match ranges.last_mut() {
+                        Some((_, end)) if *end + 1 == line => *end = line,
+                        _ => ranges.push((line, line)),
+                    }
+                }
+                let mut text: Vec<String> = ranges
+                    .iter()
+                    .take(SHOWN)
+                    .map(|&(start, end)| {
+                        if start == end {
+                            start.to_string()
+                        } else {
+                            format!("{start}-{end}")
+                        }
+                    })
+                    .collect();
+                if ranges.len() > SHOWN {
+                    text.push("…".into());
+                }
+                format!("{}:{} ({} lines)", first.file, text.join(","), lines.len())
+            } else {
+                let mut names: Vec<String> = places.iter().take(2).map(Place::to_string).collect();
+                if places.len() > 2 {
+                    names.push("…".into());
+                }
+                format!("{} ({} files)", names.join(", "), places.len())
+            }
+        }
+    }
+}
+
+/// Reads what an earlier run recorded: the last word on each message_id.
+///
+/// The log is read as bytes, line by line: a line that is not a whole JSON record — cut short
+/// by a crash, even in the middle of a multi-byte character, or otherwise damaged — is skipped
+/// with a warning. It cannot hide a sent message: the `started` line of a message is written
+/// and fsynced before anything is sent, so a cut result line leaves that `started` line (or
+/// an earlier result) as the last word, and a cut `started` line means nothing was sent.
+fn read_log(path: &Path) -> Result<BTreeMap<String, Logged>, CliError> {
+    use std::io::BufRead;
+    let fail = |e: std::io::Error| {
+        CliError::new(
+            Exit::IoErr,
+            format!("cannot read the outcome log {}: {e}", path.display()),
+        )
     };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(fail(e)),
+    };
+    let mut reader = std::io::BufReader::new(file);
     let mut states = BTreeMap::new();
     let mut bad = Vec::new();
-    for (n, line) in text.lines().enumerate() {
-        if line.trim().is_empty() {
+    let mut line = Vec::new();
+    for n in 1usize.. {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).map_err(fail)? == 0 {
+            break;
+        }
+        if line.trim_ascii().is_empty() {
             continue;
         }
         let parsed: Option<(String, String)> =
-            serde_json::from_str::<Value>(line).ok().and_then(|v| {
+            serde_json::from_slice::<Value>(&line).ok().and_then(|v| {
                 Some((
                     v.get("message_id")?.as_str()?.to_owned(),
                     v.get("outcome")?.as_str()?.to_owned(),
                 ))
             });
         let Some((key, outcome)) = parsed else {
-            bad.push(n + 1);
+            bad.push(n);
             continue;
         };
         let state = match outcome.as_str() {
@@ -570,11 +730,17 @@ fn read_log(path: &Path) -> Result<BTreeMap<String, Logged>, CliError> {
 }
 
 /// The append-only outcome log: each line written whole and fsynced before going on.
+///
+/// The file is locked (`flock`, exclusive) for the whole run, so that two runs on one log can
+/// never both send a message; the lock goes with the process, even after SIGKILL, so there is
+/// no stale lock to clear by hand.
 struct OutcomeLog {
     file: Mutex<std::fs::File>,
 }
 
 impl OutcomeLog {
+    /// Opens the log, creating it (and fsyncing its directory, so the new name survives a
+    /// crash) if needed, and locks it; another run holding it is a temporary failure (75).
     fn open(path: &Path) -> Result<Self, CliError> {
         let fail = |e: std::io::Error| {
             CliError::new(
@@ -582,26 +748,67 @@ impl OutcomeLog {
                 format!("cannot open the outcome log {}: {e}", path.display()),
             )
         };
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(fail)?;
-        // A crash may have cut the last line short: start on a fresh line.
-        let len = file.metadata().map_err(fail)?.len();
-        if len > 0 {
-            use std::io::{Read, Seek, SeekFrom};
-            let mut last = [0u8; 1];
-            file.seek(SeekFrom::Start(len - 1)).map_err(fail)?;
-            file.read_exact(&mut last).map_err(fail)?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n").map_err(fail)?;
+        let mut options = std::fs::OpenOptions::new();
+        options.append(true).read(true);
+        let (file, created) = match options.clone().create_new(true).open(path) {
+            Ok(file) => (file, true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                (options.open(path).map_err(fail)?, false)
             }
+            Err(e) => return Err(fail(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(CliError::new(
+                    Exit::TempFail,
+                    format!(
+                        "the outcome log {} is in use by another `smtpwire bulk` run; \
+                         nothing was sent",
+                        path.display()
+                    ),
+                )
+                .hint(
+                    "two runs on one log could send a message twice: wait for the other run \
+                     to end, then run the same command again",
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(CliError::new(
+                    Exit::IoErr,
+                    format!("cannot lock the outcome log {}: {e}", path.display()),
+                )
+                .hint("keep the outcome log on a local file system that supports locks"))
+            }
+        }
+        if created {
+            sync_directory_of(path).map_err(fail)?;
         }
         Ok(Self {
             file: Mutex::new(file),
         })
+    }
+
+    /// A crash may have cut the last line short: the next record starts on a fresh line.
+    fn start_on_a_fresh_line(&self) -> Result<(), CliError> {
+        use std::io::{Read, Seek, SeekFrom};
+        let fail = |e: std::io::Error| {
+            CliError::new(Exit::IoErr, format!("cannot write the outcome log: {e}"))
+        };
+        let mut file = self
+            .file
+            .lock()
+            .map_err(|_| CliError::new(Exit::IoErr, "the outcome log lock is poisoned"))?;
+        let len = file.metadata().map_err(fail)?.len();
+        if len > 0 {
+            let mut last = [0u8; 1];
+            file.seek(SeekFrom::Start(len - 1)).map_err(fail)?;
+            file.read_exact(&mut last).map_err(fail)?;
+            if last != *b"\n" {
+                file.write_all(b"\n").map_err(fail)?;
+            }
+        }
+        Ok(())
     }
 
     fn append(&self, record: &Value) -> Result<(), CliError> {
@@ -619,10 +826,131 @@ impl OutcomeLog {
     }
 }
 
+/// Fsyncs the directory holding `path`, so that a file just created there stays after a
+/// crash (fsync on the file alone does not make its directory entry durable on Linux).
+fn sync_directory_of(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_places_of_a_repeated_problem_are_folded() {
+        let line = |n| Place {
+            file: "m.jsonl".into(),
+            line: Some(n),
+        };
+        let file = |name: &str| Place {
+            file: name.into(),
+            line: None,
+        };
+        assert_eq!(places_label(&[line(7)]), "m.jsonl:7");
+        let lines: Vec<Place> = [1, 2, 3, 5, 7, 8].into_iter().map(line).collect();
+        assert_eq!(places_label(&lines), "m.jsonl:1-3,5,7-8 (6 lines)");
+        let every_other: Vec<Place> = (1..=40).step_by(2).map(line).collect();
+        assert_eq!(
+            places_label(&every_other),
+            "m.jsonl:1,3,5,7,9,11,13,15,… (20 lines)"
+        );
+        assert_eq!(places_label(&[file("d/a.json")]), "d/a.json");
+        assert_eq!(
+            places_label(&[file("d/a.json"), file("d/b.json"), file("d/c.json")]),
+            "d/a.json, d/b.json, … (3 files)"
+        );
+    }
+
+    /// A terminal that keeps what is drawn on it.
+    #[derive(Clone, Debug, Default)]
+    struct Screen(Arc<Mutex<String>>);
+
+    impl indicatif::TermLike for Screen {
+        fn width(&self) -> u16 {
+            100
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(&format!("{s}\n"))
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            self.0.lock().unwrap().push_str(s);
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            self.write_str("\n")
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_progress_bar_shows_a_rounded_rate() {
+        let screen = Screen::default();
+        let bar = progress_bar(
+            1000,
+            ProgressDrawTarget::term_like(Box::new(screen.clone())),
+        );
+        for _ in 0..300 {
+            bar.inc(1);
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        bar.finish();
+        let drawn = screen.0.lock().unwrap().clone();
+        let last = drawn
+            .lines()
+            .rev()
+            .find(|l| l.contains("300/1000"))
+            .unwrap();
+        // "300/1000 5.3/s eta …": after the counts, the rate with at most one decimal.
+        let rate = last.split_whitespace().nth(2).unwrap();
+        assert_ne!(rate, "-", "{last}");
+        let (number, unit) = rate.split_once('/').unwrap();
+        assert!(unit == "s" || unit == "min", "{last}");
+        assert!(number.parse::<f64>().is_ok(), "{last}");
+        assert!(
+            number
+                .split_once('.')
+                .is_none_or(|(_, decimals)| decimals.len() <= 1),
+            "{last}"
+        );
+    }
+
+    #[test]
+    fn rates_are_rounded_for_people() {
+        assert_eq!(human_rate(812.156), "812/s");
+        assert_eq!(human_rate(12.6), "13/s");
+        assert_eq!(human_rate(2.4567), "2.5/s");
+        assert_eq!(human_rate(1.0), "1.0/s");
+        assert_eq!(human_rate(20.0 / 60.0), "20/min");
+        assert_eq!(human_rate(0.05), "3.0/min");
+        assert_eq!(human_rate(0.0), "0/min");
+        assert_eq!(human_rate(f64::INFINITY), "-");
+        assert_eq!(human_rate(f64::NAN), "-");
+    }
 
     #[test]
     fn rates() {

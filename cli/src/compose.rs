@@ -180,12 +180,9 @@ impl Problems {
         });
     }
 
-    /// Takes over `other`'s problems, each place prefixed with `prefix` (a line of a file).
-    pub fn extend_at(&mut self, prefix: &str, other: Problems) {
-        for mut problem in other.list {
-            problem.at = format!("{prefix}: {}", problem.at);
-            self.list.push(problem);
-        }
+    /// Each problem as (exit status, place, what), for a caller that groups them.
+    pub fn into_parts(self) -> impl Iterator<Item = (Exit, String, String)> {
+        self.list.into_iter().map(|p| (p.exit, p.at, p.what))
     }
 
     /// Whether nothing was found.

@@ -17,7 +17,9 @@
 //! The body is `text` and/or `html`, or a `template`: a file (`.html`/`.htm` is HTML, anything
 //! else text) or one of each. Templates hold `{{name}}` placeholders, dotted names reaching
 //! into the payload; values are HTML-escaped in HTML templates, and a placeholder without a
-//! value is an error, never an empty string. With a template, the subject is filled in too.
+//! value is an error, never an empty string. With a `payload` or a `template`, the inline
+//! `subject`, `text` and `html` are templates too (so a bulk file needs no template files);
+//! without either they are sent as written.
 //! `message_id` makes a re-run the same message: it becomes the Message-ID (made unique to the
 //! sender's domain when it has no `@`) and seeds the MIME boundaries.
 //!
@@ -116,7 +118,11 @@ impl Reader<'_> {
             }
         };
         let template = self.template(object.get("template"));
-        let templated = template.is_some();
+        // With a payload or a template file, the inline subject, text and html are templates
+        // too; without either they are sent as written (`{{` may be meant literally).
+        let templated = template.is_some() || payload.is_some();
+        let empty = Map::new();
+        let values = payload.unwrap_or(&empty);
         let (text, html) = match template {
             Some(template) => {
                 for field in ["text", "html"] {
@@ -128,33 +134,26 @@ impl Reader<'_> {
                         );
                     }
                 }
-                let empty = Map::new();
-                let payload = payload.unwrap_or(&empty);
                 let render = |reader: &mut Self, file: Option<Sourced<PathBuf>>, html| {
-                    file.and_then(|file| reader.render_file(&file, payload, html))
+                    file.and_then(|file| reader.render_file(&file, values, html))
                 };
                 let text = render(self, template.text, false);
                 let html = render(self, template.html, true);
                 (text.map(|t| t.value), html)
             }
             None => {
-                if payload.is_some() {
-                    self.problems.add(
-                        Exit::DataErr,
-                        "payload",
-                        "a payload fills a template: give `template` too",
-                    );
+                let mut text = self.string(object, "text");
+                let mut html = self.string(object, "html");
+                if templated {
+                    text = text.and_then(|t| self.fill_inline(t, values, false));
+                    html = html.and_then(|h| self.fill_inline(h, values, true));
                 }
-                let text = self.string(object, "text").map(|t| t.value);
-                let html = self.string(object, "html");
-                (text, html)
+                (text.map(|t| t.value), html)
             }
         };
         let mut subject = self.string(object, "subject");
-        if let (Some(subject), true, Some(payload)) = (&mut subject, templated, payload) {
-            if let Some(filled) = fill(&subject.value, payload, false, &subject.at, self.problems) {
-                subject.value = filled;
-            }
+        if templated {
+            subject = subject.and_then(|s| self.fill_inline(s, values, false));
         }
         Draft {
             message_id: self.string(object, "message_id"),
@@ -299,6 +298,17 @@ impl Reader<'_> {
         };
         let at = format!("{} ({})", file.at, file.value.display());
         fill(&text, payload, html, &at, self.problems).map(|text| Sourced::new(&file.at, text))
+    }
+
+    /// An inline field (`subject`, `text`, `html`) filled in from the payload.
+    fn fill_inline(
+        &mut self,
+        field: Sourced<String>,
+        payload: &Map<String, Value>,
+        html: bool,
+    ) -> Option<Sourced<String>> {
+        fill(&field.value, payload, html, &field.at, self.problems)
+            .map(|value| Sourced::new(&field.at, value))
     }
 
     fn attachments(&mut self, value: Option<&Value>) -> Vec<Sourced<FileSpec>> {
@@ -532,6 +542,41 @@ mod tests {
         assert!(error
             .message
             .contains("payload.order is a list or an object"));
+    }
+
+    fn draft(value: Value) -> (Option<Draft>, Problems) {
+        let mut problems = Problems::default();
+        let draft = parse(&value.to_string(), "m", Path::new("."), &mut problems);
+        (draft, problems)
+    }
+
+    #[test]
+    fn inline_fields_are_templates_with_a_payload_and_literal_without() {
+        let (filled, problems) = draft(json!({
+            "subject": "Order {{order.id}}", "text": "Hi {{name}}", "html": "<b>{{name}}</b>",
+            "payload": payload(),
+        }));
+        assert!(problems.is_empty(), "{problems:?}");
+        let filled = filled.unwrap();
+        assert_eq!(filled.subject.unwrap().value, "Order 1234");
+        assert_eq!(filled.text.unwrap(), "Hi <Zhang & San>");
+        assert_eq!(filled.html.unwrap().value, "<b>&lt;Zhang &amp; San&gt;</b>");
+
+        let (literal, problems) = draft(json!({"subject": "{{x}}", "text": "a {{b}} c"}));
+        assert!(problems.is_empty(), "{problems:?}");
+        let literal = literal.unwrap();
+        assert_eq!(literal.subject.unwrap().value, "{{x}}");
+        assert_eq!(literal.text.unwrap(), "a {{b}} c");
+
+        let (_, problems) = draft(json!({"text": "Hi {{nom}}", "payload": {"name": "x"}}));
+        let error = problems.into_result().unwrap_err();
+        assert!(
+            error
+                .message
+                .starts_with("text: line 1: {{nom}} has no value"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

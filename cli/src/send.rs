@@ -49,8 +49,8 @@ pub struct SendArgs {
     /// Fields: `message_id` (a key such as "order-1234" or a whole Message-ID: a re-run with
     /// the same id is the same message), `from`, `to`, `cc`, `bcc`, `reply_to` (a string or
     /// an array), `subject`, `text` and/or `html`, or `template` (a file, `.html` for HTML,
-    /// or {"text": FILE, "html": FILE}) with `payload` (an object): `{{name}}` in the
-    /// templates and the subject is replaced by the payload's value, HTML-escaped in HTML,
+    /// or {"text": FILE, "html": FILE}), `payload` (an object): with either, `{{name}}` in
+    /// the subject, text, html and templates is the payload's value, HTML-escaped in HTML,
     /// and a placeholder without a value is an error; `attachments` (paths, or {"path",
     /// "filename", "content_type", "content_id"}), `headers` (an object), `notify`, `ret`,
     /// `envid` (as the flags below, which win over them). Paths are relative to the file.

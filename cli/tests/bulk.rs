@@ -47,8 +47,9 @@ fn plain(address: &str) -> Vec<String> {
 /// The last outcome of each message_id in the log.
 fn log_states(path: &Path) -> BTreeMap<String, String> {
     let mut states = BTreeMap::new();
-    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
-        let Ok(value) = serde_json::from_str::<Value>(line) else {
+    let bytes = std::fs::read(path).unwrap_or_default();
+    for line in bytes.split(|&b| b == b'\n') {
+        let Ok(value) = serde_json::from_slice::<Value>(line) else {
             continue;
         };
         let key = value["message_id"].as_str().unwrap().to_owned();
@@ -499,4 +500,348 @@ fn a_directory_of_message_files_is_sent_in_name_order() {
     assert_eq!(order, expected, "{stdout}");
     let counts = settled_counts(&servers.maildir, &token, 3);
     assert_eq!(counts.len(), 3, "{counts:?}");
+}
+
+/// A plain SMTP server on loopback that takes every message and keeps its data. The first
+/// connection is held before its greeting until `release` is called, so that a test can act
+/// while a run is in the middle of sending.
+struct Recorder {
+    address: String,
+    messages: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    connected: std::sync::mpsc::Receiver<()>,
+    release: std::sync::mpsc::Sender<()>,
+}
+
+impl Recorder {
+    fn start(hold_first: bool) -> Self {
+        use std::sync::mpsc::channel;
+        use std::sync::{Arc, Mutex};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = listener.local_addr().unwrap().to_string();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let (connected_tx, connected) = channel();
+        let (release, release_rx) = channel::<()>();
+        let kept = Arc::clone(&messages);
+        std::thread::spawn(move || {
+            let mut release_rx = Some(release_rx);
+            for stream in listener.incoming().flatten() {
+                let _ = connected_tx.send(());
+                let hold = if hold_first { release_rx.take() } else { None };
+                let kept = Arc::clone(&kept);
+                std::thread::spawn(move || {
+                    if let Some(hold) = hold {
+                        let _ = hold.recv_timeout(Duration::from_secs(60));
+                    }
+                    let _ = Self::serve(stream, &kept);
+                });
+            }
+        });
+        Self {
+            address,
+            messages,
+            connected,
+            release,
+        }
+    }
+
+    fn serve(
+        stream: std::net::TcpStream,
+        kept: &std::sync::Mutex<Vec<String>>,
+    ) -> std::io::Result<()> {
+        use std::io::{BufRead, BufReader, Write};
+        let mut writer = stream.try_clone()?;
+        let mut reader = BufReader::new(stream);
+        writer.write_all(b"220 recorder ESMTP\r\n")?;
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line)? == 0 {
+                return Ok(());
+            }
+            let command = line.trim_end().to_ascii_uppercase();
+            if command.starts_with("EHLO") {
+                writer.write_all(b"250-recorder\r\n250 8BITMIME\r\n")?;
+            } else if command == "DATA" {
+                writer.write_all(b"354 go ahead\r\n")?;
+                let mut data = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line)? == 0 {
+                        return Ok(());
+                    }
+                    if line == ".\r\n" {
+                        break;
+                    }
+                    data.push_str(&line);
+                }
+                kept.lock().unwrap().push(data);
+                writer.write_all(b"250 2.0.0 ok\r\n")?;
+            } else if command == "QUIT" {
+                writer.write_all(b"221 bye\r\n")?;
+                return Ok(());
+            } else {
+                writer.write_all(b"250 ok\r\n")?;
+            }
+        }
+    }
+
+    /// Waits (up to a minute) for the next connection.
+    fn wait_for_connection(&self) {
+        self.connected
+            .recv_timeout(Duration::from_secs(60))
+            .expect("no connection");
+    }
+
+    /// How many times each message arrived, by the key in its Message-ID.
+    fn counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for data in self.messages.lock().unwrap().iter() {
+            let id = data
+                .lines()
+                .find_map(|l| l.strip_prefix("Message-ID: <"))
+                .and_then(|rest| rest.split_once('@'))
+                .map(|(key, _)| key.to_owned())
+                .unwrap_or_default();
+            *counts.entry(id).or_insert(0) += 1;
+        }
+        counts
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_log_is_refused_while_the_first_holds_it() {
+    let server = Recorder::start(true);
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let (path, keys) = write_messages(dir.path(), &token, 3);
+    let log = dir.path().join("out.jsonl");
+    let command = || {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_smtpwire"));
+        command
+            .env(
+                "HOME",
+                std::env::temp_dir().join("smtpwire-cli-tests-empty-home"),
+            )
+            .env_remove("SMTPWIRE_PASSWORD")
+            .arg("bulk")
+            .args(plain(&server.address))
+            .args(["--concurrency", "1", "--messages"])
+            .arg(&path)
+            .arg("--outcomes")
+            .arg(&log)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+    // The first run has logged its first message as started and waits for the greeting.
+    let first = command().spawn().unwrap();
+    server.wait_for_connection();
+    let second = command().output().unwrap();
+    let (stdout, stderr) = outputs(&second);
+    server.release.send(()).unwrap();
+    let first = first.wait_with_output().unwrap();
+    let (first_out, first_err) = outputs(&first);
+    let counts = server.counts();
+    for key in &keys {
+        assert_eq!(counts.get(key), Some(&1), "{key}: {counts:?}\n{stdout}");
+    }
+    assert!(first.status.success(), "{first_out}\n{first_err}");
+    assert_eq!(second.status.code(), Some(75), "{stdout}\n{stderr}");
+    assert!(stderr.contains("in use by another"), "{stderr}");
+    assert!(
+        !stdout.contains('✓'),
+        "the second run sent something: {stdout}"
+    );
+    assert!(log_states(&log).values().all(|s| s == "accepted"));
+}
+
+#[test]
+fn a_log_line_cut_inside_a_utf8_character_is_skipped_like_a_cut_ascii_line() {
+    let server = Recorder::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let (path, keys) = write_messages(dir.path(), &token, 2);
+    let log = dir.path().join("out.jsonl");
+    let mut bytes = Vec::new();
+    for line in [
+        json!({"message_id": keys[0], "outcome": "started"}),
+        json!({"message_id": keys[0], "outcome": "accepted", "attempts": 1}),
+        json!({"message_id": keys[1], "outcome": "started"}),
+    ] {
+        bytes.extend_from_slice(format!("{line}\n").as_bytes());
+    }
+    // A crash while writing a Chinese reply: the line ends after the first byte of "箱".
+    let cut = json!({"message_id": keys[1], "outcome": "unknown",
+        "error": "550 邮箱不可用"})
+    .to_string();
+    let at = cut.find('箱').unwrap() + 1;
+    bytes.extend_from_slice(&cut.as_bytes()[..at]);
+    std::fs::write(&log, &bytes).unwrap();
+    let run = |extra: &[&str]| {
+        smtpwire()
+            .arg("bulk")
+            .args(plain(&server.address))
+            .args(extra)
+            .arg("--messages")
+            .arg(&path)
+            .arg("--outcomes")
+            .arg(&log)
+            .output()
+            .unwrap()
+    };
+    let output = run(&[]);
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(79), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("ignoring unreadable line(s) [4]"),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&format!("? {}", keys[1])), "{stdout}");
+    assert!(stdout.contains("nothing to send"), "{stdout}");
+    assert!(server.counts().is_empty());
+    assert_eq!(std::fs::read(&log).unwrap(), bytes, "log untouched");
+
+    let output = run(&["--resend-unknown"]);
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("ignoring unreadable line(s) [4]"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("sent 1: 1 accepted"), "{stdout}");
+    assert_eq!(
+        server.counts(),
+        BTreeMap::from([(keys[1].clone(), 1)]),
+        "only the unknown message is sent again"
+    );
+    assert_eq!(log_states(&log)[&keys[1]], "accepted");
+}
+
+#[test]
+fn inline_text_html_and_subject_are_templates_filled_from_the_payload() {
+    let server = Recorder::start(false);
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let mut text = String::new();
+    let names = ["张三", "<Li & Si>"];
+    for (i, name) in names.iter().enumerate() {
+        let line = json!({
+            "message_id": format!("{token}-{i}"),
+            "from": "tester@smtpwire.test",
+            "to": "tester@smtpwire.test",
+            "subject": "Order {{order.id}} for {{name}}",
+            "text": "Hello {{name}}, order {{order.id}} has shipped.",
+            "html": "<p>Hello {{name}}</p>",
+            "payload": {"name": name, "order": {"id": 1000 + i}},
+        });
+        text.push_str(&format!("{line}\n"));
+    }
+    let path = dir.path().join("m.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&server.address))
+        .args(["--concurrency", "1", "--messages"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let messages = server.messages.lock().unwrap().clone();
+    assert_eq!(messages.len(), 2);
+    for (i, name) in names.iter().enumerate() {
+        let data = messages
+            .iter()
+            .find(|m| m.contains(&format!("{token}-{i}@")))
+            .unwrap();
+        let parsed = mail_parser::MessageParser::default()
+            .parse(data.as_bytes())
+            .unwrap();
+        let id = 1000 + i;
+        assert_eq!(
+            parsed.subject(),
+            Some(format!("Order {id} for {name}").as_str())
+        );
+        assert_eq!(
+            parsed.body_text(0).unwrap().trim_end(),
+            format!("Hello {name}, order {id} has shipped.")
+        );
+        let html = parsed.body_html(0).unwrap();
+        assert!(html.contains("<p>Hello ") && !html.contains("{{"), "{html}");
+        if name.contains('<') {
+            assert!(
+                html.contains("&lt;Li &amp; Si&gt;"),
+                "escaped in HTML: {html}"
+            );
+        }
+    }
+
+    // `send --message` reads the same form: the same file line makes the same message.
+    let single = dir.path().join("one.json");
+    std::fs::write(&single, text.lines().next().unwrap()).unwrap();
+    let output = smtpwire()
+        .args(["send", "--dry-run", "--message"])
+        .arg(&single)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let parsed = mail_parser::MessageParser::default()
+        .parse(output.stdout.as_slice())
+        .unwrap();
+    assert_eq!(parsed.subject(), Some("Order 1000 for 张三"));
+    assert_eq!(
+        parsed.body_text(0).unwrap().trim_end(),
+        "Hello 张三, order 1000 has shipped."
+    );
+}
+
+#[test]
+fn a_placeholder_without_a_value_in_inline_text_is_an_error_reported_once_per_kind() {
+    let sentinel = Sentinel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token = token();
+    let mut text = String::new();
+    for i in 0..203 {
+        let line = json!({
+            "message_id": format!("{token}-{i}"),
+            "from": "tester@smtpwire.test",
+            "to": "tester@smtpwire.test",
+            "subject": "hi",
+            "text": "Hello {{name}}",
+            "payload": {"nom": "x"},
+            "colour": "blue",
+        });
+        text.push_str(&format!("{line}\n"));
+    }
+    // One line with its own problem, in the middle.
+    let mut lines: Vec<&str> = text.lines().collect();
+    lines.insert(100, "{not json");
+    let path = dir.path().join("m.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let output = smtpwire()
+        .arg("bulk")
+        .args(plain(&sentinel.address))
+        .arg("--messages")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = outputs(&output);
+    assert_eq!(output.status.code(), Some(65), "{stdout}\n{stderr}");
+    assert_eq!(sentinel.connections(), 0);
+    assert_eq!(
+        stderr.matches("{{name}} has no value").count(),
+        1,
+        "folded into one line: {stderr}"
+    );
+    assert_eq!(stderr.matches("colour").count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("m.jsonl:1-100,102-204 (203 lines): text: line 1: {{name}} has no value"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("m.jsonl:101: message: not valid JSON"),
+        "{stderr}"
+    );
+    assert!(stderr.lines().count() < 10, "{stderr}");
 }

@@ -2,11 +2,16 @@
 //!
 //! The input is split at 0xFF into fields (flags, subject, display name, address list, text,
 //! HTML, file name, attachment bytes, custom header value). Whatever the builder accepts must
-//! come out wire-safe and decode, with mail-parser, to exactly what went in; whatever it
-//! refuses must contain a line break or NUL, or fail to parse as an address.
+//! come out wire-safe and decode, with mail-parser, to exactly what went in. Every refusal is
+//! one the input explains, each named below: a line break or NUL, an empty value, a file name
+//! over 1,024 octets, a non-ASCII local part without SMTPUTF8, or a recipient whose envelope
+//! path would exceed RFC 5321's 256 octets. Any other refusal is a finding.
 
 use mail_parser::{MessageParser, MimeHeaders};
-use smtpwire::mime::{Address, Attachment, Error, Invalid, Message, NamedAddress, SeededRandom};
+use smtpwire::mime::{
+    Address, Attachment, Error, Field, Invalid, Message, NamedAddress, SeededRandom,
+};
+use smtpwire::InputError;
 
 pub fn run(data: &[u8]) {
     let mut fields = data.split(|&b| b == 0xff);
@@ -64,6 +69,20 @@ pub fn run(data: &[u8]) {
             reason: Invalid::NeedsSmtpUtf8,
             ..
         }) => return assert!(flags & 2 == 0),
+        // RFC 5321 §4.5.3.1.3: a path is at most 256 octets, its angle brackets included. A
+        // header may hold a longer address; the envelope cannot carry it.
+        Err(Error::Invalid {
+            field: Field::Envelope,
+            reason: Invalid::Envelope(InputError::Address("path over 256 octets")),
+        }) => {
+            let longest = to_list
+                .iter()
+                .flatten()
+                .flat_map(Address::mailboxes)
+                .map(|m| m.address().len())
+                .max();
+            return assert!(longest.is_some_and(|len| len + 2 > 256), "{to:?}");
+        }
         Err(e) => panic!("unexpected refusal: {e}"),
     };
     let bytes = message.to_bytes().expect("in-memory messages always write");

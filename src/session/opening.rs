@@ -23,34 +23,40 @@ impl Session {
         self.send(Command::Ehlo(self.config.client_name.clone()), Expect::Ehlo);
     }
 
+    /// RFC 5321 §4.3.2: 250 is the only success reply to EHLO and to HELO. Any other 2xx (a
+    /// 221 "closing", a second 220) or a 1xx/3xx is a broken protocol, never a greeting.
     pub(super) fn on_ehlo(&mut self, reply: Reply) -> Result<(), Error> {
-        if reply.code().class() == 2 {
-            self.capabilities = Some(Capabilities::from_ehlo(&reply));
-            return self.after_hello();
+        match reply.code().get() {
+            250 => {
+                self.capabilities = Some(Capabilities::from_ehlo(&reply));
+                self.after_hello()
+            }
+            // "Command unrecognized" / "not implemented": a server from before ESMTP, which
+            // HELO can still talk to. HELO cannot negotiate STARTTLS, so it is a fallback only
+            // when TLS is on or optional.
+            500 | 502 if self.tls_active || !self.config.tls.requires_tls() => {
+                self.send(Command::Helo(self.config.client_name.clone()), Expect::Helo);
+                Ok(())
+            }
+            500 | 502 => Err(Error::unsupported(Phase::Ehlo, Unsupported::Ehlo).with_reply(reply)),
+            // Any other refusal (504 for our name, 550, 554, 421) refuses this client: HELO
+            // would get the same answer.
+            _ if reply.is_transient() || reply.is_permanent() => {
+                Err(Error::rejected(Phase::Ehlo, reply))
+            }
+            _ => Err(unexpected(Phase::Ehlo, reply)),
         }
-        if reply.is_positive() {
-            return Err(unexpected(Phase::Ehlo, reply));
-        }
-        // HELO cannot negotiate STARTTLS, so it is a fallback only when TLS is on or optional.
-        if reply.is_permanent() && (self.tls_active || !self.config.tls.requires_tls()) {
-            self.send(Command::Helo(self.config.client_name.clone()), Expect::Helo);
-            return Ok(());
-        }
-        if reply.is_permanent() {
-            return Err(Error::unsupported(Phase::Ehlo, Unsupported::Ehlo).with_reply(reply));
-        }
-        Err(Error::rejected(Phase::Ehlo, reply))
     }
 
     pub(super) fn on_helo(&mut self, reply: Reply) -> Result<(), Error> {
-        match reply.code().class() {
-            2 => {
-                self.capabilities = Some(Capabilities::default());
-                self.after_hello()
-            }
-            3 => Err(unexpected(Phase::Helo, reply)),
-            _ => Err(Error::rejected(Phase::Helo, reply)),
+        if reply.code() == ReplyCode::OK {
+            self.capabilities = Some(Capabilities::default());
+            return self.after_hello();
         }
+        if reply.is_transient() || reply.is_permanent() {
+            return Err(Error::rejected(Phase::Helo, reply));
+        }
+        Err(unexpected(Phase::Helo, reply))
     }
 
     /// After EHLO/HELO: STARTTLS, AUTH or ready, as the policy and the server allow.

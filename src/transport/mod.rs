@@ -250,7 +250,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 continue;
             }
             match action? {
-                Action::Send(bytes) => self.write(&bytes).await?,
+                Action::Send(bytes) => self.send_bytes(bytes).await?,
                 Action::Receive => self.read().await?,
                 Action::StartTls => self.start_tls().await?,
                 Action::ProbeTls => self.start_probe(),
@@ -690,7 +690,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     async fn pump(&mut self) -> Result<Action, Error> {
         match self.stashed.take() {
             // Left by `next_event`: carried out, not handed to the caller.
-            Some(Action::Send(bytes)) => self.write(&bytes).await?,
+            Some(Action::Send(bytes)) => self.send_bytes(bytes).await?,
             Some(Action::ProbeTls) => self.start_probe(),
             Some(action) => return Ok(action),
             None => {}
@@ -699,7 +699,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             let action = self.session.next_action(now());
             self.take_events();
             match action? {
-                Action::Send(bytes) => self.write(&bytes).await?,
+                Action::Send(bytes) => self.send_bytes(bytes).await?,
                 Action::Receive => self.read().await?,
                 Action::StartTls => self.start_tls().await?,
                 Action::ProbeTls => self.start_probe(),
@@ -731,6 +731,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                 _ => {}
             }
         }
+    }
+
+    /// Writes bytes the session handed out, then wipes them: they may hold an AUTH line, and
+    /// no password should stay in freed memory.
+    async fn send_bytes(&mut self, mut bytes: Vec<u8>) -> Result<(), Error> {
+        let written = self.write(&bytes).await;
+        crate::Zeroize::zeroize(&mut bytes);
+        written
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {

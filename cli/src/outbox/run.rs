@@ -517,7 +517,7 @@ impl Worker {
     /// Logs a database failure and waits a little longer each time (at most 5 s).
     async fn db_trouble(&self, what: &str, error: &DbError, failures: &mut u32) {
         *failures += 1;
-        if *failures <= 3 || *failures % 20 == 0 {
+        if *failures <= 3 || (*failures).is_multiple_of(20) {
             eprintln!("outbox: {what}: {error}; trying again");
         }
         let wait = Duration::from_millis(100u64 << (*failures).min(6)).min(Duration::from_secs(5));
@@ -855,7 +855,7 @@ impl Worker {
                             break None;
                         }
                         failures += 1;
-                        if failures <= 3 || failures % 20 == 0 {
+                        if failures <= 3 || failures.is_multiple_of(20) {
                             eprintln!("outbox: record outcomes: {error}; trying again");
                         }
                         let wait = Duration::from_millis(50u64 << failures.min(7));

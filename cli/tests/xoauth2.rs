@@ -1,0 +1,82 @@
+//! `smtpwire send --auth xoauth2` against aiosmtpd's XOAUTH2 (`scripts/test-servers.sh`): the
+//! token works, a wrong one is exit 77, and neither shows in any output, transcript included.
+//! Skipped without the servers (or an instance without XOAUTH2), except under `CI=true`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "fixtures/common.rs"]
+mod common;
+
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
+use common::{outputs, servers, smtpwire, token, Servers};
+
+fn oauth_token() -> Option<String> {
+    let token = std::env::var("SMTPWIRE_TEST_OAUTH_TOKEN").ok();
+    if token.is_none() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but aiosmtpd has no XOAUTH2: restart scripts/test-servers.sh and export its env"
+        );
+        eprintln!("skipping: aiosmtpd with XOAUTH2 not running (SMTPWIRE_TEST_OAUTH_TOKEN unset)");
+    }
+    token
+}
+
+fn send_with_token(servers: &Servers, secret: &str, subject: &str) -> std::process::Output {
+    smtpwire()
+        .env("SMTPWIRE_TEST_TOKEN_UNDER_TEST", secret)
+        .arg("send")
+        .args(["--server", &Servers::by_name(&servers.aiosmtpd)])
+        .args(["--tls", "starttls", "--ca-file"])
+        .arg(&servers.ca)
+        .args(["--user", &servers.user])
+        .args(["--password-env", "SMTPWIRE_TEST_TOKEN_UNDER_TEST"])
+        .args(["--auth", "xoauth2", "--transcript"])
+        .args(["--to", "someone@smtpwire.test", "--subject", subject])
+        .args(["--text", "sent with an OAuth token"])
+        .output()
+        .unwrap()
+}
+
+fn assert_hidden(user: &str, secret: &str, shown: &str) {
+    let initial = format!("user={user}\x01auth=Bearer {secret}\x01\x01");
+    for form in [
+        secret.to_owned(),
+        BASE64.encode(&initial),
+        BASE64.encode(secret),
+    ] {
+        assert!(!shown.contains(&form), "{form:?} shown in:\n{shown}");
+    }
+}
+
+#[test]
+fn xoauth2_sends_with_the_token_and_never_shows_it() {
+    let Some(servers) = servers() else { return };
+    let Some(secret) = oauth_token() else { return };
+    let subject = token();
+    let output = send_with_token(&servers, &secret, &subject);
+    let (stdout, stderr) = outputs(&output);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let shown = format!("{stdout}\n{stderr}");
+    assert!(shown.contains("AUTH XOAUTH2"), "{shown}");
+    assert!(shown.contains("235"), "{shown}");
+    assert_hidden(&servers.user, &secret, &shown);
+    common::delivered(&servers.aiosmtpd_dir, &subject, 1);
+}
+
+#[test]
+fn a_wrong_xoauth2_token_is_exit_77_and_never_shown() {
+    let Some(servers) = servers() else { return };
+    let Some(secret) = oauth_token() else { return };
+    let wrong = "ya29.an-expired-token-XYZ123";
+    let output = send_with_token(&servers, wrong, &token());
+    let (stdout, stderr) = outputs(&output);
+    // aiosmtpd answers the client's empty line after its JSON challenge with 535; a "*"
+    // (cancel) would have got 501 instead.
+    assert_eq!(output.status.code(), Some(77), "{stdout}\n{stderr}");
+    assert!(stderr.contains("535 5.7.8"), "{stderr}");
+    let shown = format!("{stdout}\n{stderr}");
+    assert_hidden(&servers.user, wrong, &shown);
+    assert_hidden(&servers.user, &secret, &shown);
+}
