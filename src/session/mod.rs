@@ -354,23 +354,27 @@ impl Session {
         self.set_now(now);
         let action = self.step();
         self.deadline = match &action {
-            Ok(Action::Send(_)) => {
-                Some(self.deadline_in(Waiting::Write, self.config.timeouts.data_block))
-            }
-            Ok(Action::Receive) => self.reply_deadline(),
+            Ok(Action::Send(_)) => Some(Deadline {
+                at: now + self.config.timeouts.data_block,
+                waiting: Waiting::Write,
+            }),
+            Ok(Action::Receive) => self.reply_deadline(now),
             Ok(Action::StartTls) => match self.deadline {
                 kept @ Some(Deadline {
                     waiting: Waiting::Handshake,
                     ..
                 }) => kept,
-                _ => Some(self.deadline_in(Waiting::Handshake, self.config.timeouts.tls_handshake)),
+                _ => Some(Deadline {
+                    at: now + self.config.timeouts.tls_handshake,
+                    waiting: Waiting::Handshake,
+                }),
             },
             // The greeting is still awaited while the probe runs.
             Ok(Action::ProbeTls) => self.deadline,
             _ => None,
         };
         if self.probe == Probe::Waiting(None) && matches!(action, Ok(Action::Receive)) {
-            if let (Some(now), Some(after)) = (self.now, self.config.timeouts.tls_probe) {
+            if let Some(after) = self.config.timeouts.tls_probe {
                 self.probe = Probe::Waiting(Some(now + after));
             }
         }
@@ -930,22 +934,9 @@ impl Session {
         }
     }
 
-    fn deadline_in(&self, waiting: Waiting, timeout: Duration) -> Deadline {
-        let now = self.now.unwrap_or_else(|| self.origin_or_now());
-        Deadline {
-            at: now + timeout,
-            waiting,
-        }
-    }
-
-    /// Only reached before any time was given, which `next_action` rules out.
-    fn origin_or_now(&self) -> Instant {
-        self.origin.unwrap_or_else(Instant::now)
-    }
-
     /// The deadline of the reply awaited: kept while the same reply is awaited, so a server
     /// trickling bytes cannot stretch it.
-    fn reply_deadline(&self) -> Option<Deadline> {
+    fn reply_deadline(&self, now: Instant) -> Option<Deadline> {
         let expect = *self.pending.front()?;
         match self.deadline {
             Some(
@@ -954,7 +945,10 @@ impl Session {
                     ..
                 },
             ) if index == self.replies => Some(kept),
-            _ => Some(self.deadline_in(Waiting::Reply(self.replies), self.timeout_for(expect))),
+            _ => Some(Deadline {
+                at: now + self.timeout_for(expect),
+                waiting: Waiting::Reply(self.replies),
+            }),
         }
     }
 
