@@ -390,31 +390,24 @@ impl<C: Connector> Mailer<C> {
         let sent = lease.send(envelope, body).await;
         let duration = started.elapsed();
         match &sent {
-            Ok(report) => self.report_accepted(report, duration),
+            Ok(report) => {
+                self.report_accepted(report, duration);
+                self.report_unknown(report);
+            }
             Err(error) => {
                 observers.emit(Event::AttemptFailed { error, duration });
                 if let Some(report) = error.report() {
-                    self.report_unknown(report, error);
+                    self.report_unknown(report);
                 }
             }
-        }
-        if let Ok(report) = &sent {
-            self.report_unknown(
-                report,
-                &Error::new(ErrorKind::ConnectionClosed, Phase::DataEnd),
-            );
         }
         sent
     }
 
-    /// Says which recipients may have the message without a reply saying so.
-    fn report_unknown(&self, report: &Report, error: &Error) {
+    /// Says which recipients may have the message without a reply saying so, and why.
+    fn report_unknown(&self, report: &Report) {
         let unknown = report.with_status(Status::Unknown).count();
-        if unknown > 0 {
-            let error = report
-                .with_status(Status::Unknown)
-                .find_map(|r| r.error())
-                .unwrap_or(error);
+        if let Some(error) = report.with_status(Status::Unknown).find_map(|r| r.error()) {
             self.shared.observers.emit(Event::DeliveryUnknown {
                 error,
                 recipients: unknown,
