@@ -14,53 +14,21 @@
     clippy::indexing_slicing
 )]
 
+#[path = "fixtures/common.rs"]
+mod common;
 #[path = "../../tests/support/scripted.rs"]
 mod scripted;
 
 use assert_cmd::Command;
 use base64::Engine as _;
+use common::{by_name, servers};
 use std::io::Read as _;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 // ===== the real servers =====
-
-struct Servers {
-    plain: u16,
-    submission: u16,
-    smtps: u16,
-    ca: PathBuf,
-    user: String,
-    password: String,
-    tls: PathBuf,
-}
-
-fn servers() -> Option<Servers> {
-    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
-    let port = |address: String| address.rsplit(':').next()?.parse().ok();
-    let found = (|| {
-        Some(Servers {
-            plain: port(var("POSTFIX_PLAIN")?)?,
-            submission: port(var("POSTFIX_SUBMISSION")?)?,
-            smtps: port(var("POSTFIX_SMTPS")?)?,
-            ca: var("CA")?.into(),
-            user: var("USER")?,
-            password: var("PASSWORD")?,
-            tls: PathBuf::from(var("UNTRUSTED_CERT")?).parent()?.to_owned(),
-        })
-    })();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env"
-        );
-        eprintln!("skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
-    }
-    found
-}
 
 /// What one run printed.
 struct Run {
@@ -142,7 +110,7 @@ fn starttls_with_the_right_password_passes_every_step() {
     let run = check(
         &[
             "--server",
-            &format!("localhost:{}", s.submission),
+            &by_name(&s.submission),
             "--ca-file",
             s.ca.to_str().unwrap(),
             "--user",
@@ -204,7 +172,7 @@ fn implicit_tls_passes_and_reports_the_certificate() {
     let run = check(
         &[
             "--server",
-            &format!("127.0.0.1:{}", s.smtps),
+            &s.smtps,
             "--tls",
             "implicit",
             "--ca-file",
@@ -236,7 +204,7 @@ fn json_lists_every_step() {
     let run = check(
         &[
             "--server",
-            &format!("localhost:{}", s.submission),
+            &by_name(&s.submission),
             "--ca-file",
             s.ca.to_str().unwrap(),
             "--user",
@@ -278,7 +246,7 @@ fn json_lists_every_step() {
 #[test]
 fn a_plain_port_without_starttls_is_reported() {
     let Some(s) = servers() else { return };
-    let run = check(&["--server", &format!("127.0.0.1:{}", s.plain)], &[]);
+    let run = check(&["--server", &s.plain], &[]);
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "EHLO").starts_with("[ok]"), "{run:?}");
     let line = step_line(&run, "STARTTLS");
@@ -296,7 +264,7 @@ fn implicit_tls_against_a_starttls_port_explains_the_mix_up() {
     let run = check(
         &[
             "--server",
-            &format!("127.0.0.1:{}", s.submission),
+            &s.submission,
             "--tls",
             "implicit",
             "--ca-file",
@@ -322,7 +290,7 @@ fn starttls_against_an_implicit_tls_port_explains_the_mix_up() {
     let run = check(
         &[
             "--server",
-            &format!("127.0.0.1:{}", s.smtps),
+            &s.smtps,
             "--tls",
             "starttls",
             "--ca-file",
@@ -348,7 +316,7 @@ fn a_wrong_password_is_explained_with_the_authorization_code() {
     let run = check(
         &[
             "--server",
-            &format!("localhost:{}", s.submission),
+            &by_name(&s.submission),
             "--ca-file",
             s.ca.to_str().unwrap(),
             "--user",
@@ -386,7 +354,7 @@ fn mail_from_is_tested_and_nothing_is_sent() {
     let run = check(
         &[
             "--server",
-            &format!("localhost:{}", s.submission),
+            &by_name(&s.submission),
             "--ca-file",
             s.ca.to_str().unwrap(),
             "--user",
@@ -421,9 +389,9 @@ fn an_account_is_checked_with_its_sender() {
     std::fs::write(
         &config,
         format!(
-            "[accounts.test]\nserver = \"localhost:{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
+            "[accounts.test]\nserver = \"{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
              from = \"Tester <{}>\"\npassword_env = \"CHECK_PASSWORD\"\nca_file = \"{}\"\n",
-            s.submission,
+            by_name(&s.submission),
             s.user,
             s.user,
             s.ca.display()

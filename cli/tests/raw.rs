@@ -7,7 +7,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{outputs, servers, smtpwire, token, Sentinel, Servers};
+use common::{outputs, servers, smtpwire, token, Sentinel};
 use mail_parser::MessageParser;
 
 fn message(token: &str) -> String {
@@ -35,7 +35,7 @@ fn t_takes_the_envelope_from_the_headers_and_strips_bcc() {
             "raw",
             "-t",
             "--server",
-            &Servers::by_name(&servers.submission),
+            &common::by_name(&servers.submission),
         ])
         .args([
             "--ca-file",
@@ -94,7 +94,7 @@ fn flags_give_the_envelope_and_the_message_goes_byte_for_byte() {
     std::fs::write(&file, &text).unwrap();
     let output = smtpwire()
         .env("TEST_SECRET", &servers.password)
-        .args(["raw", "--server", &Servers::by_name(&servers.aiosmtpd)])
+        .args(["raw", "--server", &common::by_name(&servers.aiosmtpd)])
         .args([
             "--ca-file",
             servers.ca.to_str().unwrap(),

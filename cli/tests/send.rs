@@ -25,7 +25,7 @@ fn fixture(name: &str) -> PathBuf {
 fn account(servers: &Servers, address: &str, tls: &str) -> Vec<String> {
     [
         "--server",
-        &Servers::by_name(address),
+        &common::by_name(address),
         "--tls",
         tls,
         "--ca-file",
@@ -191,7 +191,7 @@ fn aiosmtpd_with_auth_auto_and_a_password_file() {
     std::fs::write(&secret, format!("{}\n", servers.password)).unwrap();
     let output = smtpwire()
         .arg("send")
-        .args(["--server", &Servers::by_name(&servers.aiosmtpd)])
+        .args(["--server", &common::by_name(&servers.aiosmtpd)])
         .args([
             "--ca-file",
             servers.ca.to_str().unwrap(),
@@ -369,7 +369,7 @@ fn the_sender_defaults_to_the_account_from_even_in_a_dry_run() {
         format!(
             "[accounts.test]\nserver = \"{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
              from = \"测试账户 <{}>\"\npassword_env = \"TEST_SECRET\"\nca_file = \"{}\"\n",
-            Servers::by_name(&servers.submission),
+            common::by_name(&servers.submission),
             servers.user,
             servers.user,
             servers.ca.display()

@@ -37,7 +37,7 @@ impl Installed {
             format!(
                 "[accounts.default]\nserver = {:?}\nca_file = {:?}\nuser = {:?}\n\
                  password_env = \"TEST_SECRET\"\nfrom = {:?}\nlogfile = \"~/sendmail.log\"\n",
-                Servers::by_name(&servers.submission),
+                common::by_name(&servers.submission),
                 servers.ca,
                 servers.user,
                 servers.user,
