@@ -998,19 +998,12 @@ fn a_silent_port_that_does_not_answer_tls_either_times_out() {
 /// Runs `check` with `args` against a scripted server on 127.0.0.1; returns the run and the
 /// command lines the server received.
 fn check_scripted(script: Vec<scripted::Step>, args: &[&str]) -> (Run, Vec<String>) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (port, received) = runtime.block_on(scripted::listen(script));
-    let server = format!("127.0.0.1:{port}");
-    let mut all = vec!["--server", &server];
+    let server = scripted::start(script);
+    let address = server.address();
+    let mut all = vec!["--server", &address];
     all.extend_from_slice(args);
     let run = check(&all, &[]);
-    let received = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(10), received)
-            .await
-            .expect("the script ends")
-            .unwrap()
-    });
-    (run, received.commands())
+    (run, server.received().commands())
 }
 
 #[test]

@@ -8,90 +8,40 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
+#[path = "../../tests/support/scripted.rs"]
+mod scripted;
 
 use common::{outputs, servers, smtpwire};
 use mail_parser::MessageParser;
+use scripted::Step;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
 fn plain(address: &str) -> [&str; 5] {
     ["--server", address, "--tls", "none", "--insecure-plaintext"]
 }
 
-/// A plain SMTP server offering only `extensions` after EHLO, taking every message; it keeps
-/// every command line it receives.
-struct Scripted {
-    address: String,
-    commands: Arc<Mutex<Vec<String>>>,
+/// EHLO keywords of the scripted servers here, besides the one each test leaves out.
+const WITHOUT_DSN: [&str; 4] = ["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"];
+const WITHOUT_SMTPUTF8: [&str; 4] = ["PIPELINING", "8BITMIME", "DSN", "ENHANCEDSTATUSCODES"];
+
+/// A server offering only `extensions` that answers whatever follows EHLO with 221 and hangs
+/// up: a client that refuses the message before MAIL says QUIT there, and the commands show it.
+fn quitting_after_ehlo(extensions: &[&str]) -> Vec<Step> {
+    vec![
+        Step::reply("220 scripted ESMTP"),
+        Step::Expect("EHLO"),
+        Step::ehlo(extensions),
+        Step::Expect(""),
+        Step::reply("221 2.0.0 bye"),
+        Step::Close,
+    ]
 }
 
-impl Scripted {
-    fn start(extensions: &'static [&'static str]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&commands);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || {
-                    let _ = serve(stream, extensions, &seen);
-                });
-            }
-        });
-        Self { address, commands }
-    }
-
-    fn commands(&self) -> Vec<String> {
-        self.commands.lock().unwrap().clone()
-    }
-}
-
-fn serve(
-    stream: std::net::TcpStream,
-    extensions: &[&str],
-    seen: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    writer.write_all(b"220 scripted ESMTP\r\n")?;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        let command = String::from_utf8_lossy(&line).trim_end().to_owned();
-        seen.lock().unwrap().push(command.clone());
-        let verb = command.to_ascii_uppercase();
-        if verb.starts_with("EHLO") {
-            let mut reply = String::from("250-scripted\r\n");
-            for extension in extensions {
-                reply.push_str(&format!("250-{extension}\r\n"));
-            }
-            reply.push_str("250 ENHANCEDSTATUSCODES\r\n");
-            writer.write_all(reply.as_bytes())?;
-        } else if verb == "DATA" {
-            writer.write_all(b"354 go ahead\r\n")?;
-            loop {
-                line.clear();
-                if reader.read_until(b'\n', &mut line)? == 0 {
-                    return Ok(());
-                }
-                if line == b".\r\n" {
-                    break;
-                }
-            }
-            writer.write_all(b"250 2.0.0 queued\r\n")?;
-        } else if verb == "QUIT" {
-            writer.write_all(b"221 2.0.0 bye\r\n")?;
-            return Ok(());
-        } else {
-            writer.write_all(b"250 2.0.0 ok\r\n")?;
-        }
-    }
+/// Whether the client sent MAIL.
+fn sent_mail(commands: &[String]) -> bool {
+    commands
+        .iter()
+        .any(|c| c.to_ascii_uppercase().starts_with("MAIL"))
 }
 
 /// A message file (JSON) in `dir`.
@@ -224,10 +174,14 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
 
 #[test]
 fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
-    let server = Scripted::start(&["PIPELINING", "8BITMIME", "DSN"]);
+    // One connection for `send`, one for `bulk`.
+    let server = scripted::start_each(vec![
+        quitting_after_ehlo(&WITHOUT_SMTPUTF8),
+        quitting_after_ehlo(&WITHOUT_SMTPUTF8),
+    ]);
     let output = smtpwire()
         .arg("send")
-        .args(plain(&server.address))
+        .args(plain(&server.address()))
         .args([
             "--from",
             "a@example.com",
@@ -260,7 +214,7 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
     .unwrap();
     let output = smtpwire()
         .arg("bulk")
-        .args(plain(&server.address))
+        .args(plain(&server.address()))
         .args(["--retries", "0", "--messages"])
         .arg(&messages)
         .output()
@@ -269,17 +223,12 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
     assert!(!output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("SMTPUTF8"), "{stdout}");
 
-    let commands = server.commands();
+    let commands = server.received().commands();
     assert!(
         commands.iter().any(|c| c.starts_with("EHLO")),
         "{commands:?}"
     );
-    assert!(
-        !commands
-            .iter()
-            .any(|c| c.to_ascii_uppercase().starts_with("MAIL")),
-        "MAIL was sent: {commands:?}"
-    );
+    assert!(!sent_mail(&commands), "MAIL was sent: {commands:?}");
 }
 
 /// The success notification Postfix sent back to the sender for `envid`.
@@ -384,10 +333,10 @@ fn a_success_notification_comes_back_with_its_envid() {
 
 #[test]
 fn notifications_from_a_server_without_dsn_fail_before_mail() {
-    let server = Scripted::start(&["PIPELINING", "8BITMIME", "SMTPUTF8"]);
+    let server = scripted::start(quitting_after_ehlo(&WITHOUT_DSN));
     let output = smtpwire()
         .arg("send")
-        .args(plain(&server.address))
+        .args(plain(&server.address()))
         .args([
             "--from",
             "a@example.com",
@@ -403,19 +352,14 @@ fn notifications_from_a_server_without_dsn_fail_before_mail() {
     assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
     assert!(stderr.contains("DSN"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
-    assert!(
-        !server
-            .commands()
-            .iter()
-            .any(|c| c.to_ascii_uppercase().starts_with("MAIL")),
-        "{:?}",
-        server.commands()
-    );
+    let commands = server.received().commands();
+    assert!(!sent_mail(&commands), "{commands:?}");
 
-    // Without the flags, the same server takes the message.
+    // Without the flags, a server offering the same takes the message.
+    let server = scripted::start(scripted::accepting(&WITHOUT_DSN, 1));
     let output = smtpwire()
         .arg("send")
-        .args(plain(&server.address))
+        .args(plain(&server.address()))
         .args([
             "--from",
             "a@example.com",
@@ -428,6 +372,7 @@ fn notifications_from_a_server_without_dsn_fail_before_mail() {
         .unwrap();
     assert!(output.status.success(), "{}", outputs(&output).1);
     assert!(server
+        .received()
         .commands()
         .contains(&"MAIL FROM:<a@example.com>".to_owned()));
 }

@@ -10,13 +10,12 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
-#[path = "fixtures/scripted.rs"]
+#[path = "../../tests/support/scripted.rs"]
 mod scripted;
 
 use assert_cmd::Command;
 use common::{delivered, outputs, servers, token, Sentinel, Servers};
 use mail_parser::{MessageParser, MimeHeaders};
-use scripted::Scripted;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -416,9 +415,9 @@ fn a_refused_recipient_is_logged_with_the_reply_and_exits_69() {
 
 #[test]
 fn dsn_flags_reach_the_wire() {
-    let server = Scripted::start(&["DSN", "PIPELINING"]);
+    let server = scripted::start(scripted::accepting(&["DSN", "PIPELINING"], 3));
     let output = common::smtpwire()
-        .args(["sendmail", "--server", &server.address, "--tls", "none"])
+        .args(["sendmail", "--server", &server.address(), "--tls", "none"])
         .args(["--insecure-plaintext", "-f", "bounces@example.com"])
         .args([
             "-N",
@@ -436,8 +435,8 @@ fn dsn_flags_reach_the_wire() {
     let (stdout, stderr) = outputs(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     let received = server.received();
-    let mail = received
-        .commands
+    let commands = received.commands();
+    let mail = commands
         .iter()
         .find(|c| c.starts_with("MAIL FROM:"))
         .unwrap();
@@ -449,8 +448,7 @@ fn dsn_flags_reach_the_wire() {
         mail.contains(" RET=HDRS") && mail.contains(" ENVID=batch+2B7"),
         "{mail}"
     );
-    let rcpts: Vec<&String> = received
-        .commands
+    let rcpts: Vec<&String> = commands
         .iter()
         .filter(|c| c.starts_with("RCPT TO:"))
         .collect();
@@ -463,9 +461,9 @@ fn dsn_flags_reach_the_wire() {
         ]
     );
     // -f <> is the null sender of a notification.
-    let server = Scripted::start(&[]);
+    let server = scripted::start(scripted::accepting(&[], 1));
     let output = common::smtpwire()
-        .args(["sendmail", "--server", &server.address, "--tls", "none"])
+        .args(["sendmail", "--server", &server.address(), "--tls", "none"])
         .args(["--insecure-plaintext", "-f", "<>", "-i", "a@example.com"])
         .write_stdin("Subject: bounce\n\nbody\n")
         .output()
@@ -473,7 +471,7 @@ fn dsn_flags_reach_the_wire() {
     assert!(output.status.success(), "{:?}", outputs(&output));
     assert!(server
         .received()
-        .commands
+        .commands()
         .contains(&"MAIL FROM:<>".to_owned()));
 }
 
