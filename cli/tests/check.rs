@@ -22,7 +22,6 @@ mod scripted;
 use assert_cmd::Command;
 use base64::Engine as _;
 use common::{by_name, servers};
-use std::io::Read as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -930,17 +929,11 @@ fn an_unknown_host_is_reported_at_the_dns_step() {
 fn a_server_that_speaks_tls_first_is_recognised_from_its_bytes() {
     // A server that sends a TLS alert at once, like some SMTPS servers do to a plaintext
     // client.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        if let Ok((mut stream, _)) = listener.accept() {
-            use std::io::Write as _;
-            let _ = stream.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
-            let mut sink = Vec::new();
-            let _ = stream.read_to_end(&mut sink);
-        }
-    });
-    let run = check(&["--server", &format!("127.0.0.1:{port}")], &[]);
+    let server = scripted::start(vec![
+        scripted::Step::send([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]),
+        scripted::Step::Expect(""),
+    ]);
+    let run = check(&["--server", &server.address()], &[]);
     assert_eq!(run.code, 78, "{run:?}");
     let line = step_line(&run, "greeting");
     assert!(
@@ -952,17 +945,11 @@ fn a_server_that_speaks_tls_first_is_recognised_from_its_bytes() {
 
 #[test]
 fn an_imap_port_is_recognised() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        if let Ok((mut stream, _)) = listener.accept() {
-            use std::io::Write as _;
-            let _ = stream.write_all(b"* OK [CAPABILITY IMAP4rev1] ready\r\n");
-            let mut sink = Vec::new();
-            let _ = stream.read_to_end(&mut sink);
-        }
-    });
-    let run = check(&["--server", &format!("127.0.0.1:{port}")], &[]);
+    let server = scripted::start(vec![
+        scripted::Step::reply("* OK [CAPABILITY IMAP4rev1] ready"),
+        scripted::Step::Expect(""),
+    ]);
+    let run = check(&["--server", &server.address()], &[]);
     assert_eq!(run.code, 76, "{run:?}");
     assert!(
         step_line(&run, "greeting").contains("IMAP server, not SMTP"),
@@ -974,18 +961,9 @@ fn an_imap_port_is_recognised() {
 fn a_silent_port_that_does_not_answer_tls_either_times_out() {
     // Accepts, then says nothing on any connection: the session's TLS probe gets no TLS
     // answer, so the silence is not taken for an implicit-TLS port; the greeting times out.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    let run = check(
-        &["--server", &format!("127.0.0.1:{port}"), "--timeout", "4"],
-        &[],
-    );
+    let silent = vec![scripted::Step::Stall(Duration::from_secs(60))];
+    let server = scripted::start_each(vec![silent.clone(), silent]);
+    let run = check(&["--server", &server.address(), "--timeout", "4"], &[]);
     assert_eq!(run.code, 75, "{run:?}");
     let line = step_line(&run, "greeting");
     assert!(
