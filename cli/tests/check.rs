@@ -21,7 +21,7 @@ mod scripted;
 
 use assert_cmd::Command;
 use base64::Engine as _;
-use common::{by_name, servers};
+use common::{by_name, servers, Servers};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -91,6 +91,22 @@ fn check(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs a check of `server` logged in as the test user, `password` in `CHECK_PASSWORD`.
+fn check_as_user(s: &Servers, server: &str, password: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--server",
+        server,
+        "--ca-file",
+        s.ca.to_str().unwrap(),
+        "--user",
+        &s.user,
+        "--password-env",
+        "CHECK_PASSWORD",
+    ];
+    args.extend_from_slice(extra);
+    check(&args, &[("CHECK_PASSWORD", password)])
+}
+
 /// The line of a step, e.g. `[ok]   TLS ...`.
 fn step_line<'a>(run: &'a Run, title: &str) -> &'a str {
     run.stdout
@@ -106,20 +122,7 @@ fn step_line<'a>(run: &'a Run, title: &str) -> &'a str {
 #[test]
 fn starttls_with_the_right_password_passes_every_step() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &by_name(&s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
-    );
+    let run = check_as_user(&s, &by_name(&s.submission), &s.password, &["--transcript"]);
     assert_eq!(run.code, 0, "{run:?}");
     for title in [
         "DNS",
@@ -168,21 +171,7 @@ fn starttls_with_the_right_password_passes_every_step() {
 #[test]
 fn implicit_tls_passes_and_reports_the_certificate() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &s.smtps,
-            "--tls",
-            "implicit",
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
-    );
+    let run = check_as_user(&s, &s.smtps, &s.password, &["--tls", "implicit"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(step_line(&run, "TLS").starts_with("[ok]"), "{run:?}");
     assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
@@ -200,20 +189,11 @@ fn implicit_tls_passes_and_reports_the_certificate() {
 #[test]
 fn json_lists_every_step() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &by_name(&s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--json",
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
+    let run = check_as_user(
+        &s,
+        &by_name(&s.submission),
+        &s.password,
+        &["--json", "--transcript"],
     );
     assert_eq!(run.code, 0, "{run:?}");
     let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -312,21 +292,11 @@ fn starttls_against_an_implicit_tls_port_explains_the_mix_up() {
 fn a_wrong_password_is_explained_with_the_authorization_code() {
     let Some(s) = servers() else { return };
     let wrong = "qqmailwebpassword";
-    let run = check(
-        &[
-            "--server",
-            &by_name(&s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--from",
-            &s.user,
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", wrong)],
+    let run = check_as_user(
+        &s,
+        &by_name(&s.submission),
+        wrong,
+        &["--from", &s.user, "--transcript"],
     );
     assert_eq!(run.code, 77, "{run:?}");
     let line = step_line(&run, "AUTH");
@@ -350,21 +320,11 @@ fn a_wrong_password_is_explained_with_the_authorization_code() {
 #[test]
 fn mail_from_is_tested_and_nothing_is_sent() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &by_name(&s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--from",
-            &s.user,
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
+    let run = check_as_user(
+        &s,
+        &by_name(&s.submission),
+        &s.password,
+        &["--from", &s.user, "--transcript"],
     );
     assert_eq!(run.code, 0, "{run:?}");
     let line = step_line(&run, "MAIL FROM");
@@ -598,6 +558,20 @@ fn check_fake(fake: &Fake, tls: &str, ca: &std::path::Path, extra: &[&str]) -> R
     check(&args, &[("CHECK_PASSWORD", "abcdefghijklmnop")])
 }
 
+/// Runs a check with a password against a fake server presenting `pair`, whose CA is the
+/// `ca.pem` in `dir`; returns the server and the run.
+fn check_own_ca(
+    (pair, dir): ((String, String), tempfile::TempDir),
+    mode: Mode,
+    script: Script,
+    tls: &str,
+    extra: &[&str],
+) -> (Fake, Run) {
+    let fake = fake(mode, pair, script);
+    let run = check_fake(&fake, tls, &dir.path().join("ca.pem"), extra);
+    (fake, run)
+}
+
 /// Nothing at all went over the connection once the handshake failed.
 fn assert_nothing_after_failure(fake: &Fake, run: &Run) {
     // The server thread records the end of the connection shortly after the client leaves.
@@ -747,20 +721,15 @@ fn pair_valid_from(year: Option<i32>) -> ((String, String), tempfile::TempDir) {
 
 #[test]
 fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
-    let (pair, dir) = trusted_pair();
-    let fake = fake(
+    let (fake, run) = check_own_ca(
+        trusted_pair(),
         Mode::Implicit,
-        pair,
         Script {
             greeting: FRIENDLY.greeting,
             auth: "235 Authentication successful\r\n",
             mail: "501 Mail from address must be same as authorization user.\r\n",
         },
-    );
-    let run = check_fake(
-        &fake,
         "implicit",
-        &dir.path().join("ca.pem"),
         &["--from", "boss@qq.com"],
     );
     assert_eq!(run.code, 69, "{run:?}");
@@ -793,17 +762,17 @@ fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
 
 #[test]
 fn the_qq_login_refusal_names_the_authorization_code() {
-    let (pair, dir) = trusted_pair();
-    let fake = fake(
+    let (_, run) = check_own_ca(
+        trusted_pair(),
         Mode::Implicit,
-        pair,
         Script {
             greeting: FRIENDLY.greeting,
             auth: "535 Login Fail. Please enter your authorization code to login. More information in https://service.mail.qq.com/detail/0/53\r\n",
             mail: "250 Ok\r\n",
         },
+        "implicit",
+        &[],
     );
-    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
     assert_eq!(run.code, 77, "{run:?}");
     assert!(
         run.has("QQ Mail wants the authorization code (授权码)"),
@@ -815,17 +784,17 @@ fn the_qq_login_refusal_names_the_authorization_code() {
 
 #[test]
 fn smtp_switched_off_is_told_apart_from_a_wrong_password() {
-    let (pair, dir) = trusted_pair();
-    let fake = fake(
+    let (_, run) = check_own_ca(
+        trusted_pair(),
         Mode::Implicit,
-        pair,
         Script {
             greeting: FRIENDLY.greeting,
             auth: "550 User has no permission\r\n",
             mail: "250 Ok\r\n",
         },
+        "implicit",
+        &[],
     );
-    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
     assert_eq!(run.code, 77, "{run:?}");
     assert!(
         run.has("SMTP service is most likely not switched on"),
@@ -835,9 +804,13 @@ fn smtp_switched_off_is_told_apart_from_a_wrong_password() {
 
 #[test]
 fn a_certificate_from_the_future_means_this_clock_is_behind() {
-    let (pair, dir) = pair_valid_from(Some(2090));
-    let fake = fake(Mode::Implicit, pair, FRIENDLY);
-    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
+    let (fake, run) = check_own_ca(
+        pair_valid_from(Some(2090)),
+        Mode::Implicit,
+        FRIENDLY,
+        "implicit",
+        &[],
+    );
     assert_eq!(run.code, 69, "{run:?}");
     let line = step_line(&run, "TLS");
     assert!(
@@ -857,16 +830,16 @@ fn a_certificate_from_the_future_means_this_clock_is_behind() {
 #[test]
 fn an_expired_certificate_and_the_servers_clock_in_the_greeting_blame_this_clock() {
     // Valid 2020 to 2025; the server says it is June 2020; this machine says later.
-    let (pair, dir) = pair_valid_from(Some(2020));
-    let fake = fake(
+    let (fake, run) = check_own_ca(
+        pair_valid_from(Some(2020)),
         Mode::StartTls,
-        pair,
         Script {
             greeting: "220 fake.test ESMTP Sendmail 8.15.2; Mon, 1 Jun 2020 12:00:00 +0000\r\n",
             ..FRIENDLY
         },
+        "starttls",
+        &[],
     );
-    let run = check_fake(&fake, "starttls", &dir.path().join("ca.pem"), &[]);
     assert_eq!(run.code, 69, "{run:?}");
     let greeting = step_line(&run, "greeting");
     assert!(greeting.starts_with("[warn]"), "{run:?}");
