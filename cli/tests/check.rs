@@ -107,6 +107,21 @@ fn check_as_user(s: &Servers, server: &str, password: &str, extra: &[&str]) -> R
     check(&args, &[("CHECK_PASSWORD", password)])
 }
 
+/// Runs a check of `server` with `--tls mode`, trusting the test CA, without logging in.
+fn check_tls(s: &Servers, server: &str, mode: &str) -> Run {
+    let ca = s.ca.to_str().unwrap();
+    check(&["--server", server, "--tls", mode, "--ca-file", ca], &[])
+}
+
+/// The step `title` has the `mark` (`[FAIL]`, `[warn]`, `[ok]`) and says `needle`.
+fn assert_step(run: &Run, title: &str, mark: &str, needle: &str) {
+    let line = step_line(run, title);
+    assert!(
+        line.starts_with(mark) && line.contains(needle),
+        "{title}: {run:?}"
+    );
+}
+
 /// The line of a step, e.g. `[ok]   TLS ...`.
 fn step_line<'a>(run: &'a Run, title: &str) -> &'a str {
     run.stdout
@@ -228,11 +243,7 @@ fn a_plain_port_without_starttls_is_reported() {
     let run = check(&["--server", &s.plain], &[]);
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "EHLO").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "STARTTLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not offered"),
-        "{run:?}"
-    );
+    assert_step(&run, "STARTTLS", "[FAIL]", "not offered");
     assert!(run.has("465 with --tls implicit"), "{run:?}");
     assert!(run.has("Not run: TLS, EHLO after TLS, AUTH."), "{run:?}");
 }
@@ -240,23 +251,9 @@ fn a_plain_port_without_starttls_is_reported() {
 #[test]
 fn implicit_tls_against_a_starttls_port_explains_the_mix_up() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &s.submission,
-            "--tls",
-            "implicit",
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = check_tls(&s, &s.submission, "implicit");
     assert_eq!(run.code, 78, "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("plain SMTP"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "plain SMTP");
     assert!(run.has("received: 220 "), "{run:?}");
     assert!(run.has("Use --tls starttls"), "{run:?}");
     assert!(run.has("mix-up of implicit TLS and STARTTLS"), "{run:?}");
@@ -266,23 +263,9 @@ fn implicit_tls_against_a_starttls_port_explains_the_mix_up() {
 fn starttls_against_an_implicit_tls_port_explains_the_mix_up() {
     let Some(s) = servers() else { return };
     let started = std::time::Instant::now();
-    let run = check(
-        &[
-            "--server",
-            &s.smtps,
-            "--tls",
-            "starttls",
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = check_tls(&s, &s.smtps, "starttls");
     assert_eq!(run.code, 78, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("waits for TLS"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "waits for TLS");
     assert!(run.has("Use --tls implicit"), "{run:?}");
     // Told after a few seconds of silence, not after the greeting timeout.
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -299,11 +282,7 @@ fn a_wrong_password_is_explained_with_the_authorization_code() {
         &["--from", &s.user, "--transcript"],
     );
     assert_eq!(run.code, 77, "{run:?}");
-    let line = step_line(&run, "AUTH");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("535"),
-        "{run:?}"
-    );
+    assert_step(&run, "AUTH", "[FAIL]", "535");
     assert!(
         run.has("授权码") && run.has("authorization code"),
         "{run:?}"
@@ -606,11 +585,7 @@ fn an_untrusted_certificate_is_shown_and_nothing_is_sent() {
     let fake = fake(Mode::Implicit, pem_pair(&s.tls, "untrusted"), FRIENDLY);
     let run = check_fake(&fake, "implicit", &s.ca, &["--transcript"]);
     assert_eq!(run.code, 69, "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not trusted"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "not trusted");
     assert!(run.has("subject   CN=localhost"), "{run:?}");
     assert!(
         run.has("issuer    O=smtpwire tests, CN=smtpwire untrusted CA"),
@@ -634,11 +609,7 @@ fn a_certificate_for_another_host_lists_its_names() {
     let run = check_fake(&fake, "starttls", &s.ca, &[]);
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "STARTTLS").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not for 127.0.0.1"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "not for 127.0.0.1");
     assert!(run.has("subject   CN=other.example"), "{run:?}");
     assert!(run.has("names     DNS:other.example"), "{run:?}");
     assert!(run.has("chain     [ok] trusted"), "{run:?}");
@@ -734,11 +705,7 @@ fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
     );
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "MAIL FROM");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("501"),
-        "{run:?}"
-    );
+    assert_step(&run, "MAIL FROM", "[FAIL]", "501");
     assert!(run.has("not the account you logged in as"), "{run:?}");
     assert!(run.has("--from 1234567@qq.com"), "{run:?}");
     assert!(run.has("no mail was sent"), "{run:?}");
@@ -812,11 +779,7 @@ fn a_certificate_from_the_future_means_this_clock_is_behind() {
         &[],
     );
     assert_eq!(run.code, 69, "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not valid until 2090-01-01"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "not valid until 2090-01-01");
     assert!(run.has("chain     [ok] trusted"), "{run:?}");
     assert!(
         run.has("dates     [FAIL] not valid yet by this machine's clock"),
@@ -844,11 +807,7 @@ fn an_expired_certificate_and_the_servers_clock_in_the_greeting_blame_this_clock
     let greeting = step_line(&run, "greeting");
     assert!(greeting.starts_with("[warn]"), "{run:?}");
     assert!(run.has("2020-06-01 12:00:00 UTC"), "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("expired on 2025-01-01"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "expired on 2025-01-01");
     assert!(
         run.has("when the certificate was still valid: this machine's clock is"),
         "{run:?}"
@@ -867,11 +826,7 @@ fn a_refused_port_is_explained_at_the_connect_step() {
     let run = check(&["--server", &format!("127.0.0.1:{port}"), "--plain"], &[]);
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "DNS").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "TCP connect");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("connection refused"),
-        "{run:?}"
-    );
+    assert_step(&run, "TCP connect", "[FAIL]", "connection refused");
     assert!(
         run.has("why: 127.0.0.1 answered that nothing takes connections"),
         "{run:?}"
@@ -908,11 +863,7 @@ fn a_server_that_speaks_tls_first_is_recognised_from_its_bytes() {
     ]);
     let run = check(&["--server", &server.address()], &[]);
     assert_eq!(run.code, 78, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("TLS bytes"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "TLS bytes");
     assert!(run.has("--tls implicit"), "{run:?}");
 }
 
@@ -938,11 +889,7 @@ fn a_silent_port_that_does_not_answer_tls_either_times_out() {
     let server = scripted::start_each(vec![silent.clone(), silent]);
     let run = check(&["--server", &server.address(), "--timeout", "4"], &[]);
     assert_eq!(run.code, 75, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("no greeting within 4 s"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "no greeting within 4 s");
     assert!(!run.has("waits for TLS"), "{run:?}");
 }
 
@@ -973,11 +920,7 @@ fn ehlo_refused_and_helo_accepted_is_a_warning() {
         &["--tls", "opportunistic", "--transcript"],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let line = step_line(&run, "EHLO");
-    assert!(
-        line.starts_with("[warn]") && line.contains("0 extensions"),
-        "{run:?}"
-    );
+    assert_step(&run, "EHLO", "[warn]", "0 extensions");
     assert!(
         run.has("EHLO was refused (502 5.5.1 no EHLO here) and HELO accepted"),
         "{run:?}"
@@ -1001,11 +944,7 @@ fn a_refused_greeting_is_explained_and_quit_is_still_said() {
         &["--transcript"],
     );
     assert_eq!(run.code, 69, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("554 5.7.1"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "554 5.7.1");
     assert!(run.has("blocklist"), "{run:?}");
     assert!(
         run.has("Not run: EHLO, STARTTLS, TLS, EHLO after TLS, AUTH."),
