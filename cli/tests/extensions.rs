@@ -11,14 +11,13 @@ mod common;
 #[path = "../../tests/support/scripted.rs"]
 mod scripted;
 
-use common::{outputs, servers, smtpwire};
+use common::{
+    exited, messages_file, outputs, plain_command, send_plain, servers, smtpwire, succeeded,
+    MINIMAL,
+};
 use mail_parser::MessageParser;
 use scripted::Step;
 use serde_json::json;
-
-fn plain(address: &str) -> [&str; 5] {
-    ["--server", address, "--tls", "none", "--insecure-plaintext"]
-}
 
 /// EHLO keywords of the scripted servers here, besides the one each test leaves out.
 const WITHOUT_DSN: [&str; 4] = ["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"];
@@ -58,9 +57,7 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
 
     // From the flags, a Chinese local part in From, To and Reply-To.
     let token = common::token();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
+    let output = plain_command("send", &servers.plain)
         .args([
             "--from",
             "发件人 <发件人@smtpwire.test>",
@@ -70,8 +67,7 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
         .args(["--subject", &token, "--text", "你好", "--transcript"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (_, stderr) = succeeded(&output);
     assert!(
         stderr.contains("C: MAIL FROM:<发件人@smtpwire.test> SIZE=")
             && stderr.contains(" SMTPUTF8\n"),
@@ -94,21 +90,12 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
 
     // An ASCII envelope whose headers hold a UTF-8 address (Reply-To) needs SMTPUTF8 too.
     let token = common::token();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
-        .args([
-            "--from",
-            "tester@smtpwire.test",
-            "--to",
-            "someone@smtpwire.test",
-        ])
+    let output = send_plain(&servers)
         .args(["--reply-to", "回复@smtpwire.test"])
         .args(["--subject", &token, "--text", "x", "--transcript"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (_, stderr) = succeeded(&output);
     assert!(stderr.contains(" SMTPUTF8\n"), "{stderr}");
     common::delivered(&servers.maildir.join("new"), &token, 1);
 
@@ -140,33 +127,24 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
         .arg(&file)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
     let text = String::from_utf8_lossy(&delivered[0]).into_owned();
     assert!(text.contains("Return-Path: <张三@smtpwire.test>"), "{text}");
 
     // Through bulk.
     let token = common::token();
-    let messages = dir.path().join("messages.jsonl");
-    std::fs::write(
-        &messages,
-        format!(
-            "{}\n",
-            json!({"message_id": token, "from": "发件人@smtpwire.test",
-                   "to": "用户@smtpwire.test", "subject": token, "text": "批量"})
-        ),
-    )
-    .unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&servers.plain))
+    let messages = messages_file(
+        dir.path(),
+        &[json!({"message_id": token, "from": "发件人@smtpwire.test",
+                   "to": "用户@smtpwire.test", "subject": token, "text": "批量"})],
+    );
+    let output = plain_command("bulk", &servers.plain)
         .arg("--messages")
         .arg(&messages)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
     let text = String::from_utf8_lossy(&delivered[0]).into_owned();
     assert!(text.contains("To: 用户@smtpwire.test"), "{text}");
@@ -179,9 +157,7 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
         quitting_after_ehlo(&WITHOUT_SMTPUTF8),
         quitting_after_ehlo(&WITHOUT_SMTPUTF8),
     ]);
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&server.address()))
+    let output = plain_command("send", &server.address())
         .args([
             "--from",
             "a@example.com",
@@ -193,8 +169,7 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
         .args(["--json"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(65), "{stdout}\n{stderr}");
+    let (stdout, stderr) = exited(&output, 65);
     assert!(stderr.contains("SMTPUTF8"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -202,19 +177,14 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
     assert_eq!(report["error"]["delivery"], "not_sent");
 
     let dir = tempfile::tempdir().unwrap();
-    let messages = dir.path().join("messages.jsonl");
-    std::fs::write(
-        &messages,
-        format!(
-            "{}\n",
+    let messages = messages_file(
+        dir.path(),
+        &[
             json!({"message_id": "m1", "from": "发件人@example.com", "to": "b@example.com",
-                   "text": "x"})
-        ),
-    )
-    .unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&server.address()))
+                   "text": "x"}),
+        ],
+    );
+    let output = plain_command("bulk", &server.address())
         .args(["--retries", "0", "--messages"])
         .arg(&messages)
         .output()
@@ -246,15 +216,7 @@ fn a_success_notification_comes_back_with_its_envid() {
     let Some(servers) = servers() else { return };
     // The sender is a Maildir user of the test domain, so the notification is delivered back.
     let envid = common::token();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
-        .args([
-            "--from",
-            "tester@smtpwire.test",
-            "--to",
-            "someone@smtpwire.test",
-        ])
+    let output = send_plain(&servers)
         .args(["--subject", &format!("dsn {envid}"), "--text", "x"])
         .args([
             "--notify",
@@ -267,8 +229,7 @@ fn a_success_notification_comes_back_with_its_envid() {
         .arg("--transcript")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (_, stderr) = succeeded(&output);
     assert!(
         stderr.contains(&format!("RET=HDRS ENVID={envid}")),
         "{stderr}"
@@ -298,9 +259,7 @@ fn a_success_notification_comes_back_with_its_envid() {
         &json!({"from": "tester@smtpwire.test", "to": "someone@smtpwire.test", "text": "x",
                 "notify": "success", "ret": "full", "envid": envid}),
     );
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
+    let output = plain_command("send", &servers.plain)
         .arg("--message")
         .arg(&file)
         .output()
@@ -309,20 +268,13 @@ fn a_success_notification_comes_back_with_its_envid() {
     assert!(notification(&servers, &envid).contains("Action: delivered"));
 
     let envid = common::token();
-    let messages = dir.path().join("messages.jsonl");
-    std::fs::write(
-        &messages,
-        format!(
-            "{}\n",
-            json!({"message_id": envid, "from": "tester@smtpwire.test",
+    let messages = messages_file(
+        dir.path(),
+        &[json!({"message_id": envid, "from": "tester@smtpwire.test",
                    "to": "someone@smtpwire.test", "text": "x", "notify": "success",
-                   "envid": envid})
-        ),
-    )
-    .unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&servers.plain))
+                   "envid": envid})],
+    );
+    let output = plain_command("bulk", &servers.plain)
         .arg("--messages")
         .arg(&messages)
         .output()
@@ -334,22 +286,12 @@ fn a_success_notification_comes_back_with_its_envid() {
 #[test]
 fn notifications_from_a_server_without_dsn_fail_before_mail() {
     let server = scripted::start(quitting_after_ehlo(&WITHOUT_DSN));
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&server.address()))
-        .args([
-            "--from",
-            "a@example.com",
-            "--to",
-            "b@example.com",
-            "--text",
-            "x",
-        ])
+    let output = plain_command("send", &server.address())
+        .args(MINIMAL)
         .args(["--notify", "failure", "--envid", "e1"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 69);
     assert!(stderr.contains("DSN"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
     let commands = server.received().commands();
@@ -357,17 +299,8 @@ fn notifications_from_a_server_without_dsn_fail_before_mail() {
 
     // Without the flags, a server offering the same takes the message.
     let server = scripted::start(scripted::accepting(&WITHOUT_DSN, 1));
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&server.address()))
-        .args([
-            "--from",
-            "a@example.com",
-            "--to",
-            "b@example.com",
-            "--text",
-            "x",
-        ])
+    let output = plain_command("send", &server.address())
+        .args(MINIMAL)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", outputs(&output).1);
@@ -386,17 +319,8 @@ fn bad_notification_requests_are_refused_before_connecting() {
         ("--ret", "body"),
         ("--envid", "订单"),
     ] {
-        let output = smtpwire()
-            .arg("send")
-            .args(plain(&sentinel.address))
-            .args([
-                "--from",
-                "a@example.com",
-                "--to",
-                "b@example.com",
-                "--text",
-                "x",
-            ])
+        let output = plain_command("send", &sentinel.address)
+            .args(MINIMAL)
             .args([flag, value])
             .output()
             .unwrap();
@@ -410,9 +334,7 @@ fn bad_notification_requests_are_refused_before_connecting() {
         &json!({"from": "a@example.com", "to": "b@example.com", "text": "x",
                 "notify": "sometimes", "ret": 1}),
     );
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&sentinel.address))
+    let output = plain_command("send", &sentinel.address)
         .arg("--message")
         .arg(&file)
         .output()

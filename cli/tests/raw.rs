@@ -7,7 +7,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{outputs, servers, smtpwire, token, Sentinel};
+use common::{exited, outputs, servers, smtpwire, succeeded, token, Sentinel};
 use mail_parser::MessageParser;
 
 fn message(token: &str) -> String {
@@ -47,8 +47,7 @@ fn t_takes_the_envelope_from_the_headers_and_strips_bcc() {
         .write_stdin(message(&token))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = succeeded(&output);
     assert!(stdout.is_empty(), "raw is silent on success: {stdout}");
     assert!(!stderr.contains(&servers.password));
     assert!(
@@ -112,8 +111,7 @@ fn flags_give_the_envelope_and_the_message_goes_byte_for_byte() {
         .arg(&file)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = succeeded(&output);
     assert!(
         stdout.contains(&format!("sent <{token}@smtpwire.test>")),
         "{stdout}"
@@ -146,8 +144,7 @@ fn a_refused_recipient_is_listed_and_exits_69() {
         .write_stdin(message(&token))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 69);
     assert!(
         stderr.contains(&format!("{}: 550 5.1.1", servers.rejected)),
         "{stderr}"
@@ -163,8 +160,7 @@ fn dry_run_shows_the_message_without_bcc_and_sends_nothing() {
         .write_stdin(message("dry"))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = succeeded(&output);
     // As it would go out: line ends made CRLF, the Bcc field gone.
     assert_eq!(
         stdout,
@@ -249,8 +245,7 @@ fn a_literal_password_is_refused() {
         .write_stdin("Subject: x\n\nx\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(64), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 64);
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(stderr.contains("--password-env"), "{stderr}");
 }

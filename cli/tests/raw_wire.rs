@@ -9,7 +9,7 @@ mod common;
 #[path = "../../tests/support/scripted.rs"]
 mod scripted;
 
-use common::{outputs, smtpwire};
+use common::{smtpwire, succeeded};
 use scripted::Received;
 
 /// Sends `stdin` with `raw` and the extra `args` to a scripted server offering `extensions`
@@ -23,8 +23,7 @@ fn raw(extensions: &[&str], rcpts: usize, args: &[&str], stdin: &[u8]) -> Receiv
         .write_stdin(stdin)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     server.received()
 }
 

@@ -12,8 +12,8 @@
 mod common;
 
 use common::{
-    account, exited, outputs, plain, send_as_user, send_plain, server_dropping_after_data, servers,
-    smtpwire, succeeded, token, Sentinel, Servers, MINIMAL,
+    account, exited, outputs, plain_command, send_as_user, send_plain, server_dropping_after_data,
+    servers, smtpwire, succeeded, token, Sentinel, Servers, MINIMAL,
 };
 use mail_parser::{MessageParser, MimeHeaders};
 use std::path::{Path, PathBuf};
@@ -203,9 +203,7 @@ fn a_message_file_with_templates_and_a_payload() {
     });
     let file = dir.path().join("message.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
+    let output = plain_command("send", &servers.plain)
         .arg("--message")
         .arg(&file)
         .output()
@@ -371,9 +369,7 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
 #[test]
 fn a_refused_relay_exits_69_and_hints_at_logging_in() {
     let Some(servers) = servers() else { return };
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
+    let output = plain_command("send", &servers.plain)
         .args([
             "--from",
             "tester@smtpwire.test",
@@ -494,9 +490,7 @@ fn an_inline_image_is_referred_to_by_its_file_name() {
 #[test]
 fn a_connection_lost_after_the_data_is_delivery_unknown_79() {
     let address = server_dropping_after_data();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&address))
+    let output = plain_command("send", &address)
         .arg("--json")
         .args(MINIMAL)
         .output()
@@ -746,9 +740,7 @@ fn an_invalid_message_file_lists_every_problem_with_its_path() {
         "tos": "typo@example.com"
     });
     std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&sentinel.address))
+    let output = plain_command("send", &sentinel.address)
         .arg("--message")
         .arg(&file)
         .output()
@@ -793,9 +785,7 @@ fn an_unwritable_transcript_file_stops_before_sending() {
 
 #[test]
 fn an_unknown_host_is_68() {
-    let output = smtpwire()
-        .arg("send")
-        .args(plain("no-such-host.invalid:2525"))
+    let output = plain_command("send", "no-such-host.invalid:2525")
         .args(MINIMAL)
         .output()
         .unwrap();

@@ -14,7 +14,7 @@ mod common;
 mod scripted;
 
 use assert_cmd::Command;
-use common::{delivered, outputs, servers, token, Sentinel, Servers};
+use common::{delivered, exited, outputs, servers, succeeded, token, Sentinel, Servers};
 use mail_parser::{MessageParser, MimeHeaders};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -142,8 +142,7 @@ fn cron_pipes_a_bare_body_to_sendmail_and_it_arrives_with_headers_added() {
         .write_stdin(format!("backup {token} done\n.\nstill the body\n"))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = succeeded(&output);
     assert!(stdout.is_empty() && stderr.is_empty(), "{stdout}\n{stderr}");
     let copies = delivered(&servers.maildir.join("new"), &token, 1);
     let parsed = MessageParser::default()
@@ -191,8 +190,7 @@ fn without_i_a_lone_dot_ends_the_message_as_in_sendmail() {
         ))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let copies = delivered(&servers.maildir.join("new"), &format!("dot {token}"), 1);
     let text = String::from_utf8_lossy(&copies[0]);
     assert!(text.ends_with("\n\nkept\n..stuffed stays\n"), "{text}");
@@ -213,8 +211,7 @@ fn t_adds_the_header_recipients_to_the_arguments_and_strips_bcc() {
         ))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let copies = delivered(&servers.maildir.join("new"), &token, 3);
     assert_eq!(
         delivered_to(&copies),
@@ -365,8 +362,7 @@ fn mutt_sends_an_attachment_and_a_bcc_recipient_stays_hidden() {
         .write_stdin(format!("Hello {token}, the logo is attached.\n"))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
 
     let copies = delivered(&servers.maildir.join("new"), &format!("mutt {token}"), 3);
     assert_eq!(
@@ -402,8 +398,7 @@ fn a_refused_recipient_is_logged_with_the_reply_and_exits_69() {
         .write_stdin("Subject: refused\n\nx\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    exited(&output, 69);
     let log = installed.log();
     assert!(
         log.contains(" error=\"") && log.contains("550 5.1.1"),
@@ -432,8 +427,7 @@ fn dsn_flags_reach_the_wire() {
         .write_stdin("Subject: dsn\n\nbody\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let received = server.received();
     let commands = received.commands();
     let mail = commands
@@ -531,8 +525,7 @@ fn without_a_default_account_it_says_how_to_name_one() {
         .write_stdin("Subject: s\n\nx\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(78), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 78);
     assert!(stderr.contains("no account \"default\""), "{stderr}");
     assert!(stderr.contains("[accounts.default]"), "{stderr}");
     // A log file named on the command line records even that.
