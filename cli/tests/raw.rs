@@ -7,7 +7,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{exited, outputs, servers, smtpwire, succeeded, token, Sentinel};
+use common::{exited, servers, smtpwire, succeeded, token, Sentinel};
 use mail_parser::MessageParser;
 
 fn message(token: &str) -> String {
@@ -174,23 +174,7 @@ fn dry_run_shows_the_message_without_bcc_and_sends_nothing() {
 
 /// Runs `raw` against a listener that must see no connection; returns the status and stderr.
 fn refused(args: &[&str], stdin: &str) -> (Option<i32>, String) {
-    let sentinel = Sentinel::start();
-    let output = smtpwire()
-        .args([
-            "raw",
-            "--server",
-            &sentinel.address,
-            "--tls",
-            "none",
-            "--insecure-plaintext",
-        ])
-        .args(args)
-        .write_stdin(stdin)
-        .output()
-        .unwrap();
-    assert_eq!(sentinel.connections(), 0, "something was sent for {args:?}");
-    let (_, stderr) = outputs(&output);
-    (output.status.code(), stderr)
+    common::refused_plain("raw", args, stdin)
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod common;
 mod scripted;
 
 use assert_cmd::Command;
-use common::{delivered, exited, outputs, servers, succeeded, token, Sentinel, Servers};
+use common::{delivered, exited, outputs, servers, succeeded, token, Servers};
 use mail_parser::{MessageParser, MimeHeaders};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -471,18 +471,7 @@ fn dsn_flags_reach_the_wire() {
 
 /// Runs `smtpwire sendmail` against a listener that must see no connection.
 fn refused(args: &[&str], stdin: &str) -> (Option<i32>, String) {
-    let sentinel = Sentinel::start();
-    let output = common::smtpwire()
-        .arg("sendmail")
-        .args(args)
-        .args(["--server", &sentinel.address, "--tls", "none"])
-        .arg("--insecure-plaintext")
-        .write_stdin(stdin)
-        .output()
-        .unwrap();
-    assert_eq!(sentinel.connections(), 0, "something was sent for {args:?}");
-    let (_, stderr) = outputs(&output);
-    (output.status.code(), stderr)
+    common::refused_plain("sendmail", args, stdin)
 }
 
 #[test]
