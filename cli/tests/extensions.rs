@@ -12,8 +12,8 @@ mod common;
 mod scripted;
 
 use common::{
-    exited, messages_file, outputs, plain_command, send_plain, servers, smtpwire, succeeded,
-    MINIMAL,
+    assert_prints, exited, messages_file, outputs, plain_command, send_plain, servers, smtpwire,
+    succeeded, MINIMAL,
 };
 use mail_parser::MessageParser;
 use scripted::Step;
@@ -348,15 +348,14 @@ fn bad_notification_requests_are_refused_before_connecting() {
 
 #[test]
 fn help_documents_the_notification_flags() {
-    let output = smtpwire().args(["send", "--help"]).output().unwrap();
-    let (help, _) = outputs(&output);
-    for needle in [
-        "--notify",
-        "--ret",
-        "--envid",
-        "SMTPUTF8",
-        "`notify`, `ret`",
-    ] {
-        assert!(help.contains(needle), "{needle} in\n{help}");
-    }
+    assert_prints(
+        &["send", "--help"],
+        &[
+            "--notify",
+            "--ret",
+            "--envid",
+            "SMTPUTF8",
+            "`notify`, `ret`",
+        ],
+    );
 }
