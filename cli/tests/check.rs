@@ -323,19 +323,7 @@ fn mail_from_is_tested_and_nothing_is_sent() {
 fn an_account_is_checked_with_its_sender() {
     let Some(s) = servers() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[accounts.test]\nserver = \"{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
-             from = \"Tester <{}>\"\npassword_env = \"CHECK_PASSWORD\"\nca_file = \"{}\"\n",
-            by_name(&s.submission),
-            s.user,
-            s.user,
-            s.ca.display()
-        ),
-    )
-    .unwrap();
+    let config = common::test_account(dir.path(), &s, "Tester", "CHECK_PASSWORD");
     let run = check(
         &["--config", config.to_str().unwrap(), "--account", "test"],
         &[("CHECK_PASSWORD", &s.password)],

@@ -294,19 +294,7 @@ fn the_sender_defaults_to_the_account_from_even_in_a_dry_run() {
     let Some(servers) = servers() else { return };
     let token = token();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[accounts.test]\nserver = \"{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
-             from = \"测试账户 <{}>\"\npassword_env = \"TEST_SECRET\"\nca_file = \"{}\"\n",
-            common::by_name(&servers.submission),
-            servers.user,
-            servers.user,
-            servers.ca.display()
-        ),
-    )
-    .unwrap();
+    let config = common::test_account(dir.path(), &servers, "测试账户", "TEST_SECRET");
     let send = |extra: &[&str]| {
         smtpwire()
             .env("TEST_SECRET", &servers.password)
