@@ -441,27 +441,18 @@ async fn serve(
             .get_mut()
             .write_all(script.greeting.as_bytes())
             .await?;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await? == 0 {
-                return Ok(());
-            }
-            note(line.trim_end());
-            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
-            let answer: &[u8] = match verb.as_str() {
+        let answer = |verb: &str| -> &'static [u8] {
+            match verb {
                 "EHLO" => b"250-fake.test\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n",
                 "STAR" => b"220 2.0.0 Ready to start TLS\r\n",
                 "QUIT" => b"221 2.0.0 Bye\r\n",
                 _ => b"530 5.7.0 Must issue a STARTTLS command first\r\n",
-            };
-            reader.get_mut().write_all(answer).await?;
-            if verb == "STAR" {
-                break reader.into_inner();
             }
-            if verb == "QUIT" {
-                return Ok(());
-            }
+        };
+        if !dialogue(&mut reader, &note, answer, "STAR").await? {
+            return Ok(());
         }
+        reader.into_inner()
     } else {
         tcp
     };
@@ -483,25 +474,45 @@ async fn serve(
             .write_all(script.greeting.as_bytes())
             .await?;
     }
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        note(line.trim_end());
-        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
-        let answer: &[u8] = match verb.as_str() {
+    let answer = |verb: &str| -> &'static [u8] {
+        match verb {
             "EHLO" => b"250-fake.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
             "AUTH" => script.auth.as_bytes(),
             "MAIL" => script.mail.as_bytes(),
             "RSET" => b"250 2.0.0 Ok\r\n",
             "QUIT" => b"221 2.0.0 Bye\r\n",
             _ => b"554 5.5.1 not in this test\r\n",
-        };
-        reader.get_mut().write_all(answer).await?;
+        }
+    };
+    dialogue(&mut reader, &note, answer, "QUIT").await?;
+    Ok(())
+}
+
+/// Reads command lines, notes each, and writes `answer` to its first four letters, until the
+/// command `until` (then `true`), QUIT, or the client leaving.
+async fn dialogue<S>(
+    reader: &mut BufReader<S>,
+    note: &impl Fn(&str),
+    answer: impl Fn(&str) -> &'static [u8],
+    until: &str,
+) -> std::io::Result<bool>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(false);
+        }
+        note(line.trim_end());
+        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+        reader.get_mut().write_all(answer(&verb)).await?;
         reader.get_mut().flush().await?;
+        if verb == until {
+            return Ok(true);
+        }
         if verb == "QUIT" {
-            return Ok(());
+            return Ok(false);
         }
     }
 }
