@@ -406,23 +406,17 @@ fn fake(mode: Mode, (cert, key): (String, String), script: Script) -> Fake {
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let log = seen.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let (acceptor, log) = (acceptor.clone(), log.clone());
-                tokio::spawn(async move {
-                    let _ = serve(tcp, mode, acceptor, script, log).await;
-                });
-            }
-        });
+    scripted::on_own_thread(async move {
+        let listener = TcpListener::from_std(listener).unwrap();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, log) = (acceptor.clone(), log.clone());
+            tokio::spawn(async move {
+                let _ = serve(tcp, mode, acceptor, script, log).await;
+            });
+        }
     });
     Fake { port, seen }
 }
@@ -548,6 +542,17 @@ fn check_own_ca(
     let fake = fake(mode, pair, script);
     let run = check_fake(&fake, tls, &dir.path().join("ca.pem"), extra);
     (fake, run)
+}
+
+/// [`check_own_ca`] of an implicit-TLS fake with a trusted certificate, greeting like
+/// [`FRIENDLY`] and answering AUTH and MAIL with these replies.
+fn check_trusted(auth: &'static str, mail: &'static str, extra: &[&str]) -> (Fake, Run) {
+    let script = Script {
+        greeting: FRIENDLY.greeting,
+        auth,
+        mail,
+    };
+    check_own_ca(trusted_pair(), Mode::Implicit, script, "implicit", extra)
 }
 
 /// Nothing at all went over the connection once the handshake failed.
@@ -691,15 +696,9 @@ fn pair_valid_from(year: Option<i32>) -> ((String, String), tempfile::TempDir) {
 
 #[test]
 fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
-    let (fake, run) = check_own_ca(
-        trusted_pair(),
-        Mode::Implicit,
-        Script {
-            greeting: FRIENDLY.greeting,
-            auth: "235 Authentication successful\r\n",
-            mail: "501 Mail from address must be same as authorization user.\r\n",
-        },
-        "implicit",
+    let (fake, run) = check_trusted(
+        "235 Authentication successful\r\n",
+        "501 Mail from address must be same as authorization user.\r\n",
         &["--from", "boss@qq.com"],
     );
     assert_eq!(run.code, 69, "{run:?}");
@@ -728,17 +727,7 @@ fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
 
 #[test]
 fn the_qq_login_refusal_names_the_authorization_code() {
-    let (_, run) = check_own_ca(
-        trusted_pair(),
-        Mode::Implicit,
-        Script {
-            greeting: FRIENDLY.greeting,
-            auth: "535 Login Fail. Please enter your authorization code to login. More information in https://service.mail.qq.com/detail/0/53\r\n",
-            mail: "250 Ok\r\n",
-        },
-        "implicit",
-        &[],
-    );
+    let (_, run) = check_trusted("535 Login Fail. Please enter your authorization code to login. More information in https://service.mail.qq.com/detail/0/53\r\n", "250 Ok\r\n", &[]);
     assert_eq!(run.code, 77, "{run:?}");
     assert!(
         run.has("QQ Mail wants the authorization code (授权码)"),
@@ -750,17 +739,7 @@ fn the_qq_login_refusal_names_the_authorization_code() {
 
 #[test]
 fn smtp_switched_off_is_told_apart_from_a_wrong_password() {
-    let (_, run) = check_own_ca(
-        trusted_pair(),
-        Mode::Implicit,
-        Script {
-            greeting: FRIENDLY.greeting,
-            auth: "550 User has no permission\r\n",
-            mail: "250 Ok\r\n",
-        },
-        "implicit",
-        &[],
-    );
+    let (_, run) = check_trusted("550 User has no permission\r\n", "250 Ok\r\n", &[]);
     assert_eq!(run.code, 77, "{run:?}");
     assert!(
         run.has("SMTP service is most likely not switched on"),

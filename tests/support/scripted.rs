@@ -235,6 +235,20 @@ impl Started {
     }
 }
 
+/// Runs `task` on a runtime of a thread of its own: a server for a test that is not async.
+pub fn on_own_thread<F>(task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(task);
+    });
+}
+
 /// [`listen`] for a test that is not async.
 pub fn start(script: Vec<Step>) -> Started {
     start_each(vec![script])
@@ -244,18 +258,12 @@ pub fn start(script: Vec<Step>) -> Started {
 pub fn start_each(scripts: Vec<Vec<Step>>) -> Started {
     let (port_sender, port) = std::sync::mpsc::channel();
     let (received_sender, received) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let (listening, task) = listen_each(scripts).await;
-            port_sender.send(listening).unwrap();
-            if let Ok(seen) = task.await {
-                let _ = received_sender.send(seen);
-            }
-        });
+    on_own_thread(async move {
+        let (listening, task) = listen_each(scripts).await;
+        port_sender.send(listening).unwrap();
+        if let Ok(seen) = task.await {
+            let _ = received_sender.send(seen);
+        }
     });
     Started {
         port: port.recv().unwrap(),
