@@ -119,12 +119,7 @@ fn an_accounts_file_others_can_change_is_refused_before_its_command_runs() {
             "the password command ran from an unsafe file"
         );
         // Not even a dry run uses it.
-        let output = smtpwire()
-            .args(["send", "--account", "work", "--config"])
-            .arg(&config)
-            .args(["--to", "b@example.com", "--text", "x", "--dry-run"])
-            .output()
-            .unwrap();
+        let output = send_with(&config, &["--dry-run"]);
         assert_eq!(output.status.code(), Some(78), "{}", outputs(&output).1);
     }
 
@@ -186,12 +181,7 @@ fn a_literal_password_needs_a_file_only_its_owner_can_read() {
     assert_no_part_of_the_secret(&stderr);
 
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let output = smtpwire()
-        .args(["send", "--account", "work", "--config"])
-        .arg(&config)
-        .args(["--to", "b@example.com", "--text", "x", "--dry-run"])
-        .output()
-        .unwrap();
+    let output = send_with(&config, &["--dry-run"]);
     let (stdout, stderr) = outputs(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stdout.contains("From: Me <me@example.com>"), "{stdout}");
