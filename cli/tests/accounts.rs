@@ -7,7 +7,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{outputs, smtpwire, Sentinel};
+use common::{assert_prints, outputs, smtpwire, succeeded, Sentinel};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -119,12 +119,7 @@ fn an_accounts_file_others_can_change_is_refused_before_its_command_runs() {
             "the password command ran from an unsafe file"
         );
         // Not even a dry run uses it.
-        let output = smtpwire()
-            .args(["send", "--account", "work", "--config"])
-            .arg(&config)
-            .args(["--to", "b@example.com", "--text", "x", "--dry-run"])
-            .output()
-            .unwrap();
+        let output = send_with(&config, &["--dry-run"]);
         assert_eq!(output.status.code(), Some(78), "{}", outputs(&output).1);
     }
 
@@ -186,12 +181,7 @@ fn a_literal_password_needs_a_file_only_its_owner_can_read() {
     assert_no_part_of_the_secret(&stderr);
 
     std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let output = smtpwire()
-        .args(["send", "--account", "work", "--config"])
-        .arg(&config)
-        .args(["--to", "b@example.com", "--text", "x", "--dry-run"])
-        .output()
-        .unwrap();
+    let output = send_with(&config, &["--dry-run"]);
     let (stdout, stderr) = outputs(&output);
     assert!(output.status.success(), "{stderr}");
     assert!(stdout.contains("From: Me <me@example.com>"), "{stdout}");
@@ -213,8 +203,7 @@ fn the_printed_example_is_accepted_and_its_default_account_is_used() {
         .args(["accounts", "check"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = succeeded(&output);
     for line in [
         "5 account(s)",
         "  default: smtp.qq.com:465 (implicit TLS), user 1234567@qq.com, from 张三 <1234567@qq.com>, password from $QQ_AUTH_CODE",
@@ -251,10 +240,6 @@ fn the_printed_example_is_accepted_and_its_default_account_is_used() {
 
 #[test]
 fn help_points_to_the_accounts_example() {
-    let output = smtpwire().arg("--help").output().unwrap();
-    let (help, _) = outputs(&output);
-    assert!(help.contains("smtpwire accounts example"), "{help}");
-    let output = smtpwire().args(["send", "--help"]).output().unwrap();
-    let (help, _) = outputs(&output);
-    assert!(help.contains("accounts example"), "{help}");
+    assert_prints(&["--help"], &["smtpwire accounts example"]);
+    assert_prints(&["send", "--help"], &["accounts example"]);
 }

@@ -14,53 +14,20 @@
     clippy::indexing_slicing
 )]
 
+#[path = "fixtures/common.rs"]
+mod common;
 #[path = "../../tests/support/scripted.rs"]
 mod scripted;
 
 use assert_cmd::Command;
 use base64::Engine as _;
-use std::io::Read as _;
-use std::path::PathBuf;
+use common::{by_name, servers, Servers};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
 // ===== the real servers =====
-
-struct Servers {
-    plain: u16,
-    submission: u16,
-    smtps: u16,
-    ca: PathBuf,
-    user: String,
-    password: String,
-    tls: PathBuf,
-}
-
-fn servers() -> Option<Servers> {
-    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
-    let port = |address: String| address.rsplit(':').next()?.parse().ok();
-    let found = (|| {
-        Some(Servers {
-            plain: port(var("POSTFIX_PLAIN")?)?,
-            submission: port(var("POSTFIX_SUBMISSION")?)?,
-            smtps: port(var("POSTFIX_SMTPS")?)?,
-            ca: var("CA")?.into(),
-            user: var("USER")?,
-            password: var("PASSWORD")?,
-            tls: PathBuf::from(var("UNTRUSTED_CERT")?).parent()?.to_owned(),
-        })
-    })();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env"
-        );
-        eprintln!("skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
-    }
-    found
-}
 
 /// What one run printed.
 struct Run {
@@ -124,6 +91,37 @@ fn check(args: &[&str], env: &[(&str, &str)]) -> Run {
     }
 }
 
+/// Runs a check of `server` logged in as the test user, `password` in `CHECK_PASSWORD`.
+fn check_as_user(s: &Servers, server: &str, password: &str, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "--server",
+        server,
+        "--ca-file",
+        s.ca.to_str().unwrap(),
+        "--user",
+        &s.user,
+        "--password-env",
+        "CHECK_PASSWORD",
+    ];
+    args.extend_from_slice(extra);
+    check(&args, &[("CHECK_PASSWORD", password)])
+}
+
+/// Runs a check of `server` with `--tls mode`, trusting the test CA, without logging in.
+fn check_tls(s: &Servers, server: &str, mode: &str) -> Run {
+    let ca = s.ca.to_str().unwrap();
+    check(&["--server", server, "--tls", mode, "--ca-file", ca], &[])
+}
+
+/// The step `title` has the `mark` (`[FAIL]`, `[warn]`, `[ok]`) and says `needle`.
+fn assert_step(run: &Run, title: &str, mark: &str, needle: &str) {
+    let line = step_line(run, title);
+    assert!(
+        line.starts_with(mark) && line.contains(needle),
+        "{title}: {run:?}"
+    );
+}
+
 /// The line of a step, e.g. `[ok]   TLS ...`.
 fn step_line<'a>(run: &'a Run, title: &str) -> &'a str {
     run.stdout
@@ -139,20 +137,7 @@ fn step_line<'a>(run: &'a Run, title: &str) -> &'a str {
 #[test]
 fn starttls_with_the_right_password_passes_every_step() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &format!("localhost:{}", s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
-    );
+    let run = check_as_user(&s, &by_name(&s.submission), &s.password, &["--transcript"]);
     assert_eq!(run.code, 0, "{run:?}");
     for title in [
         "DNS",
@@ -201,21 +186,7 @@ fn starttls_with_the_right_password_passes_every_step() {
 #[test]
 fn implicit_tls_passes_and_reports_the_certificate() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &format!("127.0.0.1:{}", s.smtps),
-            "--tls",
-            "implicit",
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
-    );
+    let run = check_as_user(&s, &s.smtps, &s.password, &["--tls", "implicit"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert!(step_line(&run, "TLS").starts_with("[ok]"), "{run:?}");
     assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
@@ -233,20 +204,11 @@ fn implicit_tls_passes_and_reports_the_certificate() {
 #[test]
 fn json_lists_every_step() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &format!("localhost:{}", s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--json",
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
+    let run = check_as_user(
+        &s,
+        &by_name(&s.submission),
+        &s.password,
+        &["--json", "--transcript"],
     );
     assert_eq!(run.code, 0, "{run:?}");
     let value: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -278,14 +240,10 @@ fn json_lists_every_step() {
 #[test]
 fn a_plain_port_without_starttls_is_reported() {
     let Some(s) = servers() else { return };
-    let run = check(&["--server", &format!("127.0.0.1:{}", s.plain)], &[]);
+    let run = check(&["--server", &s.plain], &[]);
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "EHLO").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "STARTTLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not offered"),
-        "{run:?}"
-    );
+    assert_step(&run, "STARTTLS", "[FAIL]", "not offered");
     assert!(run.has("465 with --tls implicit"), "{run:?}");
     assert!(run.has("Not run: TLS, EHLO after TLS, AUTH."), "{run:?}");
 }
@@ -293,23 +251,9 @@ fn a_plain_port_without_starttls_is_reported() {
 #[test]
 fn implicit_tls_against_a_starttls_port_explains_the_mix_up() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &format!("127.0.0.1:{}", s.submission),
-            "--tls",
-            "implicit",
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = check_tls(&s, &s.submission, "implicit");
     assert_eq!(run.code, 78, "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("plain SMTP"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "plain SMTP");
     assert!(run.has("received: 220 "), "{run:?}");
     assert!(run.has("Use --tls starttls"), "{run:?}");
     assert!(run.has("mix-up of implicit TLS and STARTTLS"), "{run:?}");
@@ -319,23 +263,9 @@ fn implicit_tls_against_a_starttls_port_explains_the_mix_up() {
 fn starttls_against_an_implicit_tls_port_explains_the_mix_up() {
     let Some(s) = servers() else { return };
     let started = std::time::Instant::now();
-    let run = check(
-        &[
-            "--server",
-            &format!("127.0.0.1:{}", s.smtps),
-            "--tls",
-            "starttls",
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-        ],
-        &[],
-    );
+    let run = check_tls(&s, &s.smtps, "starttls");
     assert_eq!(run.code, 78, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("waits for TLS"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "waits for TLS");
     assert!(run.has("Use --tls implicit"), "{run:?}");
     // Told after a few seconds of silence, not after the greeting timeout.
     assert!(started.elapsed() < Duration::from_secs(20));
@@ -345,28 +275,14 @@ fn starttls_against_an_implicit_tls_port_explains_the_mix_up() {
 fn a_wrong_password_is_explained_with_the_authorization_code() {
     let Some(s) = servers() else { return };
     let wrong = "qqmailwebpassword";
-    let run = check(
-        &[
-            "--server",
-            &format!("localhost:{}", s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--from",
-            &s.user,
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", wrong)],
+    let run = check_as_user(
+        &s,
+        &by_name(&s.submission),
+        wrong,
+        &["--from", &s.user, "--transcript"],
     );
     assert_eq!(run.code, 77, "{run:?}");
-    let line = step_line(&run, "AUTH");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("535"),
-        "{run:?}"
-    );
+    assert_step(&run, "AUTH", "[FAIL]", "535");
     assert!(
         run.has("授权码") && run.has("authorization code"),
         "{run:?}"
@@ -383,21 +299,11 @@ fn a_wrong_password_is_explained_with_the_authorization_code() {
 #[test]
 fn mail_from_is_tested_and_nothing_is_sent() {
     let Some(s) = servers() else { return };
-    let run = check(
-        &[
-            "--server",
-            &format!("localhost:{}", s.submission),
-            "--ca-file",
-            s.ca.to_str().unwrap(),
-            "--user",
-            &s.user,
-            "--password-env",
-            "CHECK_PASSWORD",
-            "--from",
-            &s.user,
-            "--transcript",
-        ],
-        &[("CHECK_PASSWORD", &s.password)],
+    let run = check_as_user(
+        &s,
+        &by_name(&s.submission),
+        &s.password,
+        &["--from", &s.user, "--transcript"],
     );
     assert_eq!(run.code, 0, "{run:?}");
     let line = step_line(&run, "MAIL FROM");
@@ -417,19 +323,7 @@ fn mail_from_is_tested_and_nothing_is_sent() {
 fn an_account_is_checked_with_its_sender() {
     let Some(s) = servers() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[accounts.test]\nserver = \"localhost:{}\"\ntls = \"starttls\"\nuser = \"{}\"\n\
-             from = \"Tester <{}>\"\npassword_env = \"CHECK_PASSWORD\"\nca_file = \"{}\"\n",
-            s.submission,
-            s.user,
-            s.user,
-            s.ca.display()
-        ),
-    )
-    .unwrap();
+    let config = common::test_account(dir.path(), &s, "Tester", "CHECK_PASSWORD");
     let run = check(
         &["--config", config.to_str().unwrap(), "--account", "test"],
         &[("CHECK_PASSWORD", &s.password)],
@@ -512,23 +406,17 @@ fn fake(mode: Mode, (cert, key): (String, String), script: Script) -> Fake {
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Seen::default()));
     let log = seen.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async move {
-            let listener = TcpListener::from_std(listener).unwrap();
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    return;
-                };
-                let (acceptor, log) = (acceptor.clone(), log.clone());
-                tokio::spawn(async move {
-                    let _ = serve(tcp, mode, acceptor, script, log).await;
-                });
-            }
-        });
+    scripted::on_own_thread(async move {
+        let listener = TcpListener::from_std(listener).unwrap();
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, log) = (acceptor.clone(), log.clone());
+            tokio::spawn(async move {
+                let _ = serve(tcp, mode, acceptor, script, log).await;
+            });
+        }
     });
     Fake { port, seen }
 }
@@ -547,27 +435,18 @@ async fn serve(
             .get_mut()
             .write_all(script.greeting.as_bytes())
             .await?;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).await? == 0 {
-                return Ok(());
-            }
-            note(line.trim_end());
-            let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
-            let answer: &[u8] = match verb.as_str() {
+        let answer = |verb: &str| -> &'static [u8] {
+            match verb {
                 "EHLO" => b"250-fake.test\r\n250-STARTTLS\r\n250 AUTH PLAIN LOGIN\r\n",
                 "STAR" => b"220 2.0.0 Ready to start TLS\r\n",
                 "QUIT" => b"221 2.0.0 Bye\r\n",
                 _ => b"530 5.7.0 Must issue a STARTTLS command first\r\n",
-            };
-            reader.get_mut().write_all(answer).await?;
-            if verb == "STAR" {
-                break reader.into_inner();
             }
-            if verb == "QUIT" {
-                return Ok(());
-            }
+        };
+        if !dialogue(&mut reader, &note, answer, "STAR").await? {
+            return Ok(());
         }
+        reader.into_inner()
     } else {
         tcp
     };
@@ -589,25 +468,45 @@ async fn serve(
             .write_all(script.greeting.as_bytes())
             .await?;
     }
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).await? == 0 {
-            return Ok(());
-        }
-        note(line.trim_end());
-        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
-        let answer: &[u8] = match verb.as_str() {
+    let answer = |verb: &str| -> &'static [u8] {
+        match verb {
             "EHLO" => b"250-fake.test\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
             "AUTH" => script.auth.as_bytes(),
             "MAIL" => script.mail.as_bytes(),
             "RSET" => b"250 2.0.0 Ok\r\n",
             "QUIT" => b"221 2.0.0 Bye\r\n",
             _ => b"554 5.5.1 not in this test\r\n",
-        };
-        reader.get_mut().write_all(answer).await?;
+        }
+    };
+    dialogue(&mut reader, &note, answer, "QUIT").await?;
+    Ok(())
+}
+
+/// Reads command lines, notes each, and writes `answer` to its first four letters, until the
+/// command `until` (then `true`), QUIT, or the client leaving.
+async fn dialogue<S>(
+    reader: &mut BufReader<S>,
+    note: &impl Fn(&str),
+    answer: impl Fn(&str) -> &'static [u8],
+    until: &str,
+) -> std::io::Result<bool>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).await? == 0 {
+            return Ok(false);
+        }
+        note(line.trim_end());
+        let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+        reader.get_mut().write_all(answer(&verb)).await?;
         reader.get_mut().flush().await?;
+        if verb == until {
+            return Ok(true);
+        }
         if verb == "QUIT" {
-            return Ok(());
+            return Ok(false);
         }
     }
 }
@@ -629,6 +528,31 @@ fn check_fake(fake: &Fake, tls: &str, ca: &std::path::Path, extra: &[&str]) -> R
     ];
     args.extend_from_slice(extra);
     check(&args, &[("CHECK_PASSWORD", "abcdefghijklmnop")])
+}
+
+/// Runs a check with a password against a fake server presenting `pair`, whose CA is the
+/// `ca.pem` in `dir`; returns the server and the run.
+fn check_own_ca(
+    (pair, dir): ((String, String), tempfile::TempDir),
+    mode: Mode,
+    script: Script,
+    tls: &str,
+    extra: &[&str],
+) -> (Fake, Run) {
+    let fake = fake(mode, pair, script);
+    let run = check_fake(&fake, tls, &dir.path().join("ca.pem"), extra);
+    (fake, run)
+}
+
+/// [`check_own_ca`] of an implicit-TLS fake with a trusted certificate, greeting like
+/// [`FRIENDLY`] and answering AUTH and MAIL with these replies.
+fn check_trusted(auth: &'static str, mail: &'static str, extra: &[&str]) -> (Fake, Run) {
+    let script = Script {
+        greeting: FRIENDLY.greeting,
+        auth,
+        mail,
+    };
+    check_own_ca(trusted_pair(), Mode::Implicit, script, "implicit", extra)
 }
 
 /// Nothing at all went over the connection once the handshake failed.
@@ -665,11 +589,7 @@ fn an_untrusted_certificate_is_shown_and_nothing_is_sent() {
     let fake = fake(Mode::Implicit, pem_pair(&s.tls, "untrusted"), FRIENDLY);
     let run = check_fake(&fake, "implicit", &s.ca, &["--transcript"]);
     assert_eq!(run.code, 69, "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not trusted"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "not trusted");
     assert!(run.has("subject   CN=localhost"), "{run:?}");
     assert!(
         run.has("issuer    O=smtpwire tests, CN=smtpwire untrusted CA"),
@@ -693,11 +613,7 @@ fn a_certificate_for_another_host_lists_its_names() {
     let run = check_fake(&fake, "starttls", &s.ca, &[]);
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "STARTTLS").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not for 127.0.0.1"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "not for 127.0.0.1");
     assert!(run.has("subject   CN=other.example"), "{run:?}");
     assert!(run.has("names     DNS:other.example"), "{run:?}");
     assert!(run.has("chain     [ok] trusted"), "{run:?}");
@@ -780,29 +696,14 @@ fn pair_valid_from(year: Option<i32>) -> ((String, String), tempfile::TempDir) {
 
 #[test]
 fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
-    let (pair, dir) = trusted_pair();
-    let fake = fake(
-        Mode::Implicit,
-        pair,
-        Script {
-            greeting: FRIENDLY.greeting,
-            auth: "235 Authentication successful\r\n",
-            mail: "501 Mail from address must be same as authorization user.\r\n",
-        },
-    );
-    let run = check_fake(
-        &fake,
-        "implicit",
-        &dir.path().join("ca.pem"),
+    let (fake, run) = check_trusted(
+        "235 Authentication successful\r\n",
+        "501 Mail from address must be same as authorization user.\r\n",
         &["--from", "boss@qq.com"],
     );
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "AUTH").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "MAIL FROM");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("501"),
-        "{run:?}"
-    );
+    assert_step(&run, "MAIL FROM", "[FAIL]", "501");
     assert!(run.has("not the account you logged in as"), "{run:?}");
     assert!(run.has("--from 1234567@qq.com"), "{run:?}");
     assert!(run.has("no mail was sent"), "{run:?}");
@@ -826,17 +727,7 @@ fn a_sender_other_than_the_login_is_caught_like_qq_mail_does() {
 
 #[test]
 fn the_qq_login_refusal_names_the_authorization_code() {
-    let (pair, dir) = trusted_pair();
-    let fake = fake(
-        Mode::Implicit,
-        pair,
-        Script {
-            greeting: FRIENDLY.greeting,
-            auth: "535 Login Fail. Please enter your authorization code to login. More information in https://service.mail.qq.com/detail/0/53\r\n",
-            mail: "250 Ok\r\n",
-        },
-    );
-    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
+    let (_, run) = check_trusted("535 Login Fail. Please enter your authorization code to login. More information in https://service.mail.qq.com/detail/0/53\r\n", "250 Ok\r\n", &[]);
     assert_eq!(run.code, 77, "{run:?}");
     assert!(
         run.has("QQ Mail wants the authorization code (授权码)"),
@@ -848,17 +739,7 @@ fn the_qq_login_refusal_names_the_authorization_code() {
 
 #[test]
 fn smtp_switched_off_is_told_apart_from_a_wrong_password() {
-    let (pair, dir) = trusted_pair();
-    let fake = fake(
-        Mode::Implicit,
-        pair,
-        Script {
-            greeting: FRIENDLY.greeting,
-            auth: "550 User has no permission\r\n",
-            mail: "250 Ok\r\n",
-        },
-    );
-    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
+    let (_, run) = check_trusted("550 User has no permission\r\n", "250 Ok\r\n", &[]);
     assert_eq!(run.code, 77, "{run:?}");
     assert!(
         run.has("SMTP service is most likely not switched on"),
@@ -868,15 +749,15 @@ fn smtp_switched_off_is_told_apart_from_a_wrong_password() {
 
 #[test]
 fn a_certificate_from_the_future_means_this_clock_is_behind() {
-    let (pair, dir) = pair_valid_from(Some(2090));
-    let fake = fake(Mode::Implicit, pair, FRIENDLY);
-    let run = check_fake(&fake, "implicit", &dir.path().join("ca.pem"), &[]);
-    assert_eq!(run.code, 69, "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("not valid until 2090-01-01"),
-        "{run:?}"
+    let (fake, run) = check_own_ca(
+        pair_valid_from(Some(2090)),
+        Mode::Implicit,
+        FRIENDLY,
+        "implicit",
+        &[],
     );
+    assert_eq!(run.code, 69, "{run:?}");
+    assert_step(&run, "TLS", "[FAIL]", "not valid until 2090-01-01");
     assert!(run.has("chain     [ok] trusted"), "{run:?}");
     assert!(
         run.has("dates     [FAIL] not valid yet by this machine's clock"),
@@ -890,25 +771,21 @@ fn a_certificate_from_the_future_means_this_clock_is_behind() {
 #[test]
 fn an_expired_certificate_and_the_servers_clock_in_the_greeting_blame_this_clock() {
     // Valid 2020 to 2025; the server says it is June 2020; this machine says later.
-    let (pair, dir) = pair_valid_from(Some(2020));
-    let fake = fake(
+    let (fake, run) = check_own_ca(
+        pair_valid_from(Some(2020)),
         Mode::StartTls,
-        pair,
         Script {
             greeting: "220 fake.test ESMTP Sendmail 8.15.2; Mon, 1 Jun 2020 12:00:00 +0000\r\n",
             ..FRIENDLY
         },
+        "starttls",
+        &[],
     );
-    let run = check_fake(&fake, "starttls", &dir.path().join("ca.pem"), &[]);
     assert_eq!(run.code, 69, "{run:?}");
     let greeting = step_line(&run, "greeting");
     assert!(greeting.starts_with("[warn]"), "{run:?}");
     assert!(run.has("2020-06-01 12:00:00 UTC"), "{run:?}");
-    let line = step_line(&run, "TLS");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("expired on 2025-01-01"),
-        "{run:?}"
-    );
+    assert_step(&run, "TLS", "[FAIL]", "expired on 2025-01-01");
     assert!(
         run.has("when the certificate was still valid: this machine's clock is"),
         "{run:?}"
@@ -927,11 +804,7 @@ fn a_refused_port_is_explained_at_the_connect_step() {
     let run = check(&["--server", &format!("127.0.0.1:{port}"), "--plain"], &[]);
     assert_eq!(run.code, 69, "{run:?}");
     assert!(step_line(&run, "DNS").starts_with("[ok]"), "{run:?}");
-    let line = step_line(&run, "TCP connect");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("connection refused"),
-        "{run:?}"
-    );
+    assert_step(&run, "TCP connect", "[FAIL]", "connection refused");
     assert!(
         run.has("why: 127.0.0.1 answered that nothing takes connections"),
         "{run:?}"
@@ -962,39 +835,23 @@ fn an_unknown_host_is_reported_at_the_dns_step() {
 fn a_server_that_speaks_tls_first_is_recognised_from_its_bytes() {
     // A server that sends a TLS alert at once, like some SMTPS servers do to a plaintext
     // client.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        if let Ok((mut stream, _)) = listener.accept() {
-            use std::io::Write as _;
-            let _ = stream.write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]);
-            let mut sink = Vec::new();
-            let _ = stream.read_to_end(&mut sink);
-        }
-    });
-    let run = check(&["--server", &format!("127.0.0.1:{port}")], &[]);
+    let server = scripted::start(vec![
+        scripted::Step::send([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46]),
+        scripted::Step::Expect(""),
+    ]);
+    let run = check(&["--server", &server.address()], &[]);
     assert_eq!(run.code, 78, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("TLS bytes"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "TLS bytes");
     assert!(run.has("--tls implicit"), "{run:?}");
 }
 
 #[test]
 fn an_imap_port_is_recognised() {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        if let Ok((mut stream, _)) = listener.accept() {
-            use std::io::Write as _;
-            let _ = stream.write_all(b"* OK [CAPABILITY IMAP4rev1] ready\r\n");
-            let mut sink = Vec::new();
-            let _ = stream.read_to_end(&mut sink);
-        }
-    });
-    let run = check(&["--server", &format!("127.0.0.1:{port}")], &[]);
+    let server = scripted::start(vec![
+        scripted::Step::reply("* OK [CAPABILITY IMAP4rev1] ready"),
+        scripted::Step::Expect(""),
+    ]);
+    let run = check(&["--server", &server.address()], &[]);
     assert_eq!(run.code, 76, "{run:?}");
     assert!(
         step_line(&run, "greeting").contains("IMAP server, not SMTP"),
@@ -1006,43 +863,23 @@ fn an_imap_port_is_recognised() {
 fn a_silent_port_that_does_not_answer_tls_either_times_out() {
     // Accepts, then says nothing on any connection: the session's TLS probe gets no TLS
     // answer, so the silence is not taken for an implicit-TLS port; the greeting times out.
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            held.push(stream);
-        }
-    });
-    let run = check(
-        &["--server", &format!("127.0.0.1:{port}"), "--timeout", "4"],
-        &[],
-    );
+    let silent = vec![scripted::Step::Stall(Duration::from_secs(60))];
+    let server = scripted::start_each(vec![silent.clone(), silent]);
+    let run = check(&["--server", &server.address(), "--timeout", "4"], &[]);
     assert_eq!(run.code, 75, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("no greeting within 4 s"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "no greeting within 4 s");
     assert!(!run.has("waits for TLS"), "{run:?}");
 }
 
 /// Runs `check` with `args` against a scripted server on 127.0.0.1; returns the run and the
 /// command lines the server received.
 fn check_scripted(script: Vec<scripted::Step>, args: &[&str]) -> (Run, Vec<String>) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (port, received) = runtime.block_on(scripted::listen(script));
-    let server = format!("127.0.0.1:{port}");
-    let mut all = vec!["--server", &server];
+    let server = scripted::start(script);
+    let address = server.address();
+    let mut all = vec!["--server", &address];
     all.extend_from_slice(args);
     let run = check(&all, &[]);
-    let received = runtime.block_on(async {
-        tokio::time::timeout(Duration::from_secs(10), received)
-            .await
-            .expect("the script ends")
-            .unwrap()
-    });
-    (run, received.commands())
+    (run, server.received().commands())
 }
 
 #[test]
@@ -1061,11 +898,7 @@ fn ehlo_refused_and_helo_accepted_is_a_warning() {
         &["--tls", "opportunistic", "--transcript"],
     );
     assert_eq!(run.code, 0, "{run:?}");
-    let line = step_line(&run, "EHLO");
-    assert!(
-        line.starts_with("[warn]") && line.contains("0 extensions"),
-        "{run:?}"
-    );
+    assert_step(&run, "EHLO", "[warn]", "0 extensions");
     assert!(
         run.has("EHLO was refused (502 5.5.1 no EHLO here) and HELO accepted"),
         "{run:?}"
@@ -1089,11 +922,7 @@ fn a_refused_greeting_is_explained_and_quit_is_still_said() {
         &["--transcript"],
     );
     assert_eq!(run.code, 69, "{run:?}");
-    let line = step_line(&run, "greeting");
-    assert!(
-        line.starts_with("[FAIL]") && line.contains("554 5.7.1"),
-        "{run:?}"
-    );
+    assert_step(&run, "greeting", "[FAIL]", "554 5.7.1");
     assert!(run.has("blocklist"), "{run:?}");
     assert!(
         run.has("Not run: EHLO, STARTTLS, TLS, EHLO after TLS, AUTH."),

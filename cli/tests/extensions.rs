@@ -8,90 +8,39 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
+#[path = "../../tests/support/scripted.rs"]
+mod scripted;
 
-use common::{outputs, servers, smtpwire};
+use common::{
+    assert_prints, exited, messages_file, outputs, plain_command, send_plain, servers, smtpwire,
+    succeeded, MINIMAL,
+};
 use mail_parser::MessageParser;
+use scripted::Step;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
 
-fn plain(address: &str) -> [&str; 5] {
-    ["--server", address, "--tls", "none", "--insecure-plaintext"]
+/// EHLO keywords of the scripted servers here, besides the one each test leaves out.
+const WITHOUT_DSN: [&str; 4] = ["PIPELINING", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES"];
+const WITHOUT_SMTPUTF8: [&str; 4] = ["PIPELINING", "8BITMIME", "DSN", "ENHANCEDSTATUSCODES"];
+
+/// A server offering only `extensions` that answers whatever follows EHLO with 221 and hangs
+/// up: a client that refuses the message before MAIL says QUIT there, and the commands show it.
+fn quitting_after_ehlo(extensions: &[&str]) -> Vec<Step> {
+    vec![
+        Step::reply("220 scripted ESMTP"),
+        Step::Expect("EHLO"),
+        Step::ehlo(extensions),
+        Step::Expect(""),
+        Step::reply("221 2.0.0 bye"),
+        Step::Close,
+    ]
 }
 
-/// A plain SMTP server offering only `extensions` after EHLO, taking every message; it keeps
-/// every command line it receives.
-struct Scripted {
-    address: String,
-    commands: Arc<Mutex<Vec<String>>>,
-}
-
-impl Scripted {
-    fn start(extensions: &'static [&'static str]) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        let commands = Arc::new(Mutex::new(Vec::new()));
-        let seen = Arc::clone(&commands);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = Arc::clone(&seen);
-                std::thread::spawn(move || {
-                    let _ = serve(stream, extensions, &seen);
-                });
-            }
-        });
-        Self { address, commands }
-    }
-
-    fn commands(&self) -> Vec<String> {
-        self.commands.lock().unwrap().clone()
-    }
-}
-
-fn serve(
-    stream: std::net::TcpStream,
-    extensions: &[&str],
-    seen: &Mutex<Vec<String>>,
-) -> std::io::Result<()> {
-    let mut writer = stream.try_clone()?;
-    let mut reader = BufReader::new(stream);
-    writer.write_all(b"220 scripted ESMTP\r\n")?;
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if reader.read_until(b'\n', &mut line)? == 0 {
-            return Ok(());
-        }
-        let command = String::from_utf8_lossy(&line).trim_end().to_owned();
-        seen.lock().unwrap().push(command.clone());
-        let verb = command.to_ascii_uppercase();
-        if verb.starts_with("EHLO") {
-            let mut reply = String::from("250-scripted\r\n");
-            for extension in extensions {
-                reply.push_str(&format!("250-{extension}\r\n"));
-            }
-            reply.push_str("250 ENHANCEDSTATUSCODES\r\n");
-            writer.write_all(reply.as_bytes())?;
-        } else if verb == "DATA" {
-            writer.write_all(b"354 go ahead\r\n")?;
-            loop {
-                line.clear();
-                if reader.read_until(b'\n', &mut line)? == 0 {
-                    return Ok(());
-                }
-                if line == b".\r\n" {
-                    break;
-                }
-            }
-            writer.write_all(b"250 2.0.0 queued\r\n")?;
-        } else if verb == "QUIT" {
-            writer.write_all(b"221 2.0.0 bye\r\n")?;
-            return Ok(());
-        } else {
-            writer.write_all(b"250 2.0.0 ok\r\n")?;
-        }
-    }
+/// Whether the client sent MAIL.
+fn sent_mail(commands: &[String]) -> bool {
+    commands
+        .iter()
+        .any(|c| c.to_ascii_uppercase().starts_with("MAIL"))
 }
 
 /// A message file (JSON) in `dir`.
@@ -108,9 +57,7 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
 
     // From the flags, a Chinese local part in From, To and Reply-To.
     let token = common::token();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
+    let output = plain_command("send", &servers.plain)
         .args([
             "--from",
             "发件人 <发件人@smtpwire.test>",
@@ -120,8 +67,7 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
         .args(["--subject", &token, "--text", "你好", "--transcript"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (_, stderr) = succeeded(&output);
     assert!(
         stderr.contains("C: MAIL FROM:<发件人@smtpwire.test> SIZE=")
             && stderr.contains(" SMTPUTF8\n"),
@@ -144,21 +90,12 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
 
     // An ASCII envelope whose headers hold a UTF-8 address (Reply-To) needs SMTPUTF8 too.
     let token = common::token();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
-        .args([
-            "--from",
-            "tester@smtpwire.test",
-            "--to",
-            "someone@smtpwire.test",
-        ])
+    let output = send_plain(&servers)
         .args(["--reply-to", "回复@smtpwire.test"])
         .args(["--subject", &token, "--text", "x", "--transcript"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (_, stderr) = succeeded(&output);
     assert!(stderr.contains(" SMTPUTF8\n"), "{stderr}");
     common::delivered(&servers.maildir.join("new"), &token, 1);
 
@@ -190,33 +127,24 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
         .arg(&file)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
     let text = String::from_utf8_lossy(&delivered[0]).into_owned();
     assert!(text.contains("Return-Path: <张三@smtpwire.test>"), "{text}");
 
     // Through bulk.
     let token = common::token();
-    let messages = dir.path().join("messages.jsonl");
-    std::fs::write(
-        &messages,
-        format!(
-            "{}\n",
-            json!({"message_id": token, "from": "发件人@smtpwire.test",
-                   "to": "用户@smtpwire.test", "subject": token, "text": "批量"})
-        ),
-    )
-    .unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&servers.plain))
+    let messages = messages_file(
+        dir.path(),
+        &[json!({"message_id": token, "from": "发件人@smtpwire.test",
+                   "to": "用户@smtpwire.test", "subject": token, "text": "批量"})],
+    );
+    let output = plain_command("bulk", &servers.plain)
         .arg("--messages")
         .arg(&messages)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
     let text = String::from_utf8_lossy(&delivered[0]).into_owned();
     assert!(text.contains("To: 用户@smtpwire.test"), "{text}");
@@ -224,10 +152,12 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
 
 #[test]
 fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
-    let server = Scripted::start(&["PIPELINING", "8BITMIME", "DSN"]);
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&server.address))
+    // One connection for `send`, one for `bulk`.
+    let server = scripted::start_each(vec![
+        quitting_after_ehlo(&WITHOUT_SMTPUTF8),
+        quitting_after_ehlo(&WITHOUT_SMTPUTF8),
+    ]);
+    let output = plain_command("send", &server.address())
         .args([
             "--from",
             "a@example.com",
@@ -239,8 +169,7 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
         .args(["--json"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(65), "{stdout}\n{stderr}");
+    let (stdout, stderr) = exited(&output, 65);
     assert!(stderr.contains("SMTPUTF8"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -248,19 +177,14 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
     assert_eq!(report["error"]["delivery"], "not_sent");
 
     let dir = tempfile::tempdir().unwrap();
-    let messages = dir.path().join("messages.jsonl");
-    std::fs::write(
-        &messages,
-        format!(
-            "{}\n",
+    let messages = messages_file(
+        dir.path(),
+        &[
             json!({"message_id": "m1", "from": "发件人@example.com", "to": "b@example.com",
-                   "text": "x"})
-        ),
-    )
-    .unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&server.address))
+                   "text": "x"}),
+        ],
+    );
+    let output = plain_command("bulk", &server.address())
         .args(["--retries", "0", "--messages"])
         .arg(&messages)
         .output()
@@ -269,17 +193,12 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
     assert!(!output.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("SMTPUTF8"), "{stdout}");
 
-    let commands = server.commands();
+    let commands = server.received().commands();
     assert!(
         commands.iter().any(|c| c.starts_with("EHLO")),
         "{commands:?}"
     );
-    assert!(
-        !commands
-            .iter()
-            .any(|c| c.to_ascii_uppercase().starts_with("MAIL")),
-        "MAIL was sent: {commands:?}"
-    );
+    assert!(!sent_mail(&commands), "MAIL was sent: {commands:?}");
 }
 
 /// The success notification Postfix sent back to the sender for `envid`.
@@ -297,15 +216,7 @@ fn a_success_notification_comes_back_with_its_envid() {
     let Some(servers) = servers() else { return };
     // The sender is a Maildir user of the test domain, so the notification is delivered back.
     let envid = common::token();
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
-        .args([
-            "--from",
-            "tester@smtpwire.test",
-            "--to",
-            "someone@smtpwire.test",
-        ])
+    let output = send_plain(&servers)
         .args(["--subject", &format!("dsn {envid}"), "--text", "x"])
         .args([
             "--notify",
@@ -318,8 +229,7 @@ fn a_success_notification_comes_back_with_its_envid() {
         .arg("--transcript")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (_, stderr) = succeeded(&output);
     assert!(
         stderr.contains(&format!("RET=HDRS ENVID={envid}")),
         "{stderr}"
@@ -349,9 +259,7 @@ fn a_success_notification_comes_back_with_its_envid() {
         &json!({"from": "tester@smtpwire.test", "to": "someone@smtpwire.test", "text": "x",
                 "notify": "success", "ret": "full", "envid": envid}),
     );
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&servers.plain))
+    let output = plain_command("send", &servers.plain)
         .arg("--message")
         .arg(&file)
         .output()
@@ -360,20 +268,13 @@ fn a_success_notification_comes_back_with_its_envid() {
     assert!(notification(&servers, &envid).contains("Action: delivered"));
 
     let envid = common::token();
-    let messages = dir.path().join("messages.jsonl");
-    std::fs::write(
-        &messages,
-        format!(
-            "{}\n",
-            json!({"message_id": envid, "from": "tester@smtpwire.test",
+    let messages = messages_file(
+        dir.path(),
+        &[json!({"message_id": envid, "from": "tester@smtpwire.test",
                    "to": "someone@smtpwire.test", "text": "x", "notify": "success",
-                   "envid": envid})
-        ),
-    )
-    .unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&servers.plain))
+                   "envid": envid})],
+    );
+    let output = plain_command("bulk", &servers.plain)
         .arg("--messages")
         .arg(&messages)
         .output()
@@ -384,50 +285,27 @@ fn a_success_notification_comes_back_with_its_envid() {
 
 #[test]
 fn notifications_from_a_server_without_dsn_fail_before_mail() {
-    let server = Scripted::start(&["PIPELINING", "8BITMIME", "SMTPUTF8"]);
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&server.address))
-        .args([
-            "--from",
-            "a@example.com",
-            "--to",
-            "b@example.com",
-            "--text",
-            "x",
-        ])
+    let server = scripted::start(quitting_after_ehlo(&WITHOUT_DSN));
+    let output = plain_command("send", &server.address())
+        .args(MINIMAL)
         .args(["--notify", "failure", "--envid", "e1"])
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 69);
     assert!(stderr.contains("DSN"), "{stderr}");
     assert!(stderr.contains("nothing was sent"), "{stderr}");
-    assert!(
-        !server
-            .commands()
-            .iter()
-            .any(|c| c.to_ascii_uppercase().starts_with("MAIL")),
-        "{:?}",
-        server.commands()
-    );
+    let commands = server.received().commands();
+    assert!(!sent_mail(&commands), "{commands:?}");
 
-    // Without the flags, the same server takes the message.
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&server.address))
-        .args([
-            "--from",
-            "a@example.com",
-            "--to",
-            "b@example.com",
-            "--text",
-            "x",
-        ])
+    // Without the flags, a server offering the same takes the message.
+    let server = scripted::start(scripted::accepting(&WITHOUT_DSN, 1));
+    let output = plain_command("send", &server.address())
+        .args(MINIMAL)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", outputs(&output).1);
     assert!(server
+        .received()
         .commands()
         .contains(&"MAIL FROM:<a@example.com>".to_owned()));
 }
@@ -441,17 +319,8 @@ fn bad_notification_requests_are_refused_before_connecting() {
         ("--ret", "body"),
         ("--envid", "订单"),
     ] {
-        let output = smtpwire()
-            .arg("send")
-            .args(plain(&sentinel.address))
-            .args([
-                "--from",
-                "a@example.com",
-                "--to",
-                "b@example.com",
-                "--text",
-                "x",
-            ])
+        let output = plain_command("send", &sentinel.address)
+            .args(MINIMAL)
             .args([flag, value])
             .output()
             .unwrap();
@@ -465,9 +334,7 @@ fn bad_notification_requests_are_refused_before_connecting() {
         &json!({"from": "a@example.com", "to": "b@example.com", "text": "x",
                 "notify": "sometimes", "ret": 1}),
     );
-    let output = smtpwire()
-        .arg("send")
-        .args(plain(&sentinel.address))
+    let output = plain_command("send", &sentinel.address)
         .arg("--message")
         .arg(&file)
         .output()
@@ -481,15 +348,14 @@ fn bad_notification_requests_are_refused_before_connecting() {
 
 #[test]
 fn help_documents_the_notification_flags() {
-    let output = smtpwire().args(["send", "--help"]).output().unwrap();
-    let (help, _) = outputs(&output);
-    for needle in [
-        "--notify",
-        "--ret",
-        "--envid",
-        "SMTPUTF8",
-        "`notify`, `ret`",
-    ] {
-        assert!(help.contains(needle), "{needle} in\n{help}");
-    }
+    assert_prints(
+        &["send", "--help"],
+        &[
+            "--notify",
+            "--ret",
+            "--envid",
+            "SMTPUTF8",
+            "`notify`, `ret`",
+        ],
+    );
 }

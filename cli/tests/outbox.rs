@@ -147,7 +147,7 @@ async fn json_and_raw_rows_reach_postfix_with_their_outcomes() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let token = outbox_support::token();
+    let token = common::token();
     let json_keys = db
         .insert_json(&format!("{token}j"), 3, "tester@smtpwire.test")
         .await;

@@ -339,7 +339,7 @@ async fn three_workers_and_faults_against_postfix_each_arrives_once() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let token = outbox_support::token();
+    let token = common::token();
     let total = 400;
     db.insert_json(&token, total, "tester@smtpwire.test").await;
     let server: SocketAddr = servers.plain.parse().unwrap();

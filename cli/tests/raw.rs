@@ -7,7 +7,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{outputs, servers, smtpwire, token, Sentinel, Servers};
+use common::{exited, servers, smtpwire, succeeded, token, Sentinel};
 use mail_parser::MessageParser;
 
 fn message(token: &str) -> String {
@@ -35,7 +35,7 @@ fn t_takes_the_envelope_from_the_headers_and_strips_bcc() {
             "raw",
             "-t",
             "--server",
-            &Servers::by_name(&servers.submission),
+            &common::by_name(&servers.submission),
         ])
         .args([
             "--ca-file",
@@ -47,8 +47,7 @@ fn t_takes_the_envelope_from_the_headers_and_strips_bcc() {
         .write_stdin(message(&token))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = succeeded(&output);
     assert!(stdout.is_empty(), "raw is silent on success: {stdout}");
     assert!(!stderr.contains(&servers.password));
     assert!(
@@ -94,7 +93,7 @@ fn flags_give_the_envelope_and_the_message_goes_byte_for_byte() {
     std::fs::write(&file, &text).unwrap();
     let output = smtpwire()
         .env("TEST_SECRET", &servers.password)
-        .args(["raw", "--server", &Servers::by_name(&servers.aiosmtpd)])
+        .args(["raw", "--server", &common::by_name(&servers.aiosmtpd)])
         .args([
             "--ca-file",
             servers.ca.to_str().unwrap(),
@@ -112,8 +111,7 @@ fn flags_give_the_envelope_and_the_message_goes_byte_for_byte() {
         .arg(&file)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = succeeded(&output);
     assert!(
         stdout.contains(&format!("sent <{token}@smtpwire.test>")),
         "{stdout}"
@@ -146,8 +144,7 @@ fn a_refused_recipient_is_listed_and_exits_69() {
         .write_stdin(message(&token))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 69);
     assert!(
         stderr.contains(&format!("{}: 550 5.1.1", servers.rejected)),
         "{stderr}"
@@ -163,8 +160,7 @@ fn dry_run_shows_the_message_without_bcc_and_sends_nothing() {
         .write_stdin(message("dry"))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = succeeded(&output);
     // As it would go out: line ends made CRLF, the Bcc field gone.
     assert_eq!(
         stdout,
@@ -178,23 +174,7 @@ fn dry_run_shows_the_message_without_bcc_and_sends_nothing() {
 
 /// Runs `raw` against a listener that must see no connection; returns the status and stderr.
 fn refused(args: &[&str], stdin: &str) -> (Option<i32>, String) {
-    let sentinel = Sentinel::start();
-    let output = smtpwire()
-        .args([
-            "raw",
-            "--server",
-            &sentinel.address,
-            "--tls",
-            "none",
-            "--insecure-plaintext",
-        ])
-        .args(args)
-        .write_stdin(stdin)
-        .output()
-        .unwrap();
-    assert_eq!(sentinel.connections(), 0, "something was sent for {args:?}");
-    let (_, stderr) = outputs(&output);
-    (output.status.code(), stderr)
+    common::refused_plain("raw", args, stdin)
 }
 
 #[test]
@@ -249,8 +229,7 @@ fn a_literal_password_is_refused() {
         .write_stdin("Subject: x\n\nx\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(64), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 64);
     assert!(!stderr.contains("hunter2"), "{stderr}");
     assert!(stderr.contains("--password-env"), "{stderr}");
 }

@@ -6,30 +6,55 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
-#[path = "fixtures/scripted.rs"]
+#[path = "../../tests/support/scripted.rs"]
 mod scripted;
 
-use common::{outputs, smtpwire};
-use scripted::{Received, Scripted};
+use common::{smtpwire, succeeded};
+use scripted::Received;
 
-/// Sends `stdin` with `raw` and the extra `args` to a scripted server offering `extensions`.
-fn raw(extensions: &[&str], args: &[&str], stdin: &[u8]) -> Received {
-    let server = Scripted::start(extensions);
+/// Sends `stdin` with `raw` and the extra `args` to a scripted server offering `extensions`
+/// and taking the message for `rcpts` recipients.
+fn raw(extensions: &[&str], rcpts: usize, args: &[&str], stdin: &[u8]) -> Received {
+    let server = scripted::start(scripted::accepting(extensions, rcpts));
     let output = smtpwire()
-        .args(["raw", "--server", &server.address, "--tls", "none"])
+        .args(["raw", "--server", &server.address(), "--tls", "none"])
         .arg("--insecure-plaintext")
         .args(args)
         .write_stdin(stdin)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     server.received()
+}
+
+/// The message itself: BDAT octets as they are; DATA octets without the terminator and with
+/// the stuffed dots removed (RFC 5321 §4.5.2). RFC 1870's SIZE counts this.
+fn message(received: &Received) -> Vec<u8> {
+    let wire = received.data();
+    if received.commands().iter().any(|c| c.starts_with("BDAT")) {
+        return wire;
+    }
+    let body = wire
+        .strip_suffix(b".\r\n")
+        .expect("DATA ends with the terminator");
+    let mut message = Vec::with_capacity(body.len());
+    for line in body.split_inclusive(|&b| b == b'\n') {
+        message.extend_from_slice(line.strip_prefix(b".").unwrap_or(line));
+    }
+    message
+}
+
+/// The `SIZE=` parameter of MAIL FROM, if one was sent.
+fn announced_size(received: &Received) -> Option<u64> {
+    let commands = received.commands();
+    let mail = commands.iter().find(|c| c.starts_with("MAIL FROM:"))?;
+    let size = mail.split(' ').find_map(|p| p.strip_prefix("SIZE="))?;
+    Some(size.parse().unwrap())
 }
 
 /// Nothing of the hidden recipient is in the data: neither a Bcc field nor its address.
 fn assert_no_bcc(received: &Received) {
-    let data = String::from_utf8_lossy(&received.wire).to_ascii_lowercase();
+    let data = String::from_utf8_lossy(&received.data()).to_ascii_lowercase();
     assert!(!data.contains("bcc"), "a Bcc field went out:\n{data}");
     assert!(
         !data.contains("hidden"),
@@ -37,11 +62,12 @@ fn assert_no_bcc(received: &Received) {
     );
 }
 
-fn rcpts(received: &Received) -> Vec<&str> {
+fn rcpts(received: &Received) -> Vec<String> {
     received
-        .commands
+        .commands()
         .iter()
         .filter_map(|c| c.strip_prefix("RCPT TO:"))
+        .map(str::to_owned)
         .collect()
 }
 
@@ -50,7 +76,7 @@ fn bcc_with_space_before_the_colon_is_a_bcc_field() {
     // RFC 5322 §4.5.3 obsolete syntax: whitespace between the field name and the colon.
     let message = b"From: a@example.com\r\nTo: b@example.com\r\nBcc : hidden@example.com\r\n\
 Subject: obsolete\r\n\r\nbody\r\n";
-    let received = raw(&[], &["-t"], message);
+    let received = raw(&[], 2, &["-t"], message);
     assert_no_bcc(&received);
     assert_eq!(
         rcpts(&received),
@@ -58,6 +84,7 @@ Subject: obsolete\r\n\r\nbody\r\n";
     );
     let received = raw(
         &[],
+        1,
         &["--to", "b@example.com", "--from", "a@example.com"],
         b"Bcc\t: hidden@x.org\r\n\r\nbody\r\n",
     );
@@ -69,14 +96,14 @@ fn a_header_block_with_cr_line_ends_hides_no_bcc() {
     // The encoder turns each lone CR into CRLF, so the server sees four fields here.
     let message =
         b"From: a@example.com\rTo: b@example.com\rBcc: hidden@example.com\rSubject: cr\r\rbody\r";
-    let received = raw(&[], &["-t"], message);
+    let received = raw(&[], 2, &["-t"], message);
     assert_no_bcc(&received);
     assert_eq!(
         rcpts(&received),
         ["<b@example.com>", "<hidden@example.com>"]
     );
     assert!(received
-        .wire
+        .data()
         .starts_with(b"From: a@example.com\r\nTo: b@example.com\r\nSubject: cr\r\n\r\nbody\r\n"));
 }
 
@@ -84,13 +111,13 @@ fn a_header_block_with_cr_line_ends_hides_no_bcc() {
 fn a_cr_inside_a_field_does_not_start_a_hidden_bcc() {
     let message =
         b"From: a@example.com\nSubject: x\rBcc: hidden@example.com\nTo: b@example.com\n\nbody\n";
-    let received = raw(&[], &["-t"], message);
+    let received = raw(&[], 2, &["-t"], message);
     assert_no_bcc(&received);
     assert_eq!(
         rcpts(&received),
         ["<hidden@example.com>", "<b@example.com>"]
     );
-    let received = raw(&[], &["--to", "b@example.com"], message);
+    let received = raw(&[], 1, &["--to", "b@example.com"], message);
     assert_no_bcc(&received);
 }
 
@@ -98,7 +125,7 @@ fn a_cr_inside_a_field_does_not_start_a_hidden_bcc() {
 fn resent_bcc_is_removed_too() {
     let message = b"Resent-From: a@example.com\r\nResent-Bcc: hidden@example.com\r\n\
 From: a@example.com\r\nTo: b@example.com\r\n\r\nbody\r\n";
-    let received = raw(&[], &["--to", "c@example.com"], message);
+    let received = raw(&[], 1, &["--to", "c@example.com"], message);
     assert_no_bcc(&received);
 }
 
@@ -117,16 +144,17 @@ fn size_counts_the_octets_sent_in_bdat_chunks() {
             "8BITMIME",
             "SMTPUTF8",
         ],
+        1,
         &["-t"],
         UTF8_LF,
     );
     assert!(
-        received.commands.iter().any(|c| c.starts_with("BDAT")),
+        received.commands().iter().any(|c| c.starts_with("BDAT")),
         "{:?}",
-        received.commands
+        received.commands()
     );
-    let sent = received.message();
-    assert_eq!(received.announced_size(), Some(sent.len() as u64));
+    let sent = message(&received);
+    assert_eq!(announced_size(&received), Some(sent.len() as u64));
     assert_eq!(
         sent,
         String::from_utf8_lossy(UTF8_LF)
@@ -137,19 +165,25 @@ fn size_counts_the_octets_sent_in_bdat_chunks() {
 
 #[test]
 fn size_counts_the_message_sent_after_data_without_stuffing_or_terminator() {
-    let received = raw(&["SIZE 1000000", "8BITMIME", "SMTPUTF8"], &["-t"], UTF8_LF);
-    assert!(received.commands.iter().any(|c| c == "DATA"));
-    let sent = received.message();
-    assert_eq!(received.announced_size(), Some(sent.len() as u64));
+    let received = raw(
+        &["SIZE 1000000", "8BITMIME", "SMTPUTF8"],
+        1,
+        &["-t"],
+        UTF8_LF,
+    );
+    assert!(received.commands().iter().any(|c| c == "DATA"));
+    let sent = message(&received);
+    assert_eq!(announced_size(&received), Some(sent.len() as u64));
     // No line break is added to a message that already ends in one; one is added otherwise.
     let unterminated = raw(
         &["SIZE 1000000"],
+        1,
         &["--to", "b@example.com", "--from", "a@example.com"],
         b"Subject: s\n\nno newline",
     );
     assert_eq!(
-        unterminated.announced_size(),
-        Some(unterminated.message().len() as u64)
+        announced_size(&unterminated),
+        Some(message(&unterminated).len() as u64)
     );
-    assert!(unterminated.wire.ends_with(b"no newline\r\n.\r\n"));
+    assert!(unterminated.data().ends_with(b"no newline\r\n.\r\n"));
 }

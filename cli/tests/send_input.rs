@@ -6,7 +6,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{outputs, smtpwire, Sentinel};
+use common::{exited, outputs, smtpwire, Sentinel};
 use mail_parser::{MessageParser, MimeHeaders};
 
 #[test]
@@ -19,8 +19,7 @@ fn standard_input_cannot_be_both_the_text_and_the_html() {
         .write_stdin("<p>hello</p>")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(64), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 64);
     assert!(
         stderr.contains("--html @-: standard input is already read by --text @-"),
         "{stderr}"

@@ -10,13 +10,12 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
-#[path = "fixtures/scripted.rs"]
+#[path = "../../tests/support/scripted.rs"]
 mod scripted;
 
 use assert_cmd::Command;
-use common::{delivered, outputs, servers, token, Sentinel, Servers};
+use common::{delivered, exited, outputs, servers, succeeded, token, Servers};
 use mail_parser::{MessageParser, MimeHeaders};
-use scripted::Scripted;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,7 +36,7 @@ impl Installed {
             format!(
                 "[accounts.default]\nserver = {:?}\nca_file = {:?}\nuser = {:?}\n\
                  password_env = \"TEST_SECRET\"\nfrom = {:?}\nlogfile = \"~/sendmail.log\"\n",
-                Servers::by_name(&servers.submission),
+                common::by_name(&servers.submission),
                 servers.ca,
                 servers.user,
                 servers.user,
@@ -143,8 +142,7 @@ fn cron_pipes_a_bare_body_to_sendmail_and_it_arrives_with_headers_added() {
         .write_stdin(format!("backup {token} done\n.\nstill the body\n"))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = succeeded(&output);
     assert!(stdout.is_empty() && stderr.is_empty(), "{stdout}\n{stderr}");
     let copies = delivered(&servers.maildir.join("new"), &token, 1);
     let parsed = MessageParser::default()
@@ -192,8 +190,7 @@ fn without_i_a_lone_dot_ends_the_message_as_in_sendmail() {
         ))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let copies = delivered(&servers.maildir.join("new"), &format!("dot {token}"), 1);
     let text = String::from_utf8_lossy(&copies[0]);
     assert!(text.ends_with("\n\nkept\n..stuffed stays\n"), "{text}");
@@ -214,8 +211,7 @@ fn t_adds_the_header_recipients_to_the_arguments_and_strips_bcc() {
         ))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let copies = delivered(&servers.maildir.join("new"), &token, 3);
     assert_eq!(
         delivered_to(&copies),
@@ -366,8 +362,7 @@ fn mutt_sends_an_attachment_and_a_bcc_recipient_stays_hidden() {
         .write_stdin(format!("Hello {token}, the logo is attached.\n"))
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
 
     let copies = delivered(&servers.maildir.join("new"), &format!("mutt {token}"), 3);
     assert_eq!(
@@ -403,8 +398,7 @@ fn a_refused_recipient_is_logged_with_the_reply_and_exits_69() {
         .write_stdin("Subject: refused\n\nx\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(69), "{stdout}\n{stderr}");
+    exited(&output, 69);
     let log = installed.log();
     assert!(
         log.contains(" error=\"") && log.contains("550 5.1.1"),
@@ -416,9 +410,9 @@ fn a_refused_recipient_is_logged_with_the_reply_and_exits_69() {
 
 #[test]
 fn dsn_flags_reach_the_wire() {
-    let server = Scripted::start(&["DSN", "PIPELINING"]);
+    let server = scripted::start(scripted::accepting(&["DSN", "PIPELINING"], 3));
     let output = common::smtpwire()
-        .args(["sendmail", "--server", &server.address, "--tls", "none"])
+        .args(["sendmail", "--server", &server.address(), "--tls", "none"])
         .args(["--insecure-plaintext", "-f", "bounces@example.com"])
         .args([
             "-N",
@@ -433,11 +427,10 @@ fn dsn_flags_reach_the_wire() {
         .write_stdin("Subject: dsn\n\nbody\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let received = server.received();
-    let mail = received
-        .commands
+    let commands = received.commands();
+    let mail = commands
         .iter()
         .find(|c| c.starts_with("MAIL FROM:"))
         .unwrap();
@@ -449,8 +442,7 @@ fn dsn_flags_reach_the_wire() {
         mail.contains(" RET=HDRS") && mail.contains(" ENVID=batch+2B7"),
         "{mail}"
     );
-    let rcpts: Vec<&String> = received
-        .commands
+    let rcpts: Vec<&String> = commands
         .iter()
         .filter(|c| c.starts_with("RCPT TO:"))
         .collect();
@@ -463,9 +455,9 @@ fn dsn_flags_reach_the_wire() {
         ]
     );
     // -f <> is the null sender of a notification.
-    let server = Scripted::start(&[]);
+    let server = scripted::start(scripted::accepting(&[], 1));
     let output = common::smtpwire()
-        .args(["sendmail", "--server", &server.address, "--tls", "none"])
+        .args(["sendmail", "--server", &server.address(), "--tls", "none"])
         .args(["--insecure-plaintext", "-f", "<>", "-i", "a@example.com"])
         .write_stdin("Subject: bounce\n\nbody\n")
         .output()
@@ -473,24 +465,13 @@ fn dsn_flags_reach_the_wire() {
     assert!(output.status.success(), "{:?}", outputs(&output));
     assert!(server
         .received()
-        .commands
+        .commands()
         .contains(&"MAIL FROM:<>".to_owned()));
 }
 
 /// Runs `smtpwire sendmail` against a listener that must see no connection.
 fn refused(args: &[&str], stdin: &str) -> (Option<i32>, String) {
-    let sentinel = Sentinel::start();
-    let output = common::smtpwire()
-        .arg("sendmail")
-        .args(args)
-        .args(["--server", &sentinel.address, "--tls", "none"])
-        .arg("--insecure-plaintext")
-        .write_stdin(stdin)
-        .output()
-        .unwrap();
-    assert_eq!(sentinel.connections(), 0, "something was sent for {args:?}");
-    let (_, stderr) = outputs(&output);
-    (output.status.code(), stderr)
+    common::refused_plain("sendmail", args, stdin)
 }
 
 #[test]
@@ -533,8 +514,7 @@ fn without_a_default_account_it_says_how_to_name_one() {
         .write_stdin("Subject: s\n\nx\n")
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(78), "{stdout}\n{stderr}");
+    let (_, stderr) = exited(&output, 78);
     assert!(stderr.contains("no account \"default\""), "{stderr}");
     assert!(stderr.contains("[accounts.default]"), "{stderr}");
     // A log file named on the command line records even that.

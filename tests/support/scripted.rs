@@ -1,7 +1,8 @@
 //! Scripted SMTP servers: the one helper every test that needs a misbehaving server uses.
 //! A script is data — expect these bytes, send those, trickle, flood, stall, close — run over
 //! any stream (a loopback TCP socket, or an in-memory pipe when the test runs on tokio's
-//! paused clock). Included by `#[path]` from the CLI's tests too.
+//! paused clock). Included by `#[path]` from the CLI's tests too, whose tests are not async:
+//! [`start`] runs a script on a thread of its own.
 
 #![allow(
     dead_code,
@@ -47,6 +48,50 @@ impl Step {
     pub fn reply(line: &str) -> Self {
         Self::Send(format!("{line}\r\n").into_bytes())
     }
+
+    /// The EHLO reply of a server offering `extensions` (EHLO keywords, one a line).
+    pub fn ehlo(extensions: &[&str]) -> Self {
+        let lines: Vec<&str> = std::iter::once("scripted")
+            .chain(extensions.iter().copied())
+            .collect();
+        let last = lines.len() - 1;
+        let text: String = lines
+            .iter()
+            .enumerate()
+            .map(|(i, line)| format!("250{}{line}\r\n", if i == last { ' ' } else { '-' }))
+            .collect();
+        Self::Send(text.into_bytes())
+    }
+}
+
+/// A willing server's whole dialogue for one message to `rcpts` recipients: sent with BDAT
+/// when `extensions` offer CHUNKING, with DATA otherwise.
+pub fn accepting(extensions: &[&str], rcpts: usize) -> Vec<Step> {
+    let mut steps = vec![
+        Step::reply("220 scripted ESMTP"),
+        Step::Expect("EHLO"),
+        Step::ehlo(extensions),
+        Step::Expect("MAIL FROM:"),
+        Step::reply("250 2.1.0 ok"),
+    ];
+    for _ in 0..rcpts {
+        steps.extend([Step::Expect("RCPT TO:"), Step::reply("250 2.1.5 ok")]);
+    }
+    if extensions.contains(&"CHUNKING") {
+        steps.extend([Step::Expect("BDAT"), Step::ExpectData]);
+    } else {
+        steps.extend([
+            Step::Expect("DATA"),
+            Step::reply("354 go ahead"),
+            Step::ExpectData,
+        ]);
+    }
+    steps.extend([
+        Step::reply("250 2.0.0 queued"),
+        Step::Expect("QUIT"),
+        Step::reply("221 2.0.0 bye"),
+    ]);
+    steps
 }
 
 /// The steps of `script` with only the first `budget` bytes of what the server sends: the
@@ -82,27 +127,44 @@ pub fn server_bytes(script: &[Step]) -> usize {
         .sum()
 }
 
-/// What the client sent, as the script saw it: every byte, and the command lines.
+/// What the client sent, as the script saw it: every byte, the command lines, the message data.
 #[derive(Clone, Default)]
-pub struct Received(Arc<Mutex<(Vec<u8>, Vec<String>)>>);
+pub struct Received(Arc<Mutex<Log>>);
+
+#[derive(Default)]
+struct Log {
+    bytes: Vec<u8>,
+    commands: Vec<String>,
+    data: Vec<u8>,
+}
 
 impl Received {
     /// Every byte the client sent.
     pub fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap().0.clone()
+        self.0.lock().unwrap().bytes.clone()
     }
 
     /// The command lines the script expected, as received (`<data>` for message data).
     pub fn commands(&self) -> Vec<String> {
-        self.0.lock().unwrap().1.clone()
+        self.0.lock().unwrap().commands.clone()
+    }
+
+    /// The message data as it crossed the wire: after DATA, everything up to and including
+    /// the terminating `.` CRLF; with BDAT, the chunks' octets concatenated.
+    pub fn data(&self) -> Vec<u8> {
+        self.0.lock().unwrap().data.clone()
     }
 
     fn push_bytes(&self, bytes: &[u8]) {
-        self.0.lock().unwrap().0.extend_from_slice(bytes);
+        self.0.lock().unwrap().bytes.extend_from_slice(bytes);
     }
 
     fn push_command(&self, command: String) {
-        self.0.lock().unwrap().1.push(command);
+        self.0.lock().unwrap().commands.push(command);
+    }
+
+    fn push_data(&self, data: &[u8]) {
+        self.0.lock().unwrap().data.extend_from_slice(data);
     }
 }
 
@@ -152,6 +214,63 @@ pub async fn listen_each(scripts: Vec<Vec<Step>>) -> (u16, tokio::task::JoinHand
     (port, task)
 }
 
+/// A script running on a thread of its own, for tests that are not async.
+pub struct Started {
+    /// The port it listens on, on 127.0.0.1.
+    pub port: u16,
+    received: std::sync::mpsc::Receiver<Received>,
+}
+
+impl Started {
+    /// `127.0.0.1:PORT`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What the client sent, once every script has ended (waiting 30 s at the most).
+    pub fn received(self) -> Received {
+        self.received
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the script ends")
+    }
+}
+
+/// Runs `task` on a runtime of a thread of its own: a server for a test that is not async.
+pub fn on_own_thread<F>(task: F)
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(task);
+    });
+}
+
+/// [`listen`] for a test that is not async.
+pub fn start(script: Vec<Step>) -> Started {
+    start_each(vec![script])
+}
+
+/// [`listen_each`] for a test that is not async: the scripts run on a thread of their own.
+pub fn start_each(scripts: Vec<Vec<Step>>) -> Started {
+    let (port_sender, port) = std::sync::mpsc::channel();
+    let (received_sender, received) = std::sync::mpsc::channel();
+    on_own_thread(async move {
+        let (listening, task) = listen_each(scripts).await;
+        port_sender.send(listening).unwrap();
+        if let Ok(seen) = task.await {
+            let _ = received_sender.send(seen);
+        }
+    });
+    Started {
+        port: port.recv().unwrap(),
+        received,
+    }
+}
+
 async fn run_step<S>(
     stream: &mut S,
     step: Step,
@@ -186,10 +305,12 @@ where
                     while unread.len() < size {
                         read_more(stream, unread, received).await?;
                     }
-                    unread.drain(..size);
+                    let chunk: Vec<u8> = unread.drain(..size).collect();
+                    received.push_data(&chunk);
                 }
                 None => {
-                    take_until(stream, unread, received, b"\r\n.\r\n").await?;
+                    let data = take_until(stream, unread, received, b"\r\n.\r\n").await?;
+                    received.push_data(&data);
                 }
             }
             received.push_command("<data>".into());

@@ -30,6 +30,8 @@ pub struct Servers {
     pub rejected: String,
     /// A recipient Postfix defers with 450.
     pub deferred: String,
+    /// The directory of the bad certificates (`untrusted`, `wrong-host`, `expired`).
+    pub tls: PathBuf,
 }
 
 /// The servers, or `None` with a message; under `CI=true` their absence is a failure: CI
@@ -49,6 +51,7 @@ pub fn servers() -> Option<Servers> {
             aiosmtpd_dir: var("AIOSMTPD_DIR")?.into(),
             rejected: var("RCPT_REJECTED")?,
             deferred: var("RCPT_DEFERRED")?,
+            tls: PathBuf::from(var("UNTRUSTED_CERT")?).parent()?.to_owned(),
         })
     })();
     if found.is_none() {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -33,16 +33,6 @@ pub fn admin_url() -> Option<String> {
     }
 }
 
-/// A string found nowhere else.
-pub fn token() -> String {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("ob{nanos:x}x{}", COUNTER.fetch_add(1, Ordering::Relaxed))
-}
-
 /// Opens a connection whose driver runs on a task.
 pub async fn connect(url: &str) -> Client {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await.unwrap();
@@ -64,7 +54,7 @@ impl TestDb {
     /// `None` when there is no PostgreSQL to test with (outside CI).
     pub async fn create() -> Option<Self> {
         let admin = admin_url()?;
-        let name = format!("smtpwire_{}", token());
+        let name = format!("smtpwire_{}", crate::common::token());
         connect(&admin)
             .await
             .batch_execute(&format!("CREATE DATABASE {name}"))
@@ -196,17 +186,13 @@ impl TestDb {
     }
 }
 
-/// The binary, with no accounts file and no password in the environment.
+/// The binary as the other CLI tests run it, and no database password either, as a child of
+/// tokio that dies with its handle.
 pub fn smtpwire() -> tokio::process::Command {
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_smtpwire"));
-    let home = std::env::temp_dir().join("smtpwire-cli-tests-empty-home");
+    let mut command = tokio::process::Command::from(crate::common::binary());
     command
-        .env("XDG_CONFIG_HOME", &home)
-        .env("HOME", &home)
-        .env_remove("SMTPWIRE_PASSWORD")
         .env_remove("SMTPWIRE_DATABASE_URL")
         .env_remove("PGPASSWORD")
-        .env_remove("CI")
         .kill_on_drop(true)
         .stdin(Stdio::null());
     command
