@@ -12,25 +12,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{outputs, servers, smtpwire, token, Servers};
-
-/// The account flags for Postfix's `address`, the TLS mode given, the password in a variable.
-fn account(servers: &Servers, address: &str, tls: &str) -> Vec<String> {
-    [
-        "--server",
-        &Servers::by_name(address),
-        "--tls",
-        tls,
-        "--ca-file",
-        servers.ca.to_str().unwrap(),
-        "--user",
-        &servers.user,
-        "--password-env",
-        "TEST_SECRET",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
+use common::{account, outputs, servers, smtpwire, token};
 
 /// STARTTLS against the implicit-TLS port (the greeting never comes: the probe decides) and
 /// implicit TLS against the STARTTLS port (a plaintext greeting answers the handshake), for

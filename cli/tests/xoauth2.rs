@@ -9,7 +9,7 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use common::{outputs, servers, smtpwire, token, Servers};
+use common::{by_name, outputs, servers, smtpwire, token, Servers};
 
 fn oauth_token() -> Option<String> {
     let token = std::env::var("SMTPWIRE_TEST_OAUTH_TOKEN").ok();
@@ -27,7 +27,7 @@ fn send_with_token(servers: &Servers, secret: &str, subject: &str) -> std::proce
     smtpwire()
         .env("SMTPWIRE_TEST_TOKEN_UNDER_TEST", secret)
         .arg("send")
-        .args(["--server", &Servers::by_name(&servers.aiosmtpd)])
+        .args(["--server", &by_name(&servers.aiosmtpd)])
         .args(["--tls", "starttls", "--ca-file"])
         .arg(&servers.ca)
         .args(["--user", &servers.user])
