@@ -603,3 +603,34 @@ async fn refusal_in_the_middle_of_the_data() {
     assert_eq!(error.reply().map(|r| r.code().get()), Some(552), "{error}");
     assert_eq!(error.delivery(), Delivery::NotSent);
 }
+
+/// The whole connect has one deadline (`Timeouts::connect_total`), however long each address
+/// may take: a port whose accept queue is full drops the SYN, so the connect hangs, and the
+/// total deadline ends it. On tokio's paused clock: exact, and no real waiting.
+#[tokio::test(start_paused = true)]
+async fn the_whole_connect_has_one_deadline() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(1).unwrap();
+    let address = listener.local_addr().unwrap();
+    // Fill the accept queue; nobody ever accepts.
+    let mut queued = Vec::new();
+    for _ in 0..4 {
+        if let Ok(Ok(stream)) =
+            tokio::time::timeout(Duration::from_millis(50), TcpStream::connect(address)).await
+        {
+            queued.push(stream);
+        }
+    }
+    let mut timeouts = smtpwire::session::Timeouts::default();
+    timeouts.connect = Duration::from_secs(100);
+    timeouts.connect_total = Duration::from_secs(2);
+    let started = tokio::time::Instant::now();
+    let error = smtpwire::transport::connect_tcp("127.0.0.1", address.port(), &timeouts)
+        .await
+        .unwrap_err();
+    assert!(matches!(error.kind(), ErrorKind::Timeout), "{error}");
+    assert_eq!(error.phase(), Phase::Connect);
+    assert_eq!(started.elapsed(), Duration::from_secs(2));
+    drop(listener);
+}
