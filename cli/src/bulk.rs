@@ -95,7 +95,8 @@ pub struct BulkArgs {
     quiet: bool,
 }
 
-fn parse_rate(text: &str) -> Result<Rate, String> {
+/// `N/s`, `N/min` or `N/hour`, for `--rate` here and in `smtpwire outbox`.
+pub(crate) fn parse_rate(text: &str) -> Result<Rate, String> {
     let (count, unit) = text
         .split_once('/')
         .ok_or_else(|| format!("{text:?}: expected N/s or N/min"))?;
@@ -110,7 +111,7 @@ fn parse_rate(text: &str) -> Result<Rate, String> {
         "s" | "sec" | "second" => Ok(Rate::per_second(count)),
         "m" | "min" | "minute" => Ok(Rate::per_minute(count)),
         "h" | "hour" => Ok(Rate::new(count, Duration::from_secs(3600))),
-        other => Err(format!("{other:?}: expected s or min")),
+        other => Err(format!("{other:?}: expected s, min or hour")),
     }
 }
 
@@ -447,8 +448,10 @@ async fn send_one(
     Ok((state, format!("{mark} {key} {state}{detail}")))
 }
 
-fn record(key: &str, state: &str, outcome: &Report, error: Option<&str>) -> Value {
-    let recipients: Vec<Value> = outcome
+/// Each recipient of a report as logs record it (bulk's outcome log, the outbox's row):
+/// address, status, the deciding reply or failure.
+pub(crate) fn recipients_record(outcome: &Report) -> Vec<Value> {
+    outcome
         .recipients()
         .iter()
         .map(|r| {
@@ -464,7 +467,11 @@ fn record(key: &str, state: &str, outcome: &Report, error: Option<&str>) -> Valu
                 "error": r.error().map(ToString::to_string),
             })
         })
-        .collect();
+        .collect()
+}
+
+fn record(key: &str, state: &str, outcome: &Report, error: Option<&str>) -> Value {
+    let recipients = recipients_record(outcome);
     json!({
         "message_id": key,
         "outcome": state,

@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 use smtpwire::envelope::Envelope;
 use smtpwire::pool::{Mailer, Metrics, Rate, RetryPolicy};
 use smtpwire::transport::ClientConfig;
+use smtpwire::Report;
 pub use smtpwire::Verdict;
-use smtpwire::{Report, Status};
 
 /// How the worker's pool is set up.
 pub struct Settings {
@@ -64,25 +64,8 @@ pub async fn send(mailer: &Mailer, envelope: Envelope, bytes: &[u8]) -> Sent {
 }
 
 fn record(outcome: &Report) -> Value {
-    let recipients: Vec<Value> = outcome
-        .recipients()
-        .iter()
-        .map(|r| {
-            json!({
-                "address": r.mailbox().as_str(),
-                "status": match r.status() {
-                    Status::Accepted => "accepted",
-                    Status::Rejected => "rejected",
-                    Status::Unknown => "unknown",
-                    _ => "not_sent",
-                },
-                "reply": r.reply().map(ToString::to_string),
-                "error": r.error().map(ToString::to_string),
-            })
-        })
-        .collect();
     json!({
-        "recipients": recipients,
+        "recipients": crate::bulk::recipients_record(outcome),
         "smtp_attempts": outcome.attempts(),
         "final_replies": outcome.final_replies().iter().map(ToString::to_string).collect::<Vec<_>>(),
         "duration_ms": u64::try_from(outcome.duration().as_millis()).unwrap_or(u64::MAX),

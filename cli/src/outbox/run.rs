@@ -69,12 +69,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1000))]
     batch: u16,
     /// This worker's own limit, e.g. `10/s` or `20/min`.
-    #[arg(long, value_name = "N/s|N/min", value_parser = parse_rate)]
+    #[arg(long, value_name = "N/s|N/min", value_parser = crate::bulk::parse_rate)]
     rate: Option<Rate>,
     /// A limit shared by every worker with the same --rate-key, kept in the database:
     /// `10/s` across three workers is 10/s in all. Each try then takes one token and makes
     /// one SMTP attempt; a try that fails for now is deferred rather than retried at once.
-    #[arg(long, value_name = "N/s|N/min", value_parser = parse_rate)]
+    #[arg(long, value_name = "N/s|N/min", value_parser = crate::bulk::parse_rate)]
     shared_rate: Option<Rate>,
     /// The name of the shared limit (default: USER@HOST:PORT of the account).
     #[arg(long, value_name = "KEY", requires = "shared_rate")]
@@ -120,25 +120,6 @@ pub struct RunArgs {
     /// Prints only errors and the summary.
     #[arg(long, short)]
     quiet: bool,
-}
-
-fn parse_rate(text: &str) -> Result<Rate, String> {
-    let (count, unit) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?}: expected N/s or N/min"))?;
-    let count: u32 = count
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a whole number before the /"))?;
-    if count == 0 {
-        return Err("a rate of 0 sends nothing".into());
-    }
-    match unit.trim() {
-        "s" | "sec" | "second" => Ok(Rate::per_second(count)),
-        "m" | "min" | "minute" => Ok(Rate::per_minute(count)),
-        "h" | "hour" => Ok(Rate::new(count, Duration::from_secs(3600))),
-        other => Err(format!("{other:?}: expected s, min or hour")),
-    }
 }
 
 fn parse_secs(text: &str) -> Result<Duration, String> {
