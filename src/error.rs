@@ -303,6 +303,14 @@ impl Error {
         self.0.transcript.as_deref()
     }
 
+    /// Whether the server refused the credentials for good (a 5xx to AUTH, such as 535): trying
+    /// them again cannot help and may get the account locked.
+    pub fn is_auth_refusal(&self) -> bool {
+        self.0.phase == Phase::Auth
+            && matches!(self.0.kind, ErrorKind::Rejected)
+            && self.0.reply.as_ref().is_some_and(Reply::is_permanent)
+    }
+
     /// Whether the same request may succeed later: a 4xx reply, a timeout, a lost connection.
     ///
     /// Check [`Error::delivery`] too: a transient error after the end of the message data may

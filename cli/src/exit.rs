@@ -119,9 +119,7 @@ pub fn exit_for(error: &smtpwire::Error) -> Exit {
         ErrorKind::WrongTlsMode(_) => Exit::Config,
         ErrorKind::Tls(_) => Exit::Unavailable,
         ErrorKind::Protocol(_) => Exit::Protocol,
-        ErrorKind::Rejected if error.phase() == Phase::Auth && !error.is_transient() => {
-            Exit::NoPerm
-        }
+        ErrorKind::Rejected if error.is_auth_refusal() => Exit::NoPerm,
         ErrorKind::Rejected if error.is_transient() => Exit::TempFail,
         ErrorKind::Rejected => Exit::Unavailable,
         ErrorKind::Unsupported(

@@ -1,7 +1,7 @@
 //! The circuit breaker: stop opening connections to a server that keeps refusing them, and
 //! at once when it refuses the credentials.
 
-use crate::error::{Error, ErrorKind, Phase};
+use crate::error::Error;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -119,7 +119,7 @@ impl Breaker {
             return (!matches!(previous, State::Closed { .. })).then_some(Transition::Closed);
         };
         let failures = failures.saturating_add(1);
-        let open = is_auth_refusal(error)
+        let open = error.is_auth_refusal()
             || failures >= self.policy.failures
             || matches!(previous, State::Probing { .. });
         if !open {
@@ -171,16 +171,10 @@ impl Drop for Ticket<'_> {
     }
 }
 
-/// The server refused the credentials: trying them again would only get the account locked.
-fn is_auth_refusal(error: &Error) -> bool {
-    error.phase() == Phase::Auth
-        && matches!(error.kind(), ErrorKind::Rejected)
-        && error.reply().is_some_and(crate::reply::Reply::is_permanent)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::{ErrorKind, Phase};
     use crate::reply::{Reply, ReplyCode};
 
     fn refused(phase: Phase, code: u16) -> Error {
