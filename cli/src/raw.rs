@@ -128,31 +128,12 @@ fn prepare(args: &RawArgs) -> Result<Prepared, CliError> {
     let message = RawMessage::parse(&input);
     let mut problems = Problems::default();
 
-    let mut recipients: Vec<Mailbox> = Vec::new();
-    for list in &args.to {
-        add_recipients(&mut recipients, "--to", list, &mut problems);
-    }
-    if args.read_recipients {
-        for (name, value) in message.header_recipients() {
-            add_recipients(
-                &mut recipients,
-                &format!("{name} header"),
-                &value,
-                &mut problems,
-            );
-        }
-    }
-    if recipients.is_empty() && problems.is_empty() {
-        let (exit, what) = if args.read_recipients {
-            (Exit::DataErr, "the message has no To, Cc or Bcc field")
-        } else {
-            (
-                Exit::Usage,
-                "give --to, or -t to take them from the message's To, Cc and Bcc",
-            )
-        };
-        problems.add(exit, "recipients", what);
-    }
+    let recipients = recipients(
+        ("--to", &args.to),
+        args.read_recipients.then_some(&message),
+        "give --to, or -t to take them from the message's To, Cc and Bcc",
+        &mut problems,
+    );
 
     let account = target
         .as_ref()
@@ -231,6 +212,34 @@ pub fn normalise(input: &[u8]) -> Result<Vec<u8>, CliError> {
         .and_then(|()| encoder.finish(&mut out))
         .map_err(|e| CliError::new(Exit::DataErr, format!("the message cannot be sent: {e}")))?;
     Ok(out)
+}
+
+/// The envelope recipients: those given on the command line (`given`: the flag's name and its
+/// values), then with `-t` those of the message's To, Cc and Bcc fields. None at all is a
+/// problem: a usage mistake (`how` says what to give) or, with `-t`, a message without them.
+pub fn recipients(
+    given: (&str, &[String]),
+    from_headers: Option<&RawMessage<'_>>,
+    how: &str,
+    problems: &mut Problems,
+) -> Vec<Mailbox> {
+    let mut recipients: Vec<Mailbox> = Vec::new();
+    for list in given.1 {
+        add_recipients(&mut recipients, given.0, list, problems);
+    }
+    if let Some(message) = from_headers {
+        for (name, value) in message.header_recipients() {
+            add_recipients(&mut recipients, &format!("{name} header"), &value, problems);
+        }
+    }
+    if recipients.is_empty() && problems.is_empty() {
+        let (exit, what) = match from_headers {
+            Some(_) => (Exit::DataErr, "the message has no To, Cc or Bcc field"),
+            None => (Exit::Usage, how),
+        };
+        problems.add(exit, "recipients", what);
+    }
+    recipients
 }
 
 /// Adds the mailboxes of an address list to `recipients`, each once.

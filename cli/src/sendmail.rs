@@ -239,31 +239,12 @@ fn prepare(args: &SendmailArgs, log: &mut Log) -> Result<raw::Prepared, CliError
     let message = RawMessage::parse(&input);
     let mut problems = Problems::default();
 
-    let mut recipients: Vec<Mailbox> = Vec::new();
-    for list in &args.recipients {
-        raw::add_recipients(&mut recipients, "recipient", list, &mut problems);
-    }
-    if args.read_recipients {
-        for (name, value) in message.header_recipients() {
-            raw::add_recipients(
-                &mut recipients,
-                &format!("{name} header"),
-                &value,
-                &mut problems,
-            );
-        }
-    }
-    if recipients.is_empty() && problems.is_empty() {
-        let (exit, what) = if args.read_recipients {
-            (Exit::DataErr, "the message has no To, Cc or Bcc field")
-        } else {
-            (
-                Exit::Usage,
-                "give them as arguments, or -t to take them from the message's To, Cc and Bcc",
-            )
-        };
-        problems.add(exit, "recipients", what);
-    }
+    let recipients = raw::recipients(
+        ("recipient", &args.recipients),
+        args.read_recipients.then_some(&message),
+        "give them as arguments, or -t to take them from the message's To, Cc and Bcc",
+        &mut problems,
+    );
 
     let null_sender = matches!(args.from.as_deref(), Some("<>" | ""));
     let sender = if null_sender {
