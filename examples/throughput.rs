@@ -1,18 +1,19 @@
-//! Send throughput of smtpwire against lettre 0.11, on one reused loopback connection to
-//! Postfix's `smtp-sink`, for 1 KiB, 100 KiB and 5 MiB messages, plaintext and implicit TLS.
+//! Send throughput of smtpwire beside what the wire allows and beside lettre 0.11, on
+//! loopback to Postfix's `smtp-sink`, plaintext and implicit TLS.
 //!
 //! ```sh
 //! cargo run --release --example throughput                  # everything, 3 runs per case
 //! cargo run --release --example throughput -- --quick       # a tenth of the messages, 1 run
-//! cargo run --release --example throughput -- --sizes 1k --modes plain --runs 5
+//! cargo run --release --example throughput -- --cases 1k,conn --modes plain --runs 5
 //! ```
 //!
 //! Options:
 //!
 //! * `--runs K`: repetitions of each timed case (default 3); the table shows the median run
 //!   and the range of msg/s;
-//! * `--sizes 1k,100k,5m`, `--modes plain,tls`,
-//!   `--clients send,batch,lettre,lettre-nodelay,lettre-pool`: what to run;
+//! * `--cases 1k,100k,5m,conn,builder`, `--modes plain,tls`, `--clients raw-lockstep,
+//!   raw-pipelined,raw-full,send,batch,send-message,lettre,lettre-nodelay,lettre-pool`: what
+//!   to run;
 //! * `--budget SECONDS`: a send loop stops early once this has passed (default 5; lettre
 //!   manages about 23 messages/s in some cases);
 //! * `--no-flights`: skip the counting pass;
@@ -23,24 +24,24 @@
 //! `SMTP_SINK` overrides the path of `smtp-sink` (default `/usr/sbin/smtp-sink`, from
 //! Debian's `postfix` package).
 //!
+//! The cases: 1 KiB, 100 KiB and 5 MiB of pre-built message bytes (72-character CRLF lines,
+//! every 50th starting with a dot) on one reused connection; 1 KiB with a new connection per
+//! message (connect, greeting, EHLO and QUIT timed); and a message with a 5 MiB file
+//! attachment built and encoded per send (smtpwire `send_message` against lettre's builder).
+//!
 //! What runs, all on 127.0.0.1:
 //!
 //! * two `smtp-sink` processes started here (one announcing PIPELINING, one with `-p`, which
 //!   does not) and killed by their PIDs at the end;
 //! * for implicit TLS, a TLS terminator on its own thread (tokio-rustls, ring, a certificate
-//!   made for this run) in front of the first smtp-sink, which has no TLS; both clients trust
-//!   the same CA and go through the same terminator;
-//! * the clients, one at a time, on this thread's single-threaded runtime:
-//!   smtpwire `Client::send` in a loop, smtpwire `Client::send_batch` with all messages at
-//!   once, lettre `AsyncSmtpConnection::send` in a loop (one connection, lettre's fastest
-//!   path), the same over a socket the benchmark set TCP_NODELAY on (lettre sets none; this
-//!   row shows what Nagle's algorithm costs it, and what lettre's lockstep costs without it),
-//!   and lettre `AsyncSmtpTransport<Tokio1Executor>::send_raw` with a pool of one connection
-//!   (the documented API; it sends NOOP before each reuse).
-//!
-//! Every client sends the same pre-built message bytes (CRLF lines, 2% of them starting with
-//! a dot by default). Each timed run connects, sends one message untimed, times the messages,
-//! then quits untimed, so the figures are for a reused connection.
+//!   made for this run) in front of the first smtp-sink, which has no TLS; every client
+//!   trusts the same CA and goes through the same terminator;
+//! * the clients ([`clients`]), one at a time, on this thread (a single-threaded runtime):
+//!   the raw reference client ([`raw`]: blocking std, TCP_NODELAY, the message stuffed
+//!   before the clock starts) in three modes (lockstep; MAIL+RCPT+DATA pipelined; and
+//!   "full", the next envelope behind the dot), smtpwire (`send`, `send_batch`,
+//!   `send_message`), lettre (`AsyncSmtpConnection`, the same on a TCP_NODELAY socket, and
+//!   its pooled transport).
 //!
 //! Two passes:
 //!
@@ -48,14 +49,14 @@
 //!    flights (bursts with no server byte in between), once with 1 message and once with
 //!    more; the difference divided by the extra messages is the steady cost per message,
 //!    free of the setup and QUIT. Socket writes are counted the same way by a layer under the
-//!    client (smtpwire via `Client::connect_with`, lettre via `connect_with_transport`;
-//!    lettre's pool cannot take a stream, so its writes are not counted).
-//! 2. **Throughput.** No proxy except the TLS terminator: messages/s, MiB/s of message bytes,
-//!    CPU time of the client thread (TLS included) and of the server side (smtp-sink, plus
-//!    the terminator under TLS) per message.
+//!    client (smtpwire via `Client::connect_with`, lettre via `connect_with_transport`).
+//! 2. **Throughput.** No proxy except the TLS terminator; within each repetition the clients
+//!    take turns (round robin), so a burst of load from elsewhere hits them alike: messages/s,
+//!    MiB/s of message bytes, CPU time of the client thread (TLS included) per message and per
+//!    MiB, CPU of the server side (smtp-sink, plus the terminator under TLS), and the ratio of
+//!    each smtpwire row to the best raw mode and to the best lettre row of its case.
 //!
-//! The machine is shared: the load average is printed with each case. Compare clients within
-//! one run, not runs across machines.
+//! Compare clients within one run, not runs across machines.
 
 #![allow(clippy::indexing_slicing, reason = "a table printer, not library code")]
 
@@ -63,20 +64,25 @@
 mod clients;
 #[path = "throughput/proxy.rs"]
 mod proxy;
+#[path = "throughput/raw.rs"]
+mod raw;
 #[path = "throughput/sink.rs"]
 mod sink;
 
-use clients::{Job, Kind, Outcome, Target};
+use clients::{Job, Kind, Outcome, Shape, Target};
 use sink::{loadavg, schedstat, Sink};
 use std::error::Error;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// A message size with its default counts.
+/// One case: a message size and how the messages go out, with its default counts.
 #[derive(Clone, Copy, Debug)]
-struct Size {
+struct Case {
     label: &'static str,
+    /// The name `--cases` takes.
+    short: &'static str,
     bytes: usize,
+    shape: Shape,
     /// Messages per timed run: enough that a run lasts about a second or more, so a burst of
     /// load from elsewhere on a shared machine averages out.
     count: usize,
@@ -84,24 +90,46 @@ struct Size {
     flight_count: usize,
 }
 
-const SIZES: [Size; 3] = [
-    Size {
+const CASES: [Case; 5] = [
+    Case {
         label: "1 KiB",
+        short: "1k",
         bytes: 1024,
-        count: 5000,
+        shape: Shape::Reused,
+        count: 10_000,
         flight_count: 40,
     },
-    Size {
+    Case {
         label: "100 KiB",
+        short: "100k",
         bytes: 100 * 1024,
-        count: 1000,
+        shape: Shape::Reused,
+        count: 2000,
         flight_count: 20,
     },
-    Size {
+    Case {
         label: "5 MiB",
+        short: "5m",
         bytes: 5 * 1024 * 1024,
-        count: 40,
+        shape: Shape::Reused,
+        count: 60,
         flight_count: 4,
+    },
+    Case {
+        label: "1 KiB conn/msg",
+        short: "conn",
+        bytes: 1024,
+        shape: Shape::ConnectionPerMessage,
+        count: 5000,
+        flight_count: 20,
+    },
+    Case {
+        label: "5 MiB att build",
+        short: "builder",
+        bytes: 5 * 1024 * 1024,
+        shape: Shape::BuilderPerMessage,
+        count: 40,
+        flight_count: 3,
     },
 ];
 
@@ -112,6 +140,14 @@ enum Mode {
 }
 
 impl Mode {
+    /// The name `--modes` takes.
+    fn short(self) -> &'static str {
+        match self {
+            Self::Plain => "plain",
+            Self::Tls => "tls",
+        }
+    }
+
     fn label(self) -> &'static str {
         match self {
             Self::Plain => "plain",
@@ -125,7 +161,7 @@ struct Options {
     clients: Vec<Kind>,
     flights: bool,
     dot_every: usize,
-    sizes: Vec<Size>,
+    cases: Vec<Case>,
     modes: Vec<Mode>,
     budget: Duration,
     scale: usize,
@@ -138,7 +174,7 @@ impl Options {
             clients: Kind::ALL.to_vec(),
             flights: true,
             dot_every: 50,
-            sizes: SIZES.to_vec(),
+            cases: CASES.to_vec(),
             modes: vec![Mode::Plain, Mode::Tls],
             budget: Duration::from_secs(5),
             scale: 1,
@@ -154,25 +190,18 @@ impl Options {
                     options.scale = 10;
                     options.budget = Duration::from_secs(3);
                 }
-                "--sizes" => {
-                    let wanted = value()?.to_ascii_lowercase();
-                    options.sizes = SIZES
-                        .iter()
-                        .filter(|s| {
-                            let short = s.label.replace(' ', "").replace("iB", "").to_lowercase();
-                            wanted.split(',').any(|w| w == short)
-                        })
-                        .copied()
+                "--cases" => {
+                    let wanted = value()?;
+                    options.cases = CASES
+                        .into_iter()
+                        .filter(|c| wanted.split(',').any(|w| w == c.short))
                         .collect();
                 }
                 "--modes" => {
                     let wanted = value()?;
                     options.modes = [Mode::Plain, Mode::Tls]
                         .into_iter()
-                        .filter(|m| {
-                            let short = if *m == Mode::Plain { "plain" } else { "tls" };
-                            wanted.split(',').any(|w| w == short)
-                        })
+                        .filter(|m| wanted.split(',').any(|w| w == m.short()))
                         .collect();
                 }
                 "--clients" => {
@@ -188,18 +217,14 @@ impl Options {
                 other => return Err(format!("unknown option {other} (see the doc comment)").into()),
             }
         }
-        if options.sizes.is_empty() || options.modes.is_empty() || options.clients.is_empty() {
-            return Err(
-                "nothing selected (sizes: 1k,100k,5m; modes: plain,tls; clients: \
-                 send,batch,lettre,lettre-nodelay,lettre-pool)"
-                    .into(),
-            );
+        if options.cases.is_empty() || options.modes.is_empty() || options.clients.is_empty() {
+            return Err("nothing selected (see the doc comment for the names)".into());
         }
         Ok(options)
     }
 }
 
-/// `bytes` of message: a few headers, then 76-character lines, every `dot_every`th starting
+/// `bytes` of message: a few headers, then 72-character lines, every `dot_every`th starting
 /// with a dot (none if 0), CRLF line endings.
 fn message(bytes: usize, dot_every: usize) -> Vec<u8> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -212,7 +237,7 @@ fn message(bytes: usize, dot_every: usize) -> Vec<u8> {
     let mut line = 0usize;
     while message.len() < bytes {
         let room = bytes - message.len();
-        let length = 76.min(room.saturating_sub(2));
+        let length = 72.min(room.saturating_sub(2));
         for at in 0..length {
             let byte = if at == 0 && dot_every > 0 && line % dot_every == 0 {
                 b'.'
@@ -227,6 +252,13 @@ fn message(bytes: usize, dot_every: usize) -> Vec<u8> {
     message
 }
 
+/// `bytes` of file content for an attachment: not text, so it is base64-encoded.
+fn file(bytes: usize) -> Vec<u8> {
+    (0..bytes as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
 /// The steady cost per message of a counter, from a run with 1 message and one with `n`.
 fn per_message(one: u64, many: u64, n: usize) -> f64 {
     (many as f64 - one as f64) / (n as f64 - 1.0)
@@ -234,7 +266,7 @@ fn per_message(one: u64, many: u64, n: usize) -> f64 {
 
 struct FlightRow {
     server: &'static str,
-    size: Size,
+    case: Case,
     mode: Mode,
     kind: Kind,
     n: usize,
@@ -255,12 +287,11 @@ impl FlightRow {
 }
 
 struct TimedRow {
-    size: Size,
+    case: Case,
     mode: Mode,
     kind: Kind,
     /// Each run, with the server side's CPU time.
     runs: Vec<(Outcome, Duration)>,
-    loads: Vec<String>,
 }
 
 impl TimedRow {
@@ -275,6 +306,10 @@ impl TimedRow {
         let low = Self::rate(&sorted.first()?.0);
         let high = Self::rate(&sorted.last()?.0);
         Some((sorted.get(sorted.len() / 2)?, low, high))
+    }
+
+    fn median_rate(&self) -> Option<f64> {
+        self.median().map(|(run, _, _)| Self::rate(&run.0))
     }
 }
 
@@ -313,25 +348,10 @@ impl Bench {
     async fn count(
         &self,
         proxy: &proxy::CountingProxy,
-        kind: Kind,
-        ca_der: Option<Vec<u8>>,
-        message: &[u8],
-        count: usize,
+        job: Job<'_>,
     ) -> Result<(u64, Option<u64>, usize), Box<dyn Error>> {
         let before = proxy.connections.lock().map(|c| c.len()).unwrap_or(0);
-        let target = Target {
-            addr: proxy.addr,
-            ca_der,
-        };
-        let outcome = clients::run(&Job {
-            kind,
-            target: &target,
-            message,
-            count,
-            budget: Duration::from_secs(3600),
-            count_writes: true,
-        })
-        .await?;
+        let outcome = clients::run(&job).await?;
         // Wait for the proxy to see both sides close, so the last bytes are counted.
         let started = Instant::now();
         loop {
@@ -358,7 +378,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let options = Options::parse()?;
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
-        "smtpwire send throughput against lettre 0.11; {cores} cores; load average {}",
+        "smtpwire send throughput beside a raw client and lettre 0.11; {cores} cores; load \
+         average {}",
         loadavg()
     );
 
@@ -385,66 +406,76 @@ async fn main() -> Result<(), Box<dyn Error>> {
         bench.terminator.addr,
         bench.sink.addr
     );
-    for (name, sink) in [
-        ("smtp-sink", &bench.sink),
-        ("smtp-sink -p", &bench.sink_lockstep),
-    ] {
-        let config = {
-            let mut config = smtpwire::transport::ClientConfig::new("127.0.0.1", sink.addr.port());
-            config.session.tls = smtpwire::session::TlsPolicy::Plaintext;
-            config
-        };
-        let mut client = smtpwire::transport::Client::connect(config).await?;
-        let pipelining = client
-            .session()
-            .capabilities()
-            .is_some_and(|c| c.pipelining());
-        println!("{name} offers PIPELINING: {pipelining}");
-        client.quit().await?;
-    }
 
-    let messages: Vec<(Size, Vec<u8>)> = options
-        .sizes
+    let inputs: Vec<(Case, Vec<u8>)> = options
+        .cases
         .iter()
-        .map(|&size| (size, message(size.bytes, options.dot_every)))
+        .map(|&case| {
+            let input = match case.shape {
+                Shape::BuilderPerMessage => file(case.bytes),
+                _ => message(case.bytes, options.dot_every),
+            };
+            (case, input)
+        })
         .collect();
+    let runs_in = |case: &Case| -> Vec<Kind> {
+        options
+            .clients
+            .iter()
+            .copied()
+            .filter(|kind| kind.runs(case.shape))
+            .collect()
+    };
 
     // Pass 1: flights and writes.
     println!("\n== pass 1: flights and writes per message (through the counting proxy) ==");
     let mut flight_rows = Vec::new();
-    let mut plans: Vec<(&'static str, &proxy::CountingProxy, Mode, &Size, &[u8])> = Vec::new();
-    for &mode in &options.modes {
-        for (size, message) in &messages {
-            let proxy = match mode {
-                Mode::Plain => &bench.counting_plain,
-                Mode::Tls => &bench.counting_tls,
-            };
-            plans.push(("PIPELINING", proxy, mode, size, message));
+    let mut plans: Vec<(&'static str, &proxy::CountingProxy, Mode, &Case, &[u8])> = Vec::new();
+    if options.flights {
+        for &mode in &options.modes {
+            for (case, input) in &inputs {
+                let proxy = match mode {
+                    Mode::Plain => &bench.counting_plain,
+                    Mode::Tls => &bench.counting_tls,
+                };
+                plans.push(("PIPELINING", proxy, mode, case, input));
+            }
         }
-    }
-    if !options.flights {
-        plans.clear();
-        println!("(skipped: --no-flights)");
-    } else if let Some((size, message)) = messages.first() {
-        if options.modes.contains(&Mode::Plain) {
+        let first_reused = inputs.iter().find(|(c, _)| c.shape == Shape::Reused);
+        if let Some((case, input)) = first_reused.filter(|_| options.modes.contains(&Mode::Plain)) {
             plans.push((
                 "no PIPELINING",
                 &bench.counting_lockstep,
                 Mode::Plain,
-                size,
-                message,
+                case,
+                input,
             ));
         }
+    } else {
+        println!("(skipped: --no-flights)");
     }
-    for (server, proxy, mode, size, message) in plans {
-        for &kind in &options.clients {
-            let ca = (mode == Mode::Tls).then(|| bench.ca_der.clone());
-            let n = size.flight_count;
-            let one = bench.count(proxy, kind, ca.clone(), message, 1).await?;
-            let many = bench.count(proxy, kind, ca, message, n).await?;
+    for (server, proxy, mode, case, input) in plans {
+        let ca = (mode == Mode::Tls).then(|| bench.ca_der.clone());
+        let target = Target {
+            addr: proxy.addr,
+            ca_der: ca,
+        };
+        for kind in runs_in(case) {
+            let job = |count| Job {
+                kind,
+                shape: case.shape,
+                target: &target,
+                message: input,
+                count,
+                budget: Duration::from_secs(3600),
+                count_writes: true,
+            };
+            let n = case.flight_count;
+            let one = bench.count(proxy, job(1)).await?;
+            let many = bench.count(proxy, job(n)).await?;
             let row = FlightRow {
                 server,
-                size: *size,
+                case: *case,
                 mode,
                 kind,
                 n,
@@ -453,10 +484,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
                 connections: one.2.max(many.2),
             };
             println!(
-                "{:<13} {:<8} {:<12} {:<22} flights {:>4} (1 msg) {:>5} ({:>2} msgs) -> {:>5.2}/msg   \
-                 writes/msg {:>6}   connections {}",
+                "{:<13} {:<15} {:<12} {:<22} flights {:>4} (1 msg) {:>5} ({:>2} msgs) -> {:>5.2}/msg   \
+                 writes/msg {:>7}   connections {}",
                 row.server,
-                row.size.label,
+                row.case.label,
                 row.mode.label(),
                 row.kind.label(),
                 row.flights.0,
@@ -479,37 +510,37 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let mut timed_rows: Vec<TimedRow> = Vec::new();
     for &mode in &options.modes {
         let target = bench.target(mode);
-        for (size, message) in &messages {
-            let count = (size.count / options.scale).max(2);
+        for (case, input) in &inputs {
+            let count = (case.count / options.scale).max(2);
             let first = timed_rows.len();
-            for &kind in &options.clients {
+            let kinds = runs_in(case);
+            for &kind in &kinds {
                 timed_rows.push(TimedRow {
-                    size: *size,
+                    case: *case,
                     mode,
                     kind,
                     runs: Vec::new(),
-                    loads: Vec::new(),
                 });
             }
-            // Interleave the clients within each repetition, so a burst of load from another
-            // process hits them alike.
+            // Round robin within each repetition, so a burst of load from another process
+            // hits every client alike.
             for _ in 0..options.runs {
-                for (offset, &kind) in options.clients.iter().enumerate() {
+                for (offset, &kind) in kinds.iter().enumerate() {
                     let server_before = bench.server_cpu(mode);
                     let outcome = clients::run(&Job {
                         kind,
+                        shape: case.shape,
                         target: &target,
-                        message,
+                        message: input,
                         count,
                         budget: options.budget,
                         count_writes: false,
                     })
                     .await?;
                     let server = bench.server_cpu(mode).saturating_sub(server_before);
-                    let row = &mut timed_rows[first + offset];
                     println!(
-                        "{:<8} {:<12} {:<22} {:>5} msgs {:>8.3} s {:>9.1} msg/s   load {}",
-                        size.label,
+                        "{:<15} {:<12} {:<22} {:>5} msgs {:>8.3} s {:>9.1} msg/s   load {}",
+                        case.label,
                         mode.label(),
                         kind.label(),
                         outcome.messages,
@@ -517,8 +548,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
                         TimedRow::rate(&outcome),
                         loadavg()
                     );
-                    row.runs.push((outcome, server));
-                    row.loads.push(loadavg());
+                    if let Some(row) = timed_rows.get_mut(first + offset) {
+                        row.runs.push((outcome, server));
+                    }
                 }
             }
         }
@@ -537,97 +569,95 @@ async fn main() -> Result<(), Box<dyn Error>> {
 fn print_table(timed: &[TimedRow], flights: &[FlightRow]) {
     println!("\n== results: median run (range of msg/s over runs) ==");
     println!(
-        "{:<8} {:<12} {:<22} {:>6} {:>8} {:>9} {:>19} {:>8} {:>8} {:>7} {:>9} {:>9} {:>7} {:>7} {:>7}",
-        "size",
+        "{:<15} {:<12} {:<22} {:>6} {:>9} {:>17} {:>8} {:>8} {:>8} {:>9} {:>9} {:>9} {:>6} {:>7}",
+        "case",
         "transport",
         "client",
         "msgs",
-        "seconds",
         "msg/s",
         "(min-max)",
         "MiB/s",
         "flt/msg",
         "wr/msg",
         "cli us/m",
+        "cli ms/MiB",
         "srv us/m",
-        "x conn",
-        "x pool",
-        "x nodel"
+        "x raw",
+        "x lettre"
     );
-    let rate_of = |size: &str, mode: Mode, kind: Kind| {
+    // The best median of the raw modes and of lettre's rows, per case and transport.
+    let best = |row: &TimedRow, of: fn(Kind) -> bool| {
         timed
             .iter()
-            .find(|r| r.size.label == size && r.mode == mode && r.kind == kind)
-            .and_then(TimedRow::median)
-            .map(|(run, _, _)| TimedRow::rate(&run.0))
+            .filter(|r| r.case.label == row.case.label && r.mode == row.mode && of(r.kind))
+            .filter_map(TimedRow::median_rate)
+            .fold(None, |best: Option<f64>, rate| {
+                Some(best.map_or(rate, |b| b.max(rate)))
+            })
     };
     let mut last_case = None;
     for row in timed {
         let Some(((outcome, server), low, high)) = row.median() else {
             continue;
         };
-        let case = (row.size.label, row.mode);
+        let case = (row.case.label, row.mode);
         if last_case.is_some() && last_case != Some(case) {
             println!();
         }
         last_case = Some(case);
         let rate = TimedRow::rate(outcome);
-        let mib = rate * row.size.bytes as f64 / (1024.0 * 1024.0);
+        let mib = |messages: f64| messages * row.case.bytes as f64 / (1024.0 * 1024.0);
         let flight = flights.iter().find(|f| {
             f.server == "PIPELINING"
-                && f.size.label == row.size.label
+                && f.case.label == row.case.label
                 && f.mode == row.mode
                 && f.kind == row.kind
         });
         let per = |d: Duration| d.as_secs_f64() * 1e6 / outcome.messages.max(1) as f64;
-        let ratio = |against: Kind| {
-            if row.kind.is_lettre() {
-                return "-".to_owned();
+        let ratio = |of: fn(Kind) -> bool| {
+            let mine = row.kind.is_raw() || row.kind.is_lettre();
+            match best(row, of) {
+                Some(other) if !mine => format!("{:.2}", rate / other),
+                _ => "-".to_owned(),
             }
-            rate_of(row.size.label, row.mode, against)
-                .map_or("-".into(), |lettre| format!("{:.1}", rate / lettre))
         };
         println!(
-            "{:<8} {:<12} {:<22} {:>6} {:>8.3} {:>9.1} {:>19} {:>8.1} {:>8} {:>7} {:>9.0} {:>9.0} {:>7} {:>7} {:>7}",
-            row.size.label,
+            "{:<15} {:<12} {:<22} {:>6} {:>9.1} {:>17} {:>8.1} {:>8} {:>8} {:>9.0} {:>10.2} {:>9.0} {:>6} {:>7}",
+            row.case.label,
             row.mode.label(),
             row.kind.label(),
             outcome.messages,
-            outcome.elapsed.as_secs_f64(),
             rate,
             format!("({low:.0}-{high:.0})"),
-            mib,
+            mib(rate),
             flight.map_or("-".into(), |f| format!("{:.2}", f.flights_per_message())),
             flight
                 .and_then(FlightRow::writes_per_message)
                 .map_or("-".into(), |w| format!("{w:.2}")),
             per(outcome.cpu),
+            outcome.cpu.as_secs_f64() * 1e3 / mib(outcome.messages as f64).max(1e-9),
             per(*server),
-            ratio(Kind::LettreConnection),
-            ratio(Kind::LettrePool),
-            ratio(Kind::LettreNodelay),
+            ratio(Kind::is_raw),
+            ratio(Kind::is_lettre),
         );
     }
-    let loads: Vec<&String> = timed.iter().flat_map(|r| &r.loads).collect();
-    if let (Some(first), Some(last)) = (loads.first(), loads.last()) {
-        println!("\nload average after the first timed run: {first}; after the last: {last}");
-    }
     println!(
-        "flt/msg, wr/msg: client flights and socket writes per message in steady state (pass 1); \
-         cli/srv us/m: CPU microseconds per message of the client thread and of smtp-sink \
-         (+ TLS terminator); x conn, x pool, x nodel: smtpwire msg/s over lettre connection / \
-         transport+pool / conn+NODELAY. *conn+NODELAY: lettre on a socket the benchmark set \
-         TCP_NODELAY on (lettre sets none), to show what Nagle costs it"
+        "\nflt/msg, wr/msg: client flights and socket writes per message in steady state (pass \
+         1); cli us/m, cli ms/MiB: CPU of the client thread per message and per MiB of message \
+         (or attachment) bytes; srv us/m: CPU of smtp-sink (+ TLS terminator) per message; x raw, \
+         x lettre: smtpwire msg/s over the best raw mode and the best lettre row of the case. \
+         *conn+NODELAY: lettre on a socket the benchmark set TCP_NODELAY on (lettre sets none)"
     );
     let lockstep: Vec<&FlightRow> = flights
         .iter()
         .filter(|f| f.server == "no PIPELINING")
         .collect();
     if !lockstep.is_empty() {
-        println!("\nserver without PIPELINING (smtp-sink -p), 1 KiB plain, flights per message:");
+        println!("\nserver without PIPELINING (smtp-sink -p), flights per message:");
         for row in lockstep {
             println!(
-                "  {:<22} {:.2}",
+                "  {:<15} {:<22} {:.2}",
+                row.case.label,
                 row.kind.label(),
                 row.flights_per_message()
             );

@@ -1,11 +1,19 @@
-//! The clients measured: smtpwire's `send` in a loop and `send_batch`, and lettre 0.11 both
-//! through `AsyncSmtpConnection` (one connection, no pool) and through
-//! `AsyncSmtpTransport<Tokio1Executor>` with a pool of one connection.
+//! The clients measured, each driven the same way for each shape of case:
 //!
-//! Each run connects, sends one message untimed (lettre's pool opens its connection on the
-//! first send), then times `count` messages over the same connection (the loops also stop
-//! once `budget` has passed), then quits untimed.
+//! * the raw reference client ([`crate::raw`]) in its three modes;
+//! * smtpwire: `Client::send` in a loop, `Client::send_batch` with every message at once,
+//!   and `Client::send_message` with a message built per send;
+//! * lettre 0.11: `AsyncSmtpConnection` (one connection, its fastest path), the same over a
+//!   socket the benchmark set TCP_NODELAY on (lettre sets none), and
+//!   `AsyncSmtpTransport<Tokio1Executor>` with a pool of one connection.
+//!
+//! On a reused connection each run connects, sends one message untimed (lettre's pool opens
+//! its connection on the first send), then times `count` messages (loops also stop once
+//! `budget` has passed), then quits untimed. With a connection per message, the connect, the
+//! greeting, EHLO and QUIT are inside the timed loop.
 
+use crate::raw::{self, RawMode};
+use lettre::message::{header::ContentType, Attachment as LettreAttachment, MultiPart, SinglePart};
 use lettre::transport::smtp::client::{
     AsyncSmtpConnection, AsyncTokioStream, Certificate, Tls, TlsParameters,
 };
@@ -14,6 +22,7 @@ use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::mime::{Attachment, Message};
 use smtpwire::session::{DataCommand, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig, TlsConfig};
 use std::error::Error;
@@ -30,18 +39,22 @@ use tokio_rustls::rustls;
 
 const FROM: &str = "bench@localhost";
 const TO: &str = "sink@localhost";
-/// Both clients name themselves alike in EHLO, and check the certificate for this address.
+/// Every client checks the certificate for this address.
 const HOST: &str = "127.0.0.1";
 
 /// Which client, and how it is driven.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// The blocking reference client.
+    Raw(RawMode),
     /// `Client::send`, one message after the other: MAIL/RCPT/DATA pipelined.
     Send,
     /// `Client::send_batch` with every message at once: the next envelope follows the dot.
     Batch,
+    /// `Client::send_message`, the message built (and its attachment encoded) per send.
+    SendMessage,
     /// lettre's `AsyncSmtpConnection::send` in a loop on one connection.
-    LettreConnection,
+    Lettre,
     /// The same over a socket the benchmark opened with TCP_NODELAY (lettre sets none):
     /// what lettre would do with Nagle's algorithm out of the way.
     LettreNodelay,
@@ -50,19 +63,27 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    pub(crate) const ALL: [Self; 5] = [
+    pub(crate) const ALL: [Self; 9] = [
+        Self::Raw(RawMode::Lockstep),
+        Self::Raw(RawMode::Pipelined),
+        Self::Raw(RawMode::Full),
         Self::Send,
         Self::Batch,
-        Self::LettreConnection,
+        Self::SendMessage,
+        Self::Lettre,
         Self::LettreNodelay,
         Self::LettrePool,
     ];
 
     pub(crate) fn label(self) -> &'static str {
         match self {
+            Self::Raw(RawMode::Lockstep) => "raw lockstep",
+            Self::Raw(RawMode::Pipelined) => "raw pipelined",
+            Self::Raw(RawMode::Full) => "raw full",
             Self::Send => "smtpwire send",
             Self::Batch => "smtpwire send_batch",
-            Self::LettreConnection => "lettre connection",
+            Self::SendMessage => "smtpwire send_message",
+            Self::Lettre => "lettre connection",
             Self::LettreNodelay => "lettre conn+NODELAY*",
             Self::LettrePool => "lettre transport+pool",
         }
@@ -71,20 +92,50 @@ impl Kind {
     /// The name `--clients` takes.
     pub(crate) fn short(self) -> &'static str {
         match self {
+            Self::Raw(RawMode::Lockstep) => "raw-lockstep",
+            Self::Raw(RawMode::Pipelined) => "raw-pipelined",
+            Self::Raw(RawMode::Full) => "raw-full",
             Self::Send => "send",
             Self::Batch => "batch",
-            Self::LettreConnection => "lettre",
+            Self::SendMessage => "send-message",
+            Self::Lettre => "lettre",
             Self::LettreNodelay => "lettre-nodelay",
             Self::LettrePool => "lettre-pool",
         }
     }
 
-    pub(crate) fn is_lettre(self) -> bool {
-        matches!(
-            self,
-            Self::LettreConnection | Self::LettreNodelay | Self::LettrePool
-        )
+    pub(crate) fn is_raw(self) -> bool {
+        matches!(self, Self::Raw(_))
     }
+
+    pub(crate) fn is_lettre(self) -> bool {
+        matches!(self, Self::Lettre | Self::LettreNodelay | Self::LettrePool)
+    }
+
+    /// Whether this client takes part in a case of this shape.
+    pub(crate) fn runs(self, shape: Shape) -> bool {
+        match shape {
+            Shape::Reused => !matches!(self, Self::SendMessage),
+            Shape::ConnectionPerMessage => matches!(
+                self,
+                Self::Raw(RawMode::Full) | Self::Send | Self::Lettre | Self::LettreNodelay
+            ),
+            Shape::BuilderPerMessage => {
+                matches!(self, Self::SendMessage | Self::Lettre | Self::LettreNodelay)
+            }
+        }
+    }
+}
+
+/// How the messages of a case go out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Pre-built message bytes over one connection.
+    Reused,
+    /// Pre-built bytes, a new connection (greeting, EHLO, QUIT) for each message.
+    ConnectionPerMessage,
+    /// A message with a file attachment built (and encoded) per send, one connection.
+    BuilderPerMessage,
 }
 
 /// Where to connect: implicit TLS when the CA (DER) to trust is given.
@@ -97,13 +148,15 @@ pub(crate) struct Target {
 /// One run.
 pub(crate) struct Job<'a> {
     pub(crate) kind: Kind,
+    pub(crate) shape: Shape,
     pub(crate) target: &'a Target,
+    /// The message bytes (CRLF lines), or with [`Shape::BuilderPerMessage`] the attachment.
     pub(crate) message: &'a [u8],
     pub(crate) count: usize,
     pub(crate) budget: Duration,
     /// Count the client's socket writes through [`CountWrites`] (smtpwire through
     /// `Client::connect_with`, lettre through `connect_with_transport`; not possible for
-    /// lettre's pool).
+    /// lettre's pool or the raw client).
     pub(crate) count_writes: bool,
 }
 
@@ -118,11 +171,85 @@ pub(crate) struct Outcome {
     pub(crate) writes: Option<u64>,
 }
 
-/// Runs one job on the calling thread's runtime.
+/// The clock and CPU time of this thread from the start of the timed messages.
+struct Timer {
+    started: Instant,
+    cpu: Duration,
+}
+
+impl Timer {
+    fn start() -> Self {
+        Self {
+            cpu: crate::sink::thread_cpu(),
+            started: Instant::now(),
+        }
+    }
+
+    fn stop(&self, messages: usize) -> Outcome {
+        Outcome {
+            messages,
+            elapsed: self.started.elapsed(),
+            cpu: crate::sink::thread_cpu().saturating_sub(self.cpu),
+            writes: None,
+        }
+    }
+}
+
+/// Whether a timed loop that has sent `sent` of `job`'s messages goes on.
+fn more(job: &Job<'_>, sent: usize, timer: &Timer) -> bool {
+    sent < job.count && timer.started.elapsed() < job.budget
+}
+
+/// Runs one job on the calling thread's runtime (the raw client blocks it: nothing else runs
+/// there).
 pub(crate) async fn run(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
     let writes = Arc::new(AtomicU64::new(0));
-    let mut outcome = match job.kind {
-        Kind::Send | Kind::Batch => {
+    let ca = job.target.ca_der.as_deref();
+    let mut outcome = match (job.kind, job.shape) {
+        (Kind::Raw(mode), Shape::Reused) => {
+            let wire = raw::stuffed(job.message);
+            let mut conn = raw::open(job.target.addr, ca)?;
+            raw::send(&mut conn, mode, &wire, 1, job.budget)?;
+            let timer = Timer::start();
+            let sent = raw::send(&mut conn, mode, &wire, job.count, job.budget)?;
+            let outcome = timer.stop(sent);
+            raw::quit(conn)?;
+            outcome
+        }
+        (Kind::Raw(_), _) => {
+            let mut wire = raw::stuffed(job.message);
+            wire.extend_from_slice(b"QUIT\r\n");
+            let (timer, mut sent) = (Timer::start(), 0);
+            while more(job, sent, &timer) {
+                raw::send_on_new_connection(job.target.addr, ca, &wire)?;
+                sent += 1;
+            }
+            timer.stop(sent)
+        }
+        (_, Shape::ConnectionPerMessage) if !job.kind.is_lettre() => {
+            let config = smtpwire_config(job.target)?;
+            let envelope = envelope()?;
+            let (timer, mut sent) = (Timer::start(), 0);
+            while more(job, sent, &timer) {
+                let mut client = Client::connect(config.clone()).await?;
+                client.send(envelope.clone(), job.message).await?;
+                client.quit().await?;
+                sent += 1;
+            }
+            timer.stop(sent)
+        }
+        (_, Shape::ConnectionPerMessage) => {
+            let envelope = lettre_envelope()?;
+            let (timer, mut sent) = (Timer::start(), 0);
+            while more(job, sent, &timer) {
+                let mut connection = lettre_connect(job, &writes).await?;
+                connection.send(&envelope, job.message).await?;
+                connection.quit().await?;
+                sent += 1;
+            }
+            timer.stop(sent)
+        }
+        (Kind::Send | Kind::Batch | Kind::SendMessage, _) => {
             let config = smtpwire_config(job.target)?;
             if job.count_writes {
                 let stream = TcpStream::connect(job.target.addr).await?;
@@ -134,40 +261,13 @@ pub(crate) async fn run(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
                 smtpwire(job, Client::connect(config).await?).await?
             }
         }
-        Kind::LettreConnection | Kind::LettreNodelay => {
-            let hello = ClientId::Domain("localhost".into());
-            let nodelay = job.kind == Kind::LettreNodelay;
-            let connection = if job.count_writes || nodelay {
-                let tcp = TcpStream::connect(job.target.addr).await?;
-                // lettre itself sets no TCP_NODELAY.
-                tcp.set_nodelay(nodelay)?;
-                let counted = CountWrites::new(tcp, writes.clone());
-                let stream: Box<dyn AsyncTokioStream> = match &job.target.ca_der {
-                    None => Box::new(counted),
-                    // lettre's own rustls stream is this same tokio-rustls type; only the
-                    // counting layer underneath is added.
-                    Some(ca) => Box::new(LettreTls(tls_connect(counted, ca).await?)),
-                };
-                AsyncSmtpConnection::connect_with_transport(stream, &hello).await?
-            } else {
-                let tls = match &job.target.ca_der {
-                    None => None,
-                    Some(ca) => Some(lettre_tls(ca)?),
-                };
-                AsyncSmtpConnection::connect_tokio1(
-                    job.target.addr,
-                    Some(Duration::from_secs(60)),
-                    &hello,
-                    tls,
-                    None,
-                )
-                .await?
-            };
-            lettre_connection(job, connection).await?
+        (Kind::Lettre | Kind::LettreNodelay, _) => {
+            lettre_connection(job, lettre_connect(job, &writes).await?).await?
         }
-        Kind::LettrePool => lettre_pool(job).await?,
+        (Kind::LettrePool, _) => lettre_pool(job).await?,
     };
-    if job.count_writes && job.kind != Kind::LettrePool {
+    let counted = job.count_writes && !job.kind.is_raw() && job.kind != Kind::LettrePool;
+    if counted && job.shape != Shape::ConnectionPerMessage {
         outcome.writes = Some(writes.load(Ordering::SeqCst));
     }
     Ok(outcome)
@@ -184,46 +284,69 @@ fn smtpwire_config(target: &Target) -> Result<ClientConfig, Box<dyn Error>> {
         }
     };
     // smtp-sink offers no CHUNKING, so Auto would pick DATA too; said here so the comparison
-    // with lettre (always DATA) stays like for like.
+    // with lettre and the raw client (always DATA) stays like for like.
     config.session.data_command = DataCommand::Data;
     Ok(config)
+}
+
+fn envelope() -> Result<Envelope, Box<dyn Error>> {
+    Ok(Envelope::new(
+        Some(Mailbox::parse(FROM)?),
+        [Recipient::new(Mailbox::parse(TO)?)],
+    )?)
+}
+
+/// The message of [`Shape::BuilderPerMessage`], smtpwire's way: a short text and `file` as
+/// an attachment.
+fn smtpwire_message(file: &[u8]) -> Result<Message, Box<dyn Error>> {
+    Ok(Message::builder()
+        .from(FROM)
+        .to(TO)
+        .subject("throughput, builder per message")
+        .text("The attachment is attached.")
+        .attach(Attachment::from_bytes("report.bin", file))
+        .build()?)
 }
 
 async fn smtpwire<S>(job: &Job<'_>, mut client: Client<S>) -> Result<Outcome, Box<dyn Error>>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let envelope = Envelope::new(
-        Some(Mailbox::parse(FROM)?),
-        [Recipient::new(Mailbox::parse(TO)?)],
-    )?;
-    client.send(envelope.clone(), job.message).await?;
-    let mut outcome = Outcome::default();
-    match job.kind {
+    let envelope = envelope()?;
+    let outcome = match job.kind {
+        Kind::SendMessage => {
+            client.send_message(&smtpwire_message(job.message)?).await?;
+            let (timer, mut sent) = (Timer::start(), 0);
+            while more(job, sent, &timer) {
+                client.send_message(&smtpwire_message(job.message)?).await?;
+                sent += 1;
+            }
+            timer.stop(sent)
+        }
         Kind::Batch => {
+            client.send(envelope.clone(), job.message).await?;
             // The batch owns its messages; building it is not timed.
             let batch: Vec<(Envelope, Vec<u8>)> = (0..job.count)
                 .map(|_| (envelope.clone(), job.message.to_vec()))
                 .collect();
-            let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
+            let timer = Timer::start();
             let results = client.send_batch(batch).await;
-            outcome.elapsed = started.elapsed();
-            outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+            let outcome = timer.stop(results.len());
             for result in results {
                 result?;
-                outcome.messages += 1;
             }
+            outcome
         }
         _ => {
-            let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
-            while outcome.messages < job.count && started.elapsed() < job.budget {
+            client.send(envelope.clone(), job.message).await?;
+            let (timer, mut sent) = (Timer::start(), 0);
+            while more(job, sent, &timer) {
                 client.send(envelope.clone(), job.message).await?;
-                outcome.messages += 1;
+                sent += 1;
             }
-            outcome.elapsed = started.elapsed();
-            outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+            timer.stop(sent)
         }
-    }
+    };
     client.quit().await?;
     Ok(outcome)
 }
@@ -235,10 +358,61 @@ fn lettre_envelope() -> Result<lettre::address::Envelope, Box<dyn Error>> {
     )?)
 }
 
+/// The message of [`Shape::BuilderPerMessage`], lettre's way.
+fn lettre_message(file: &[u8]) -> Result<lettre::Message, Box<dyn Error>> {
+    Ok(lettre::Message::builder()
+        .from(FROM.parse()?)
+        .to(TO.parse()?)
+        .subject("throughput, builder per message")
+        .multipart(
+            MultiPart::mixed()
+                .singlepart(SinglePart::plain("The attachment is attached.".to_owned()))
+                .singlepart(LettreAttachment::new("report.bin".to_owned()).body(
+                    file.to_vec(),
+                    ContentType::parse("application/octet-stream")?,
+                )),
+        )?)
+}
+
 fn lettre_tls(ca: &[u8]) -> Result<TlsParameters, Box<dyn Error>> {
     Ok(TlsParameters::builder(HOST.into())
         .add_root_certificate(Certificate::from_der(ca.to_vec())?)
         .build_rustls()?)
+}
+
+/// A lettre connection as `job` wants it: lettre's own connect, or one over a socket the
+/// benchmark opened (to set TCP_NODELAY, or to count writes).
+async fn lettre_connect(
+    job: &Job<'_>,
+    writes: &Arc<AtomicU64>,
+) -> Result<AsyncSmtpConnection, Box<dyn Error>> {
+    let hello = ClientId::Domain("localhost".into());
+    let nodelay = job.kind == Kind::LettreNodelay;
+    if job.count_writes || nodelay {
+        let tcp = TcpStream::connect(job.target.addr).await?;
+        // lettre itself sets no TCP_NODELAY.
+        tcp.set_nodelay(nodelay)?;
+        let counted = CountWrites::new(tcp, writes.clone());
+        let stream: Box<dyn AsyncTokioStream> = match &job.target.ca_der {
+            None => Box::new(counted),
+            // lettre's own rustls stream is this same tokio-rustls type; only the counting
+            // layer underneath is added.
+            Some(ca) => Box::new(LettreTls(tls_connect(counted, ca).await?)),
+        };
+        return Ok(AsyncSmtpConnection::connect_with_transport(stream, &hello).await?);
+    }
+    let tls = match &job.target.ca_der {
+        None => None,
+        Some(ca) => Some(lettre_tls(ca)?),
+    };
+    Ok(AsyncSmtpConnection::connect_tokio1(
+        job.target.addr,
+        Some(Duration::from_secs(60)),
+        &hello,
+        tls,
+        None,
+    )
+    .await?)
 }
 
 async fn lettre_connection(
@@ -246,15 +420,24 @@ async fn lettre_connection(
     mut connection: AsyncSmtpConnection,
 ) -> Result<Outcome, Box<dyn Error>> {
     let envelope = lettre_envelope()?;
-    connection.send(&envelope, job.message).await?;
-    let mut outcome = Outcome::default();
-    let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
-    while outcome.messages < job.count && started.elapsed() < job.budget {
-        connection.send(&envelope, job.message).await?;
-        outcome.messages += 1;
+    let builder = job.shape == Shape::BuilderPerMessage;
+    let mut sent = 0;
+    let mut timer = None;
+    // The first message is untimed.
+    while timer.is_none() || timer.as_ref().is_some_and(|timer| more(job, sent, timer)) {
+        if builder {
+            let message = lettre_message(job.message)?;
+            connection.send(&envelope, &message.formatted()).await?;
+        } else {
+            connection.send(&envelope, job.message).await?;
+        }
+        if timer.is_none() {
+            timer = Some(Timer::start());
+        } else {
+            sent += 1;
+        }
     }
-    outcome.elapsed = started.elapsed();
-    outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+    let outcome = timer.map(|timer| timer.stop(sent)).unwrap_or_default();
     connection.quit().await?;
     Ok(outcome)
 }
@@ -276,15 +459,13 @@ async fn lettre_pool(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
     // connection, so the pool opens a second one and then alternates between the two. A
     // yield lets it run, so that one connection really is reused (it changes no round trip).
     tokio::task::yield_now().await;
-    let mut outcome = Outcome::default();
-    let (cpu, started) = (crate::sink::thread_cpu(), Instant::now());
-    while outcome.messages < job.count && started.elapsed() < job.budget {
+    let (timer, mut sent) = (Timer::start(), 0);
+    while more(job, sent, &timer) {
         transport.send_raw(&envelope, job.message).await?;
         tokio::task::yield_now().await;
-        outcome.messages += 1;
+        sent += 1;
     }
-    outcome.elapsed = started.elapsed();
-    outcome.cpu = crate::sink::thread_cpu().saturating_sub(cpu);
+    let outcome = timer.stop(sent);
     transport.shutdown().await;
     Ok(outcome)
 }
