@@ -52,10 +52,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 
-/// How much message data goes into one write. Dot-stuffing makes the encoded chunk a little
-/// larger; 60 KiB keeps it under rustls's 64 KiB send buffer, so a chunk leaves as full TLS
-/// records instead of 64 KiB plus a tiny record for the last few bytes.
-const DATA_CHUNK: usize = 60 * 1024;
+/// How much message data goes into one write: a 5 MiB message costs 20 writes, and a reply
+/// that ends the transaction early (a 552 in the middle of the data) is looked for between
+/// them. Over TLS, rustls cuts each write into 16 KiB records as it goes.
+const DATA_CHUNK: usize = 256 * 1024;
 /// The read buffer; replies are small, and the session's framer holds what is incomplete.
 const READ_BUFFER: usize = 16 * 1024;
 /// How much of the TLS-mode probe's answer is kept: the record header is enough.
