@@ -424,7 +424,7 @@ async fn connection_lost_in_the_middle_of_the_data_is_retried() {
     let mailer = mailer(&server).build();
     // Larger than one write: the first chunk fails, the end of the data never left.
     let mut message = b"Subject: big\r\n\r\n".to_vec();
-    for _ in 0..4000 {
+    for _ in 0..10_000 {
         message.extend_from_slice(b"0123456789012345678901234567890123456789\r\n");
     }
     let outcome = mailer
