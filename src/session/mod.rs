@@ -128,6 +128,9 @@ pub struct Session {
     probe_reply: Option<Reply>,
     /// Whether QUIT was sent: it is said once, also after a refusal.
     quit_sent: bool,
+    /// QUIT was asked for while a message was in flight; it goes out as soon as nothing it
+    /// could cut off remains (see [`Session::quit`]).
+    quit_due: bool,
 }
 
 /// A message in flight: what its finished transactions said so far.
@@ -318,6 +321,7 @@ impl Session {
             probe,
             probe_reply: None,
             quit_sent: false,
+            quit_due: false,
         }
     }
 
@@ -656,6 +660,12 @@ impl Session {
 
     /// Sends QUIT. Whatever the server answers, even junk, the session then ends.
     ///
+    /// Asked for while messages are in flight, QUIT waits until it can cut nothing off: with
+    /// PIPELINING it leaves right behind the end of the last message's data (RFC 2920 §3.1:
+    /// QUIT may end a group), so a connection that sends one message costs no extra round
+    /// trip; otherwise, or while a further transaction may follow (deferred recipients),
+    /// it leaves once every message has finished.
+    ///
     /// After a failure QUIT is still said when the connection is sound and in step: the
     /// server refused something (other than with 421, after which it closes itself) or
     /// lacks something, and no reply is outstanding (RFC 5321 §3.8: the client ends the
@@ -682,10 +692,38 @@ impl Session {
             None if matches!(self.stage, Stage::Quitting | Stage::Closed) => return Ok(()),
             None => {}
         }
+        if self.quit_waits() {
+            self.quit_due = true;
+        } else {
+            self.say_quit();
+        }
+        Ok(())
+    }
+
+    fn say_quit(&mut self) {
+        self.quit_due = false;
         self.stage = Stage::Quitting;
         self.quit_sent = true;
         self.send(Command::Quit, Expect::Quit);
-        Ok(())
+    }
+
+    /// Whether QUIT would cut off a message in flight: anything but final replies is still
+    /// due, a further transaction may follow, or the server takes no pipelined commands.
+    fn quit_waits(&self) -> bool {
+        if self.transactions.is_empty() && self.continuations.is_empty() {
+            return false;
+        }
+        let only_final_replies_due = self
+            .transactions
+            .iter()
+            .all(|t| matches!(t.state, TransactionState::DataSent) && t.deferred.is_empty())
+            && !self.pending.iter().any(|expect| {
+                matches!(
+                    expect,
+                    Expect::Mail(_) | Expect::Rcpt(_) | Expect::Data(_) | Expect::Bdat(_)
+                )
+            });
+        !(self.pipelining() && only_final_replies_due && self.continuations.is_empty())
     }
 
     /// Whether the connection is still sound and in step after `error`: the server answered
@@ -831,6 +869,9 @@ impl Session {
                 if self.stage != Stage::Quitting {
                     return Err(error.clone());
                 }
+            }
+            if self.quit_due && self.failed.is_none() && !self.quit_waits() {
+                self.say_quit();
             }
             if !self.outbox.is_empty() {
                 return Ok(Action::Send(std::mem::take(&mut self.outbox)));

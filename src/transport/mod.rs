@@ -123,6 +123,8 @@ pub struct Client<S = TcpStream> {
     /// An action met while writing data (a transaction refused mid-stream), for the caller;
     /// or one `next_event` could not carry out yet because events came first.
     stashed: Option<Action>,
+    /// Set by [`Client::quit_after_next_send`]: QUIT follows the next send's last message.
+    quit_after: bool,
     on_event: Option<EventObserver>,
     /// Events kept for [`Client::next_event`], when the caller steps the session itself.
     stepping: Option<VecDeque<Event>>,
@@ -271,6 +273,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             probe: None,
             finished: HashMap::new(),
             stashed: None,
+            quit_after: false,
             on_event: config.on_event,
             stepping: None,
             auth_started: None,
@@ -370,6 +373,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             })
             .collect();
         self.transact(jobs).await
+    }
+
+    /// Makes the next send the connection's last: QUIT leaves right behind the end of its
+    /// (last) message's data when the server offers PIPELINING, and after the final reply
+    /// otherwise, so a connection that carries one message costs no round trip for QUIT.
+    /// The send still returns each message's outcome from the server's final reply; the
+    /// connection is closed when it returns, as after [`Client::quit`].
+    ///
+    /// ```no_run
+    /// # async fn one(mut client: smtpwire::transport::Client, envelope: smtpwire::envelope::Envelope)
+    /// # -> Result<(), smtpwire::session::Error> {
+    /// client.quit_after_next_send();
+    /// let report = client.send(envelope, b"Subject: hi\r\n\r\nhello\r\n").await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn quit_after_next_send(&mut self) {
+        self.quit_after = true;
     }
 
     /// Checks the connection with NOOP.
@@ -472,6 +492,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         let mut results: Vec<Option<Result<Report, Error>>> = jobs.iter().map(|_| None).collect();
         let mut queue: VecDeque<Job<'_, R>> = jobs.into();
         let mut in_flight: HashMap<MailId, Job<'_, R>> = HashMap::new();
+        let then_quit = std::mem::take(&mut self.quit_after);
         let fatal = loop {
             self.collect_finished(&mut in_flight, &mut results);
             let action = match self.pump().await {
@@ -500,11 +521,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     if self.session.pipelines() {
                         self.start_next(&mut queue, &mut in_flight, &mut results);
                     }
+                    if then_quit && queue.is_empty() {
+                        // The session holds QUIT back until it cuts nothing off.
+                        let _ = self.session.quit();
+                    }
                 }
+                // QUIT was answered behind the last message.
+                Action::Closed if then_quit => break None,
                 other => break Some(self.unexpected(&other)),
             }
         };
         self.collect_finished(&mut in_flight, &mut results);
+        if then_quit {
+            let _ = self.quit().await;
+        }
         if let Some(error) = fatal {
             let unfinished = in_flight.into_values().map(|job| job.index);
             let not_started = queue.into_iter().map(|job| job.index);

@@ -1,0 +1,157 @@
+//! `Client::quit_after_next_send` against scripted servers on 127.0.0.1: with PIPELINING,
+//! QUIT rides behind the last dot (the server below reads QUIT before it answers the data,
+//! so a client that waited for the final reply first would hang); without it, QUIT follows
+//! the final reply; either way each message keeps its own outcome.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod support;
+
+use smtpwire::address::Mailbox;
+use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::session::{Status, TlsPolicy};
+use smtpwire::transport::{Client, ClientConfig};
+use std::time::Duration;
+use support::scripted::{listen, Step};
+
+fn envelope(to: &str) -> Envelope {
+    Envelope::new(
+        Some(Mailbox::parse("a@x.test").unwrap()),
+        [Recipient::new(Mailbox::parse(to).unwrap())],
+    )
+    .unwrap()
+}
+
+async fn client(port: u16) -> Client {
+    let mut config = ClientConfig::new("127.0.0.1", port);
+    config.session.tls = TlsPolicy::Plaintext;
+    config.session.transcript = true;
+    Client::connect(config).await.unwrap()
+}
+
+/// The opening and one message's envelope, as a server offering `extensions` answers it.
+fn opening(extensions: &[&str]) -> Vec<Step> {
+    vec![
+        Step::reply("220 last.test ESMTP"),
+        Step::Expect("EHLO"),
+        Step::ehlo(extensions),
+    ]
+}
+
+#[tokio::test]
+async fn with_pipelining_quit_leaves_behind_the_dot_and_the_message_keeps_its_reply() {
+    let mut script = opening(&["PIPELINING"]);
+    script.extend([
+        Step::Expect("MAIL FROM:"),
+        Step::Expect("RCPT TO:"),
+        Step::Expect("DATA"),
+        Step::send("250 ok\r\n250 ok\r\n354 go\r\n"),
+        Step::ExpectData,
+        // Read before the data is answered: only a pipelined QUIT gets here.
+        Step::Expect("QUIT"),
+        Step::send("250 2.0.0 queued as 1\r\n221 2.0.0 bye\r\n"),
+        Step::Close,
+    ]);
+    let (port, server) = listen(script).await;
+    let mut client = client(port).await;
+    client.quit_after_next_send();
+    let report = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.send(envelope("b@y.test"), b"Subject: one\r\n\r\nbody\r\n"),
+    )
+    .await
+    .expect("QUIT must not wait for the final reply")
+    .unwrap();
+    assert_eq!(report.recipients()[0].status(), Status::Accepted);
+    let commands = server.await.unwrap().commands();
+    assert_eq!(
+        commands.last().map(String::as_str),
+        Some("QUIT"),
+        "{commands:?}"
+    );
+    let transcript = client.session().transcript().unwrap().to_string();
+    assert!(transcript.contains("221 2.0.0 bye"), "{transcript}");
+    assert!(
+        !client.is_usable(),
+        "the connection is closed after the send"
+    );
+}
+
+#[tokio::test]
+async fn without_pipelining_quit_follows_the_final_reply() {
+    let mut script = opening(&[]);
+    script.extend([
+        Step::Expect("MAIL FROM:"),
+        Step::reply("250 ok"),
+        Step::Expect("RCPT TO:"),
+        Step::reply("250 ok"),
+        Step::Expect("DATA"),
+        Step::reply("354 go"),
+        Step::ExpectData,
+        Step::reply("250 2.0.0 queued as 1"),
+        Step::Expect("QUIT"),
+        Step::reply("221 2.0.0 bye"),
+        Step::Close,
+    ]);
+    let (port, server) = listen(script).await;
+    let mut client = client(port).await;
+    client.quit_after_next_send();
+    let report = client
+        .send(envelope("b@y.test"), b"Subject: one\r\n\r\nbody\r\n")
+        .await
+        .unwrap();
+    assert_eq!(report.recipients()[0].status(), Status::Accepted);
+    let received = server.await.unwrap().bytes();
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.ends_with("\r\n.\r\nQUIT\r\n"), "{text}");
+}
+
+#[tokio::test]
+async fn a_batch_quits_behind_its_last_message_only() {
+    let mut script = opening(&["PIPELINING"]);
+    script.extend([
+        Step::Expect("MAIL FROM:"),
+        Step::Expect("RCPT TO:"),
+        Step::Expect("DATA"),
+        Step::send("250 ok\r\n250 ok\r\n354 go\r\n"),
+        Step::ExpectData,
+        Step::Expect("MAIL FROM:"),
+        Step::Expect("RCPT TO:"),
+        Step::Expect("DATA"),
+        Step::send(
+            "250 2.0.0 queued as 1\r\n250 ok\r\n550 5.1.1 no such user\r\n554 no valid recipients\r\n",
+        ),
+        Step::Expect("RSET"),
+        Step::reply("250 ok"),
+        Step::Expect("QUIT"),
+        Step::reply("221 2.0.0 bye"),
+        Step::Close,
+    ]);
+    let (port, server) = listen(script).await;
+    let mut client = client(port).await;
+    client.quit_after_next_send();
+    let results = client
+        .send_batch([
+            (envelope("b@y.test"), b"Subject: one\r\n\r\n1\r\n".to_vec()),
+            (
+                envelope("nobody@y.test"),
+                b"Subject: two\r\n\r\n2\r\n".to_vec(),
+            ),
+        ])
+        .await;
+    assert_eq!(
+        results[0].as_ref().unwrap().recipients()[0].status(),
+        Status::Accepted
+    );
+    let refused = results[1].as_ref().unwrap_err();
+    assert_eq!(
+        refused.report().unwrap().recipients()[0].status(),
+        Status::Rejected
+    );
+    let commands = server.await.unwrap().commands();
+    assert_eq!(
+        commands.iter().filter(|c| *c == "QUIT").count(),
+        1,
+        "{commands:?}"
+    );
+}
