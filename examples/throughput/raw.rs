@@ -8,7 +8,7 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use std::error::Error;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use tokio_rustls::rustls;
 
@@ -56,16 +56,8 @@ pub(crate) fn open(addr: SocketAddr, ca: Option<&[u8]>) -> Result<Conn, Box<dyn 
     let wire: Box<dyn Wire> = match ca {
         None => Box::new(tcp),
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            roots.add(CertificateDer::from(ca.to_vec()))?;
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
             let name = ServerName::try_from("127.0.0.1")?;
-            let connection = rustls::ClientConnection::new(Arc::new(config), name)?;
+            let connection = rustls::ClientConnection::new(tls_config(ca)?, name)?;
             Box::new(rustls::StreamOwned::new(connection, tcp))
         }
     };
@@ -74,6 +66,24 @@ pub(crate) fn open(addr: SocketAddr, ca: Option<&[u8]>) -> Result<Conn, Box<dyn 
     conn.get_mut().write_all(b"EHLO localhost\r\n")?;
     expect(&mut conn, 1)?;
     Ok(conn)
+}
+
+/// One rustls configuration for the run (the benchmark has one CA), so that connections
+/// resume TLS sessions as a real client's would.
+fn tls_config(ca: &[u8]) -> Result<Arc<rustls::ClientConfig>, Box<dyn Error>> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    if let Some(config) = CONFIG.get() {
+        return Ok(config.clone());
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca.to_vec()))?;
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
 }
 
 /// Reads `replies` replies, each of which must be 2xx or 3xx.

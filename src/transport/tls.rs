@@ -8,18 +8,26 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Which certificates to trust, and how.
 ///
 /// By default: the Mozilla roots from `webpki-roots`, with host name checks. Private CAs are
 /// added with [`TlsConfig::add_pem_file`] or [`TlsConfig::add_der`]; turning verification off
 /// is possible only through [`TlsConfig::dangerous_accept_any_certificate`].
+///
+/// The rustls configuration is built on first use and shared by every clone made after
+/// that, so the connections of a pool, or one connection per message, reuse TLS sessions
+/// (resumption: a shorter handshake) and do not rebuild the root store each time. With a
+/// [`CertificateObserver`] each connection gets its own, so that every handshake shows its
+/// chain.
 #[derive(Clone)]
 pub struct TlsConfig {
     roots: RootCertStore,
     verify: bool,
     observer: Option<Arc<dyn CertificateObserver>>,
+    /// The rustls configuration, once built; every setter starts a new one.
+    built: Arc<OnceLock<Arc<rustls::ClientConfig>>>,
 }
 
 /// Sees each certificate chain a server presents and the verdict on it, before the verdict
@@ -43,6 +51,7 @@ impl Default for TlsConfig {
             roots,
             verify: true,
             observer: None,
+            built: Arc::default(),
         }
     }
 }
@@ -64,6 +73,7 @@ impl TlsConfig {
             roots: RootCertStore::empty(),
             verify: true,
             observer: None,
+            built: Arc::default(),
         }
     }
 
@@ -85,6 +95,7 @@ impl TlsConfig {
         for certificate in CertificateDer::pem_slice_iter(pem) {
             let certificate = certificate.map_err(invalid_data)?;
             self.roots.add(certificate).map_err(invalid_data)?;
+            self.built = Arc::default();
             added += 1;
         }
         if added == 0 {
@@ -101,6 +112,7 @@ impl TlsConfig {
         self.roots
             .add(CertificateDer::from(der.to_vec()))
             .map_err(invalid_data)?;
+        self.built = Arc::default();
         Ok(self)
     }
 
@@ -108,6 +120,7 @@ impl TlsConfig {
     /// session, credentials included. Only for throw-away tests.
     pub fn dangerous_accept_any_certificate(&mut self) -> &mut Self {
         self.verify = false;
+        self.built = Arc::default();
         self
     }
 
@@ -119,6 +132,7 @@ impl TlsConfig {
     /// Shows every chain the server presents, and the verdict on it, to `observer`.
     pub fn observe_certificates(&mut self, observer: Arc<dyn CertificateObserver>) -> &mut Self {
         self.observer = Some(observer);
+        self.built = Arc::default();
         self
     }
 
@@ -135,6 +149,18 @@ impl TlsConfig {
     /// rustls refusing the protocol versions for the provider (not expected with ring), or an
     /// observer set on a configuration without trust anchors.
     pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+        // An observer wants to see every chain; a resumed session presents none.
+        if self.observer.is_some() {
+            return self.build();
+        }
+        if let Some(built) = self.built.get() {
+            return Ok(built.clone());
+        }
+        let built = self.build()?;
+        Ok(self.built.get_or_init(|| built).clone())
+    }
+
+    fn build(&self) -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
@@ -355,4 +381,46 @@ pub(crate) fn client_hello(host: &str) -> Result<Vec<u8>, rustls::Error> {
             .map_err(|e| rustls::Error::General(e.to_string()))?;
     }
     Ok(hello)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::{CertificateObserver, TlsConfig};
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use std::sync::Arc;
+
+    #[derive(Debug)]
+    struct Quiet;
+
+    impl CertificateObserver for Quiet {
+        fn observe(
+            &self,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &Result<(), rustls::Error>,
+        ) {
+        }
+    }
+
+    #[test]
+    fn clones_share_one_rustls_configuration_until_a_setter_changes_it() {
+        let config = TlsConfig::empty();
+        let first = config.client_config().unwrap();
+        let mut clone = config.clone();
+        assert!(Arc::ptr_eq(&first, &clone.client_config().unwrap()));
+        assert!(Arc::ptr_eq(&first, &config.client_config().unwrap()));
+
+        clone.dangerous_accept_any_certificate();
+        let changed = clone.client_config().unwrap();
+        assert!(!Arc::ptr_eq(&first, &changed), "a setter starts a new one");
+        assert!(Arc::ptr_eq(&first, &config.client_config().unwrap()));
+
+        clone.observe_certificates(Arc::new(Quiet));
+        let observed = clone.client_config().unwrap();
+        assert!(
+            !Arc::ptr_eq(&observed, &clone.client_config().unwrap()),
+            "with an observer every connection shows its chain: no shared sessions"
+        );
+    }
 }
