@@ -1,20 +1,46 @@
-//! Peak memory growth while writing a message with a 100 MiB file attachment.
+//! Peak memory growth while a message with a 100 MiB file attachment is written out: once
+//! to a counting sink, then sent with `Client::send_message` over loopback to Postfix's
+//! `smtp-sink` (started here and stopped by its PID; skipped when it is not installed).
 //!
-//! `cargo run --release --example mime_memory` (Linux: reads the peak resident set size,
-//! `VmHWM`, from `/proc/self/status`; `/usr/bin/time -v` reports the same figure).
+//! `cargo run --release --example mime_memory` (Linux: the peak resident set size, `VmHWM`
+//! from `/proc/self/status`, reset before each phase through `/proc/self/clear_refs`).
+
+#[allow(dead_code, reason = "shared with the throughput benchmark")]
+#[path = "throughput/sink.rs"]
+mod sink;
 
 use smtpwire::mime::{Attachment, Message};
+use smtpwire::session::TlsPolicy;
+use smtpwire::transport::{Client, ClientConfig};
 use std::io::Write;
 
 const SIZE: usize = 100 << 20;
 
-fn peak_rss_kib() -> Option<u64> {
+fn status_kib(field: &str) -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Resets the peak to the current resident set size and returns that.
+fn reset_peak() -> Option<u64> {
+    std::fs::write("/proc/self/clear_refs", "5").ok()?;
+    status_kib("VmRSS:")
+}
+
+fn report(phase: &str, before: Option<u64>) {
+    match (before, status_kib("VmHWM:")) {
+        (Some(before), Some(after)) => println!(
+            "{phase}: RSS before {before} KiB, peak {after} KiB: growth {} KiB ({:.2} MiB)",
+            after.saturating_sub(before),
+            after.saturating_sub(before) as f64 / 1024.0
+        ),
+        _ => println!("{phase}: peak RSS is only measured on Linux; use /usr/bin/time -v"),
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path =
         std::env::temp_dir().join(format!("smtpwire-mime-memory-{}.bin", std::process::id()));
     let mut file = std::fs::File::create(&path)?;
@@ -25,34 +51,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         file.write_all(&block)?;
     }
     drop(file);
+    let result = measure(&path).await;
+    std::fs::remove_file(&path)?;
+    result
+}
 
-    let before = peak_rss_kib();
+async fn measure(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error>> {
     let message = Message::builder()
         .from("张三 <zhangsan@qq.com>")
         .to("李四 <lisi@163.com>")
         .subject("100 MiB")
         .text("附件很大。")
-        .attach(Attachment::from_file(&path).file_name("大文件.bin"))
+        .attach(Attachment::from_file(path).file_name("大文件.bin"))
         .build()?;
-    let mut written = 0u64;
-    let mut counter = CountingSink(&mut written);
-    message.write_to(&mut counter)?;
-    let after = peak_rss_kib();
-    std::fs::remove_file(&path)?;
-
     println!(
-        "attachment: {} MiB, message: {written} bytes (announced {})",
+        "attachment: {} MiB, message: {} bytes",
         SIZE >> 20,
         message.encoded_len()
     );
-    match (before, after) {
-        (Some(before), Some(after)) => println!(
-            "peak RSS before {before} KiB, after {after} KiB: growth {} KiB ({:.2} MiB)",
-            after - before,
-            (after - before) as f64 / 1024.0
-        ),
-        _ => println!("peak RSS is only measured on Linux; use /usr/bin/time -v"),
-    }
+
+    let before = reset_peak();
+    let mut written = 0u64;
+    message.write_to(&mut CountingSink(&mut written))?;
+    report(&format!("write_to ({written} bytes)"), before);
+
+    let sink = match sink::Sink::start(true) {
+        Ok(sink) => sink,
+        Err(error) => {
+            println!("send_message: skipped ({error})");
+            return Ok(());
+        }
+    };
+    let mut config = ClientConfig::new("127.0.0.1", sink.addr.port());
+    config.session.tls = TlsPolicy::Plaintext;
+    let before = reset_peak();
+    let mut client = Client::connect(config).await?;
+    let sent = client.send_message(&message).await?;
+    client.quit().await?;
+    report(
+        &format!("send_message to smtp-sink ({} message bytes)", sent.bytes()),
+        before,
+    );
+    let pid = sink.pid;
+    sink.stop()?;
+    println!("stopped smtp-sink pid {pid}");
     Ok(())
 }
 
