@@ -383,7 +383,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ///
     /// ```no_run
     /// # async fn one(mut client: smtpwire::transport::Client, envelope: smtpwire::envelope::Envelope)
-    /// # -> Result<(), smtpwire::session::Error> {
+    /// # -> Result<(), smtpwire::Error> {
     /// client.quit_after_next_send();
     /// let report = client.send(envelope, b"Subject: hi\r\n\r\nhello\r\n").await?;
     /// # Ok(()) }
