@@ -4,8 +4,8 @@
 //! HTML, file name, attachment bytes, custom header value). Whatever the builder accepts must
 //! come out wire-safe and decode, with mail-parser, to exactly what went in. Every refusal is
 //! one the input explains, each named below: a line break or NUL, an empty value, a file name
-//! over 1,024 octets, a non-ASCII local part without SMTPUTF8, or a recipient whose envelope
-//! path would exceed RFC 5321's 256 octets. Any other refusal is a finding.
+//! over 1,024 octets, a non-ASCII local part without SMTPUTF8, or a recipient the envelope
+//! cannot carry (a path over RFC 5321's 256 octets, a tab in a quoted local part). Any other refusal is a finding.
 
 use mail_parser::{MessageParser, MimeHeaders};
 use smtpwire::mime::{
@@ -75,13 +75,17 @@ pub fn run(data: &[u8]) {
             field: Field::Envelope,
             reason: Invalid::Envelope(InputError::Address("path over 256 octets")),
         }) => {
-            let longest = to_list
-                .iter()
-                .flatten()
-                .flat_map(Address::mailboxes)
-                .map(|m| m.address().len())
-                .max();
+            let longest = recipients(&to_list).map(|m| m.address().len()).max();
             return assert!(longest.is_some_and(|len| len + 2 > 256), "{to:?}");
+        }
+        // RFC 5322 lets a quoted local part hold a tab (folding white space); RFC 5321's
+        // quoted string has no control characters, so the envelope cannot carry it.
+        Err(Error::Invalid {
+            field: Field::Envelope,
+            reason: Invalid::Envelope(InputError::Address("control character")),
+        }) => {
+            let control = recipients(&to_list).any(|m| m.address().chars().any(char::is_control));
+            return assert!(control, "{to:?}");
         }
         Err(e) => panic!("unexpected refusal: {e}"),
     };
@@ -134,6 +138,11 @@ pub fn run(data: &[u8]) {
             assert_eq!(part.contents(), &attachment[..]);
         }
     }
+}
+
+/// Every mailbox of the parsed `To` list.
+fn recipients(list: &Option<Vec<Address>>) -> impl Iterator<Item = &NamedAddress> {
+    list.iter().flatten().flat_map(Address::mailboxes)
 }
 
 /// Line endings as `\n`, with the final line break the encoder adds to text.
