@@ -10,6 +10,7 @@
 
 use super::{grammar, Reply, ReplyCode};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::{fmt, mem};
 
 const CR: u8 = b'\r';
@@ -225,6 +226,16 @@ impl ReplyFramer {
     /// Adds a complete line, CRLF stripped, to the reply being received.
     fn end_line(&mut self, line: &[u8]) -> Result<(), FramingError> {
         let parsed = grammar::reply_line(line)?;
+        if parsed.is_last && self.partial.is_none() && self.limits.max_lines > 0 {
+            // The common one-line reply: no list of lines to build and copy.
+            let len = line.len() + 2;
+            let enhanced = grammar::enhanced_code(parsed.text);
+            let lines = Arc::from([parsed.text.to_vec()]);
+            self.ready_len += len;
+            self.ready
+                .push_back((Reply::shared(parsed.code, enhanced, lines), len));
+            return Ok(());
+        }
         let mut reply = match self.partial.take() {
             Some(reply) if reply.code != parsed.code => return Err(FramingError::CodeMismatch),
             Some(reply) => reply,

@@ -9,6 +9,7 @@
 //! GBK), and a client must act on reply codes only, never on text (RFC 5321 §4.2).
 
 use std::fmt;
+use std::sync::Arc;
 
 mod framer;
 mod grammar;
@@ -144,11 +145,13 @@ impl fmt::Display for EnhancedCode {
 /// `lines` hold the text after `"250-"` / `"250 "` of each line, without the CRLF, as bytes.
 /// The enhanced code is taken from the first line, and only when its class matches the
 /// code's first digit (a `250 5.7.1` keeps its 250 and has no enhanced code).
+///
+/// Cheap to clone: the event, the report and the error that carry one reply share its text.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Reply {
     code: ReplyCode,
     enhanced: Option<EnhancedCode>,
-    lines: Vec<Vec<u8>>,
+    lines: Arc<[Vec<u8>]>,
 }
 
 /// How many bytes of reply text `Display` shows before it cuts; keeps hostile replies out of logs.
@@ -157,6 +160,16 @@ const DISPLAY_TEXT_LIMIT: usize = 512;
 impl Reply {
     /// Builds a reply from its parts; the enhanced code is dropped if its class disagrees.
     pub fn new(code: ReplyCode, enhanced: Option<EnhancedCode>, lines: Vec<Vec<u8>>) -> Self {
+        Self::shared(code, enhanced, lines.into())
+    }
+
+    /// As [`Reply::new`], from lines already shared: the framer builds a one-line reply
+    /// with a single allocation for the list.
+    pub(crate) fn shared(
+        code: ReplyCode,
+        enhanced: Option<EnhancedCode>,
+        lines: Arc<[Vec<u8>]>,
+    ) -> Self {
         let enhanced = enhanced.filter(|e| e.class() == code.class());
         Self {
             code,
