@@ -211,6 +211,12 @@ impl Envelope {
         })
     }
 
+    /// Moves the recipients out, for the session's transaction to own without a copy; the
+    /// rest of the envelope stays for a further transaction ([`Envelope::with_recipients`]).
+    pub(crate) fn take_recipients(&mut self) -> Vec<Recipient> {
+        std::mem::take(&mut self.recipients)
+    }
+
     /// The same envelope with only `recipients`, for a further transaction.
     pub(crate) fn with_recipients(&self, recipients: Vec<Recipient>) -> Self {
         Self {

@@ -10,33 +10,38 @@ use crate::envelope::{Body, Envelope};
 use crate::error::{Error, InputError, Phase, Unsupported};
 use crate::reply::{Reply, ReplyCode};
 use crate::transcript::Entry;
+use std::collections::VecDeque;
 
 impl Session {
     pub(super) fn start_transaction(
         &mut self,
         id: MailId,
-        envelope: Envelope,
+        mut envelope: Envelope,
         use_bdat: bool,
-        capabilities: &Capabilities,
     ) -> Result<(), Error> {
+        let declare_size = self.capabilities.as_ref().and_then(Capabilities::size);
         let mail = MailCommand {
             from: envelope.from().cloned(),
-            size: envelope.size().filter(|_| capabilities.size().is_some()),
+            size: envelope.size().filter(|_| declare_size.is_some()),
             body: envelope.body(),
             smtputf8: envelope.needs_smtputf8(),
             ret: envelope.ret(),
             envid: envelope.envid().map(str::to_owned),
         };
-        let mut recipients = envelope.recipients().to_vec();
+        let mut recipients = envelope.take_recipients();
         // `clamp` would panic on an empty list; an envelope never has one, but no input may panic.
         let keep = self.config.max_recipients.max(1).min(recipients.len());
         let deferred = recipients.split_off(keep);
-        let mut commands = vec![(Command::Mail(mail), Expect::Mail(id))];
+        let mut commands = VecDeque::with_capacity(recipients.len() + 2);
+        commands.push_back((Command::Mail(mail), Expect::Mail(id)));
         for recipient in &recipients {
-            commands.push((Command::Rcpt(recipient.clone()), Expect::Rcpt(id)));
+            commands.push_back((Command::Rcpt(recipient.clone()), Expect::Rcpt(id)));
         }
         for (command, _) in &commands {
-            if command.to_bytes().len() > MAX_COMMAND_LINE {
+            // Encoded into a kept scratch buffer: checking the length allocates nothing.
+            self.scratch.clear();
+            command.encode(&mut self.scratch);
+            if self.scratch.len() > MAX_COMMAND_LINE {
                 return Err(Error::input(
                     Phase::MailFrom,
                     InputError::Parameter("command line over 512 octets"),
@@ -44,7 +49,7 @@ impl Session {
             }
         }
         if !use_bdat {
-            commands.push((Command::Data, Expect::Data(id)));
+            commands.push_back((Command::Data, Expect::Data(id)));
         }
         let mut transaction = Transaction {
             id,
@@ -53,7 +58,7 @@ impl Session {
             deferred,
             deferred_by_server: 0,
             deferral: None,
-            unsent: commands.into(),
+            unsent: commands,
             refusal: None,
             open: false,
             use_bdat,
@@ -326,10 +331,9 @@ impl Session {
         let Some((id, envelope)) = self.continuations.pop_front() else {
             return false;
         };
-        let capabilities = self.capabilities.clone().unwrap_or_default();
         let started = self
-            .check_envelope(&envelope, &capabilities)
-            .and_then(|use_bdat| self.start_transaction(id, envelope, use_bdat, &capabilities));
+            .check_envelope(&envelope)
+            .and_then(|use_bdat| self.start_transaction(id, envelope, use_bdat));
         if let Err(error) = started {
             self.set_failed(error);
         }
@@ -353,11 +357,9 @@ impl Session {
     }
 
     /// Checks the envelope against what the server offers; returns whether to use BDAT.
-    pub(super) fn check_envelope(
-        &self,
-        envelope: &Envelope,
-        capabilities: &Capabilities,
-    ) -> Result<bool, Error> {
+    pub(super) fn check_envelope(&self, envelope: &Envelope) -> Result<bool, Error> {
+        let none = Capabilities::default();
+        let capabilities = self.capabilities.as_ref().unwrap_or(&none);
         let unsupported = |what| Err(Error::unsupported(Phase::MailFrom, what));
         if envelope.needs_smtputf8() && !capabilities.smtputf8() {
             return unsupported(Unsupported::SmtpUtf8);

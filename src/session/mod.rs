@@ -66,12 +66,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use transaction::{Transaction, TransactionState};
 
+/// The largest write buffer [`Session::recycle`] keeps: room for a data chunk of the
+/// transport's size and the commands around it, not a whole large message.
+const MAX_RECYCLED: usize = 1024 * 1024;
+
 /// What the driver must do next; see the [module docs](self) for the loop.
 #[must_use = "a session does nothing unless its actions are carried out"]
 #[non_exhaustive]
 pub enum Action {
     /// Write all of these bytes to the server (possibly several pipelined commands), by
-    /// [`Session::poll_timeout`].
+    /// [`Session::poll_timeout`]; then, if you like, hand the buffer back with
+    /// [`Session::recycle`].
     Send(Vec<u8>),
     /// Read from the server and [`Session::feed`] the bytes; the reply is due by
     /// [`Session::poll_timeout`].
@@ -100,6 +105,8 @@ pub struct Session {
     stage: Stage,
     framer: ReplyFramer,
     outbox: Vec<u8>,
+    /// Where a command line is encoded to check its length before anything is sent.
+    scratch: Vec<u8>,
     /// Replies awaited, in the order the commands were sent (RFC 2920 §3.1).
     pending: VecDeque<Expect>,
     /// What happened, for the driver to take.
@@ -302,6 +309,7 @@ impl Session {
             config,
             stage,
             outbox: Vec::new(),
+            scratch: Vec::new(),
             pending,
             events: VecDeque::new(),
             transactions: VecDeque::new(),
@@ -522,10 +530,9 @@ impl Session {
 
     fn start_message(&mut self, envelope: Envelope, resendable: bool) -> Result<MailId, Error> {
         self.check_can_send_mail()?;
-        let capabilities = self.capabilities.clone().unwrap_or_default();
-        let use_bdat = self.check_envelope(&envelope, &capabilities)?;
+        let use_bdat = self.check_envelope(&envelope)?;
         let id = MailId(self.next_id);
-        self.start_transaction(id, envelope, use_bdat, &capabilities)?;
+        self.start_transaction(id, envelope, use_bdat)?;
         self.next_id += 1;
         self.messages.push(Message {
             id,
@@ -599,23 +606,43 @@ impl Session {
         };
         let id = transaction.id;
         let use_bdat = transaction.use_bdat;
-        let mut tail = Vec::new();
-        if let Err(e) = data.encoder.finish(&mut tail) {
+        let out = if use_bdat {
+            &mut data.chunk
+        } else {
+            &mut self.outbox
+        };
+        let before = out.len();
+        let finished = data.encoder.finish(out);
+        let tail = out.len() - before;
+        if let Err(e) = finished {
             return Err(self.set_failed(Error::input(Phase::DataBody, e)));
         }
         if use_bdat {
-            data.chunk.extend_from_slice(&tail);
             data.wire_bytes += data.chunk.len() as u64;
             self.send_bdat(id, std::mem::take(&mut data.chunk), true);
         } else {
-            data.wire_bytes += tail.len() as u64;
-            self.outbox.extend_from_slice(&tail);
+            data.wire_bytes += tail as u64;
             self.pending.push_back(Expect::DataEnd(id));
         }
         self.record(Entry::Data {
             bytes: data.wire_bytes,
         });
         Ok(())
+    }
+
+    /// Hands back the buffer of an [`Action::Send`] once it is written, so the next one is
+    /// built in it rather than in a new allocation (optional: a driver that drops its buffers
+    /// loses only speed). The written bytes are wiped first: they may hold an AUTH line.
+    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
+        buffer.fill(0);
+        std::hint::black_box(buffer.as_slice());
+        buffer.clear();
+        if self.outbox.is_empty()
+            && buffer.capacity() > self.outbox.capacity()
+            && buffer.capacity() <= MAX_RECYCLED
+        {
+            self.outbox = buffer;
+        }
     }
 
     /// Sends NOOP, e.g. to check an idle connection before reuse.
@@ -1166,4 +1193,49 @@ impl Expect {
 
 fn unexpected(phase: Phase, reply: Reply) -> Error {
     Error::protocol(phase, ProtocolViolation::UnexpectedReply).with_reply(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Action, Session, SessionConfig, TlsPolicy, MAX_RECYCLED};
+    use std::time::Instant;
+
+    /// A plaintext session that has read the greeting: its next action sends EHLO.
+    fn greeted() -> Session {
+        let mut session = Session::new(SessionConfig::new(TlsPolicy::Plaintext));
+        session.feed(b"220 mx.test ESMTP\r\n");
+        session
+    }
+
+    fn sent(session: &mut Session) -> Vec<u8> {
+        let action = session.next_action(Instant::now());
+        assert!(
+            matches!(action, Ok(Action::Send(_))),
+            "expected bytes to send, got {action:?}"
+        );
+        match action {
+            Ok(Action::Send(bytes)) => bytes,
+            _ => Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_recycled_buffer_carries_the_next_command_and_nothing_of_its_past() {
+        let mut session = greeted();
+        let mut buffer = Vec::with_capacity(4096);
+        buffer.extend_from_slice(b"AUTH PLAIN secret\r\n");
+        let at = buffer.as_ptr();
+        session.recycle(buffer);
+        let ehlo = sent(&mut session);
+        assert_eq!(ehlo, b"EHLO localhost\r\n");
+        assert_eq!(ehlo.as_ptr(), at, "the allocation is reused");
+        assert!(ehlo.capacity() >= 4096);
+    }
+
+    #[test]
+    fn a_buffer_too_large_to_keep_is_dropped() {
+        let mut session = greeted();
+        session.recycle(Vec::with_capacity(MAX_RECYCLED + 1));
+        assert!(sent(&mut session).capacity() <= MAX_RECYCLED);
+    }
 }
