@@ -38,7 +38,7 @@ use crate::error::{Delivery, Error, ErrorKind, InputError, Phase};
 use crate::mime::Message;
 use crate::reply::Reply;
 use crate::session::{Action, Event, MailId, Report, Session, SessionConfig, TlsPolicy};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -119,7 +119,7 @@ pub struct Client<S = TcpStream> {
     peer: Option<SocketAddr>,
     probe: Option<Pin<Box<dyn Future<Output = Vec<u8>> + Send>>>,
     /// Messages the session finished, until their send call collects them.
-    finished: HashMap<MailId, Result<Report, Error>>,
+    finished: Vec<(MailId, Result<Report, Error>)>,
     /// An action met while writing data (a transaction refused mid-stream), for the caller;
     /// or one `next_event` could not carry out yet because events came first.
     stashed: Option<Action>,
@@ -158,6 +158,13 @@ enum Data<'a, R> {
 struct Job<'a, R> {
     index: usize,
     envelope: Envelope,
+    data: Data<'a, R>,
+}
+
+/// A message the session has taken (its envelope with it), until it finishes.
+struct InFlight<'a, R> {
+    id: MailId,
+    index: usize,
     data: Data<'a, R>,
 }
 
@@ -271,7 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             buffer: vec![0; READ_BUFFER].into_boxed_slice(),
             peer: None,
             probe: None,
-            finished: HashMap::new(),
+            finished: Vec::new(),
             stashed: None,
             quit_after: false,
             on_event: config.on_event,
@@ -358,18 +365,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ///
     /// A message refused before anything was sent (e.g. it needs SMTPUTF8) fails alone; a
     /// failure of the connection ends every message not finished, each with its verdict.
-    pub async fn send_batch<I>(&mut self, messages: I) -> Vec<Result<Report, Error>>
+    ///
+    /// The bodies may be owned (`Vec<u8>`) or borrowed (`&[u8]`).
+    pub async fn send_batch<I, B>(&mut self, messages: I) -> Vec<Result<Report, Error>>
     where
-        I: IntoIterator<Item = (Envelope, Vec<u8>)>,
+        I: IntoIterator<Item = (Envelope, B)>,
+        B: AsRef<[u8]>,
     {
-        let messages: Vec<(Envelope, Vec<u8>)> = messages.into_iter().collect();
-        let jobs = messages
-            .iter()
+        let (envelopes, bodies): (Vec<Envelope>, Vec<B>) = messages.into_iter().unzip();
+        let jobs = envelopes
+            .into_iter()
+            .zip(&bodies)
             .enumerate()
             .map(|(index, (envelope, body))| Job {
                 index,
-                envelope: envelope.clone(),
-                data: Data::<tokio::io::Empty>::Bytes(body),
+                envelope,
+                data: Data::<tokio::io::Empty>::Bytes(body.as_ref()),
             })
             .collect();
         self.transact(jobs).await
@@ -491,7 +502,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     ) -> Vec<Result<Report, Error>> {
         let mut results: Vec<Option<Result<Report, Error>>> = jobs.iter().map(|_| None).collect();
         let mut queue: VecDeque<Job<'_, R>> = jobs.into();
-        let mut in_flight: HashMap<MailId, Job<'_, R>> = HashMap::new();
+        // At most two: one taking data, one whose envelope went behind it.
+        let mut in_flight: Vec<InFlight<'_, R>> = Vec::with_capacity(2);
         let then_quit = std::mem::take(&mut self.quit_after);
         let fatal = loop {
             self.collect_finished(&mut in_flight, &mut results);
@@ -506,15 +518,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
                     }
                 }
                 Action::SendData(id) => {
-                    let Some(job) = in_flight.get_mut(&id) else {
+                    let Some(job) = in_flight.iter_mut().find(|job| job.id == id) else {
                         break Some(self.unexpected(&Action::SendData(id)));
                     };
-                    let mut data = std::mem::replace(&mut job.data, Data::Bytes(&[]));
-                    let written = self.write_data(id, &mut data).await;
-                    if let Some(job) = in_flight.get_mut(&id) {
-                        // Kept: a further transaction (deferred recipients) sends it again.
-                        job.data = data;
-                    }
+                    // Kept in place: a further transaction (deferred recipients) sends it again.
+                    let written = self.write_data(id, &mut job.data).await;
                     if let Err(error) = written {
                         break Some(error);
                     }
@@ -536,7 +544,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             let _ = self.quit().await;
         }
         if let Some(error) = fatal {
-            let unfinished = in_flight.into_values().map(|job| job.index);
+            let unfinished = in_flight.into_iter().map(|job| job.index);
             let not_started = queue.into_iter().map(|job| job.index);
             for index in unfinished.chain(not_started) {
                 if let Some(slot @ None) = results.get_mut(index) {
@@ -562,21 +570,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     fn start_next<'a, R>(
         &mut self,
         queue: &mut VecDeque<Job<'a, R>>,
-        in_flight: &mut HashMap<MailId, Job<'a, R>>,
+        in_flight: &mut Vec<InFlight<'a, R>>,
         results: &mut [Option<Result<Report, Error>>],
     ) -> bool {
-        while let Some(job) = queue.pop_front() {
-            let started = match job.data {
-                Data::Reader(_) => self.session.send_mail_once(job.envelope.clone()),
-                _ => self.session.send_mail(job.envelope.clone()),
+        while let Some(Job {
+            index,
+            envelope,
+            data,
+        }) = queue.pop_front()
+        {
+            let started = match data {
+                Data::Reader(_) => self.session.send_mail_once(envelope),
+                _ => self.session.send_mail(envelope),
             };
             match started {
                 Ok(id) => {
-                    in_flight.insert(id, job);
+                    in_flight.push(InFlight { id, index, data });
                     return true;
                 }
                 Err(error) => {
-                    if let Some(slot) = results.get_mut(job.index) {
+                    if let Some(slot) = results.get_mut(index) {
                         *slot = Some(Err(error));
                     }
                 }
@@ -587,11 +600,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
 
     fn collect_finished<R>(
         &mut self,
-        in_flight: &mut HashMap<MailId, Job<'_, R>>,
+        in_flight: &mut Vec<InFlight<'_, R>>,
         results: &mut [Option<Result<Report, Error>>],
     ) {
-        for (id, result) in self.finished.drain() {
-            if let Some(job) = in_flight.remove(&id) {
+        for (id, result) in self.finished.drain(..) {
+            if let Some(at) = in_flight.iter().position(|job| job.id == id) {
+                let job = in_flight.swap_remove(at);
                 if let Some(slot) = results.get_mut(job.index) {
                     *slot = Some(result);
                 }
@@ -750,7 +764,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             }
             match event {
                 Event::MessageFinished { id, result } => {
-                    self.finished.insert(id, result);
+                    self.finished.push((id, result));
                 }
                 Event::Reply {
                     phase: Phase::Auth, ..
@@ -763,11 +777,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
         }
     }
 
-    /// Writes bytes the session handed out, then wipes them: they may hold an AUTH line, and
-    /// no password should stay in freed memory.
-    async fn send_bytes(&mut self, mut bytes: Vec<u8>) -> Result<(), Error> {
+    /// Writes bytes the session handed out, then gives the buffer back, which wipes them:
+    /// they may hold an AUTH line, and no password should stay in freed memory.
+    async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<(), Error> {
         let written = self.write(&bytes).await;
-        crate::Zeroize::zeroize(&mut bytes);
+        self.session.recycle(bytes);
         written
     }
 
