@@ -2,7 +2,7 @@
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::crypto::CryptoProvider;
+use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
@@ -164,32 +164,27 @@ impl TlsConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?;
-        let verifier: Arc<dyn ServerCertVerifier> = match (&self.observer, self.verify) {
-            (None, true) => {
-                return Ok(Arc::new(
-                    builder
-                        .with_root_certificates(self.roots.clone())
-                        .with_no_client_auth(),
-                ))
-            }
-            (None, false) => Arc::new(AcceptAnyCertificate(provider)),
-            (Some(observer), verify) => {
-                let inner: Arc<dyn ServerCertVerifier> = if verify {
-                    WebPkiServerVerifier::builder_with_provider(
-                        Arc::new(self.roots.clone()),
-                        provider.clone(),
-                    )
-                    .build()
-                    .map_err(|e| rustls::Error::General(e.to_string()))?
-                } else {
-                    Arc::new(AcceptAnyCertificate(provider))
-                };
-                Arc::new(Observed {
-                    inner,
-                    observer: observer.clone(),
-                })
-            }
+        if self.verify && self.observer.is_none() {
+            return Ok(Arc::new(
+                builder
+                    .with_root_certificates(self.roots.clone())
+                    .with_no_client_auth(),
+            ));
+        }
+        let webpki = if self.verify {
+            let roots = Arc::new(self.roots.clone());
+            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
+                .build()
+                .map_err(|e| rustls::Error::General(e.to_string()))?;
+            Some(webpki)
+        } else {
+            None
         };
+        let verifier = Arc::new(Verifier {
+            webpki,
+            algorithms: provider.signature_verification_algorithms,
+            observer: self.observer.clone(),
+        });
         Ok(Arc::new(
             builder
                 .dangerous()
@@ -199,14 +194,33 @@ impl TlsConfig {
     }
 }
 
-/// A verifier that shows what it verifies, and its verdict, to an observer.
+/// The verifier of every configuration but the plain default: the chain checked by webpki
+/// against the roots (or, dangerously, not at all), then shown to the observer if any.
 #[derive(Debug)]
-struct Observed {
-    inner: Arc<dyn ServerCertVerifier>,
-    observer: Arc<dyn CertificateObserver>,
+struct Verifier {
+    /// `None`: any certificate is accepted ([`TlsConfig::dangerous_accept_any_certificate`]).
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    /// The handshake signatures are checked in every case: the connection needs them.
+    algorithms: WebPkiSupportedAlgorithms,
+    observer: Option<Arc<dyn CertificateObserver>>,
 }
 
-impl ServerCertVerifier for Observed {
+/// rustls asks every verifier for both handshake-signature checks; they differ only in the
+/// function of `rustls::crypto` they call.
+macro_rules! handshake_signature_checks {
+    ($($check:ident),*) => {$(
+        fn $check(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::$check(message, cert, dss, &self.algorithms)
+        }
+    )*};
+}
+
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -215,41 +229,30 @@ impl ServerCertVerifier for Observed {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let verdict = self.inner.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        );
-        let chain: Vec<CertificateDer<'_>> = std::iter::once(end_entity.clone())
-            .chain(intermediates.iter().cloned())
-            .collect();
-        let shown = verdict.as_ref().map(|_| ()).map_err(Clone::clone);
-        self.observer.observe(&chain, server_name, &shown);
+        let verdict = match &self.webpki {
+            Some(webpki) => webpki.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+            None => Ok(ServerCertVerified::assertion()),
+        };
+        if let Some(observer) = &self.observer {
+            let chain: Vec<CertificateDer<'_>> = std::iter::once(end_entity.clone())
+                .chain(intermediates.iter().cloned())
+                .collect();
+            let shown = verdict.as_ref().map(|_| ()).map_err(Clone::clone);
+            observer.observe(&chain, server_name, &shown);
+        }
         verdict
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
+    handshake_signature_checks!(verify_tls12_signature, verify_tls13_signature);
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -314,55 +317,6 @@ pub(crate) fn server_name(
 ) -> Result<ServerName<'static>, rustls::pki_types::InvalidDnsNameError> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     ServerName::try_from(host.to_owned())
-}
-
-/// Accepts any certificate, but still checks handshake signatures so the connection works.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 /// The first flight of a TLS handshake (a ClientHello) for `host`, to ask a port whether it
