@@ -16,8 +16,8 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
-#[path = "../../tests/support/scripted.rs"]
-mod scripted;
+
+use common::scripted;
 
 use assert_cmd::Command;
 use base64::Engine as _;

@@ -8,8 +8,8 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
-#[path = "../../tests/support/scripted.rs"]
-mod scripted;
+
+use common::scripted;
 
 use common::{
     assert_prints, exited, messages_file, outputs, plain_command, send_plain, servers, smtpwire,

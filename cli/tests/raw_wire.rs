@@ -6,8 +6,8 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
-#[path = "../../tests/support/scripted.rs"]
-mod scripted;
+
+use common::scripted;
 
 use common::{smtpwire, succeeded};
 use scripted::Received;

@@ -10,8 +10,8 @@
 
 #[path = "fixtures/common.rs"]
 mod common;
-#[path = "../../tests/support/scripted.rs"]
-mod scripted;
+
+use common::scripted;
 
 use assert_cmd::Command;
 use common::{delivered, exited, outputs, servers, succeeded, token, Servers};
