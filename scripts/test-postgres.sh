@@ -23,21 +23,11 @@ HOST=127.0.0.1
 DB_USER=smtpwire
 MARKER=.smtpwire-test-postgres
 
-die() {
-  echo "test-postgres: error: $*" >&2
-  exit 1
-}
-say() { echo "test-postgres: $*" >&2; }
+NAME=test-postgres
+# shellcheck source=scripts/state-dir.sh
+. "$(dirname "${BASH_SOURCE[0]}")/state-dir.sh"
 
-case $STATE in
-/*) ;;
-*) STATE=$PWD/$STATE ;;
-esac
-STATE=${STATE%/}
-[[ $STATE =~ ^/[A-Za-z0-9._/-]+$ ]] ||
-  die "state dir '$STATE' must be a path of letters, digits, '.', '_', '-' and '/'"
-[[ $STATE != / && $STATE != /tmp && $STATE != /root && $STATE != /home ]] ||
-  die "refusing state dir '$STATE'"
+STATE=$(state_dir "$STATE")
 [[ $PORT =~ ^[0-9]+$ ]] || die "port '$PORT' is not a number"
 
 DATA=$STATE/data

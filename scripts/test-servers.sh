@@ -50,22 +50,12 @@ UP_TIMEOUT=${SMTPWIRE_TEST_UP_TIMEOUT:-30} # seconds for every port to greet
 
 MARKER=.smtpwire-test-state
 
-die() {
-  echo "test-servers: error: $*" >&2
-  exit 1
-}
-say() { echo "test-servers: $*" >&2; }
+NAME=test-servers
+# shellcheck source=scripts/state-dir.sh
+. "$(dirname "${BASH_SOURCE[0]}")/state-dir.sh"
 
 # Postfix parameter values and our env file are not quoted: keep the path plain.
-case $STATE in
-/*) ;;
-*) STATE=$PWD/$STATE ;;
-esac
-STATE=${STATE%/}
-[[ $STATE =~ ^/[A-Za-z0-9._/-]+$ ]] ||
-  die "state dir '$STATE' must be a path of letters, digits, '.', '_', '-' and '/'"
-[[ $STATE != / && $STATE != /tmp && $STATE != /root && $STATE != /home ]] ||
-  die "refusing state dir '$STATE'"
+STATE=$(state_dir "$STATE")
 
 ETC=$STATE/etc
 TLS=$STATE/tls
