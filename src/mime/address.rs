@@ -6,7 +6,7 @@
 
 use super::encoded_word;
 use super::error::{check_line, Invalid};
-use super::header::HeaderWriter;
+use super::header::{push_quoted, HeaderWriter};
 use super::punycode::domain_to_ascii;
 use std::fmt;
 
@@ -428,15 +428,8 @@ impl<'a> Parser<'a> {
             if is_dot_atom(&content) {
                 content
             } else {
-                let mut quoted = String::with_capacity(content.len() + 2);
-                quoted.push('"');
-                for c in content.chars() {
-                    if matches!(c, '"' | '\\') {
-                        quoted.push('\\');
-                    }
-                    quoted.push(c);
-                }
-                quoted.push('"');
+                let mut quoted = String::new();
+                push_quoted(&mut quoted, &content);
                 quoted
             }
         } else {
@@ -535,15 +528,8 @@ fn write_phrase(w: &mut HeaderWriter<'_>, name: &str) {
         return;
     }
     if printable && name.len() + 2 <= MAX_QUOTED {
-        let mut quoted = String::with_capacity(name.len() + 4);
-        quoted.push('"');
-        for c in name.chars() {
-            if matches!(c, '"' | '\\') {
-                quoted.push('\\');
-            }
-            quoted.push(c);
-        }
-        quoted.push('"');
+        let mut quoted = String::new();
+        push_quoted(&mut quoted, name);
         if quoted.len() <= MAX_QUOTED {
             w.token(&quoted);
             return;

@@ -86,6 +86,20 @@ impl<'a> HeaderWriter<'a> {
     }
 }
 
+/// Appends `text` as an RFC 5322 `quoted-string`: in double quotes, with a backslash before
+/// each `"` and `\`.
+pub(crate) fn push_quoted(out: &mut String, text: &str) {
+    out.reserve(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+}
+
 /// Writes one header field with `body` filling it in.
 pub(crate) fn write_field(out: &mut Vec<u8>, name: &str, body: impl FnOnce(&mut HeaderWriter<'_>)) {
     let mut w = HeaderWriter::new(out, name);

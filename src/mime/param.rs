@@ -6,7 +6,7 @@
 //! and every parser we know decodes it; parsers that understand RFC 2231 prefer `filename*`.
 
 use super::encoded_word;
-use super::header::HeaderWriter;
+use super::header::{push_quoted, HeaderWriter};
 use super::transfer::hex_digit;
 
 /// ASCII names up to this length go out as one plain quoted-string.
@@ -32,16 +32,8 @@ fn is_plain(value: &str) -> bool {
 pub(crate) fn write_quoted(w: &mut HeaderWriter<'_>, attribute: &str, value: &str) {
     w.glue(";");
     if is_plain(value) {
-        let mut token = String::with_capacity(attribute.len() + value.len() + 4);
-        token.push_str(attribute);
-        token.push_str("=\"");
-        for c in value.chars() {
-            if matches!(c, '"' | '\\') {
-                token.push('\\');
-            }
-            token.push(c);
-        }
-        token.push('"');
+        let mut token = format!("{attribute}=");
+        push_quoted(&mut token, value);
         w.token(&token);
     } else {
         encoded_word::write(w, value, &format!("{attribute}=\""), "\"");
