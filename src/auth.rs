@@ -240,23 +240,25 @@ mod tests {
     }
 
     #[test]
-    fn plain_gets_no_challenge() {
-        let (mut sasl, _) =
-            SaslExchange::start(Mechanism::Plain, &Credentials::new("a", "b")).unwrap();
-        assert_eq!(
-            sasl.answer(b""),
-            Err(ProtocolViolation::UnexpectedChallenge)
-        );
-    }
-
-    #[test]
-    fn invalid_challenge_is_refused() {
-        let (mut sasl, _) =
-            SaslExchange::start(Mechanism::Login, &Credentials::new("a", "b")).unwrap();
-        assert_eq!(
-            sasl.answer(b"!!!not-base64!!!"),
-            Err(ProtocolViolation::InvalidChallenge)
-        );
+    fn a_challenge_the_exchange_cannot_take_is_refused() {
+        let cases = [
+            // PLAIN says everything in its initial response: no challenge may follow.
+            (
+                Mechanism::Plain,
+                &b""[..],
+                ProtocolViolation::UnexpectedChallenge,
+            ),
+            (
+                Mechanism::Login,
+                &b"!!!not-base64!!!"[..],
+                ProtocolViolation::InvalidChallenge,
+            ),
+        ];
+        for (mechanism, challenge, refusal) in cases {
+            let credentials = Credentials::new("a", "b");
+            let (mut sasl, _) = SaslExchange::start(mechanism.clone(), &credentials).unwrap();
+            assert_eq!(sasl.answer(challenge), Err(refusal), "{mechanism:?}");
+        }
     }
 
     #[test]

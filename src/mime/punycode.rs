@@ -169,22 +169,16 @@ mod tests {
 
     #[test]
     fn domains() {
-        assert_eq!(
-            domain_to_ascii("例子.中国").unwrap(),
-            "xn--fsqu00a.xn--fiqs8s"
-        );
-        assert_eq!(
-            domain_to_ascii("例子。中国").unwrap(),
-            "xn--fsqu00a.xn--fiqs8s"
-        );
-        assert_eq!(
-            domain_to_ascii("Bücher.example").unwrap(),
-            "xn--bcher-kva.example"
-        );
-        assert_eq!(
-            domain_to_ascii("Mail.Example.COM").unwrap(),
-            "Mail.Example.COM"
-        );
+        let cases = [
+            ("例子.中国", "xn--fsqu00a.xn--fiqs8s"),
+            // An ideographic full stop separates labels too (UTS #46).
+            ("例子。中国", "xn--fsqu00a.xn--fiqs8s"),
+            ("Bücher.example", "xn--bcher-kva.example"),
+            ("Mail.Example.COM", "Mail.Example.COM"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(domain_to_ascii(input).unwrap(), expected, "{input}");
+        }
         for bad in ["", "a..b", "-a.b", "a_b.c", "a b.c", "é é.c", "a.b\u{0}"] {
             assert!(domain_to_ascii(bad).is_err(), "{bad:?}");
         }
