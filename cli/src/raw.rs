@@ -2,7 +2,7 @@
 //! `git send-email` and scripts can use smtpwire as they would msmtp.
 
 use crate::compose::Problems;
-use crate::deliver::{self, deliver, Payload};
+use crate::deliver::{self, deliver, Attempt, Payload};
 use crate::exit::{CliError, Exit};
 use crate::output::{self, OutputArgs};
 use crate::target::{Target, TargetArgs};
@@ -64,6 +64,18 @@ pub struct RawArgs {
 /// Runs `smtpwire raw`.
 pub async fn run(args: RawArgs) -> Result<Exit, CliError> {
     let prepared = prepare(&args).map_err(|e| args.output.not_sent(e))?;
+    send_prepared(prepared, &args.output, args.verbose, |_| {}).await
+}
+
+/// Sends a prepared message, or prints it when there is no target (a dry run); `seen` gets
+/// the attempt before its report is printed (`sendmail` logs it). Shared by `raw` and
+/// `sendmail`.
+pub(crate) async fn send_prepared(
+    prepared: Prepared,
+    output: &OutputArgs,
+    verbose: bool,
+    seen: impl FnOnce(&Attempt),
+) -> Result<Exit, CliError> {
     let Prepared {
         envelope,
         bytes,
@@ -71,11 +83,11 @@ pub async fn run(args: RawArgs) -> Result<Exit, CliError> {
         target,
     } = prepared;
     let Some(target) = target else {
-        return dry_run(&args.output, &envelope, message_id.as_deref(), &bytes);
+        return dry_run(output, &envelope, message_id.as_deref(), &bytes);
     };
     let config = target
-        .client_config(args.output.wants_transcript())
-        .map_err(|e| args.output.not_sent(e))?;
+        .client_config(output.wants_transcript())
+        .map_err(|e| output.not_sent(e))?;
     let attempt = deliver(
         config,
         Payload::Raw {
@@ -84,7 +96,8 @@ pub async fn run(args: RawArgs) -> Result<Exit, CliError> {
         },
     )
     .await;
-    output::finish(&attempt, message_id.as_deref(), &args.output, args.verbose)
+    seen(&attempt);
+    output::finish(&attempt, message_id.as_deref(), output, verbose)
 }
 
 /// Prints the message and its envelope instead of sending them.

@@ -3,9 +3,9 @@
 //! tool that runs `sendmail [flags] recipient…` with the message on standard input.
 
 use crate::compose::Problems;
-use crate::deliver::{self, deliver, Attempt, Payload};
+use crate::deliver::{self, Attempt};
 use crate::exit::{CliError, Exit};
-use crate::output::{self, OutputArgs};
+use crate::output::OutputArgs;
 use crate::raw::{self, RawMessage};
 use crate::target::TargetArgs;
 use clap::{ArgAction, Args, Parser};
@@ -187,28 +187,10 @@ pub async fn run(mut args: SendmailArgs) -> Result<Exit, CliError> {
 
 async fn send(args: &SendmailArgs, log: &mut Log) -> Result<Exit, CliError> {
     let prepared = prepare(args, log).map_err(|e| args.output.not_sent(e))?;
-    let raw::Prepared {
-        envelope,
-        bytes,
-        message_id,
-        target,
-    } = prepared;
-    let Some(target) = target else {
-        return raw::dry_run(&args.output, &envelope, message_id.as_deref(), &bytes);
-    };
-    let config = target
-        .client_config(args.output.wants_transcript())
-        .map_err(|e| args.output.not_sent(e))?;
-    let attempt = deliver(
-        config,
-        Payload::Raw {
-            envelope,
-            bytes: &bytes,
-        },
-    )
-    .await;
-    log.attempt(&attempt);
-    output::finish(&attempt, message_id.as_deref(), &args.output, false)
+    raw::send_prepared(prepared, &args.output, false, |attempt| {
+        log.attempt(attempt)
+    })
+    .await
 }
 
 /// Reads the message and works out its envelope; nothing touches the network.
