@@ -3,30 +3,32 @@
 use super::*;
 
 impl Check {
-    /// What the handshake's verifier saw, examined against the same roots.
-    fn examined(&self) -> Option<Examined> {
-        let host = self.tls_name();
-        self.certificates
+    /// What the handshake's verifier saw, examined against the same roots; with its report
+    /// lines and its JSON, which both outcomes of the handshake show.
+    fn examined(&self, host: &str) -> (Option<Examined>, Vec<String>, Option<serde_json::Value>) {
+        let examined = self
+            .certificates
             .take()
-            .map(|seen| self.trust.examine(&seen, &host, report::now_unix()))
+            .map(|seen| self.trust.examine(&seen, host, report::now_unix()));
+        let Some(seen) = &examined else {
+            return (None, Vec::new(), None);
+        };
+        let lines = self.certificate_lines(seen, self.report.style());
+        let json = certificate_json(seen, host);
+        (examined, lines, Some(json))
     }
 
     /// The handshake succeeded (implicit TLS, or after STARTTLS).
     pub(super) fn tls_passed(&mut self, client: &Conn, took: Duration) -> bool {
         let host = self.tls_name();
-        let examined = self.examined();
+        let (examined, details, certificate) = self.examined(&host);
         let info = client.tls_info();
         let protocol = info.map(|i| protocol_name(&i.protocol));
         let cipher = info.map(|i| i.cipher_suite.clone());
-        let style = self.report.style();
-        let details = examined
-            .as_ref()
-            .map(|e| self.certificate_lines(e, style))
-            .unwrap_or_default();
         let data = json!({
             "protocol": protocol,
             "cipher_suite": cipher,
-            "certificate": examined.as_ref().map(|e| certificate_json(e, &host)),
+            "certificate": certificate,
         });
         let mut step = Step::pass("tls", "TLS", took)
             .summary(format!(
@@ -55,16 +57,11 @@ impl Check {
     pub(super) fn tls_failure(&self, error: &Error, took: Duration) -> Step {
         let host = self.tls_name();
         let port = self.target.port;
-        let examined = self.examined();
-        let style = self.report.style();
-        let details = examined
-            .as_ref()
-            .map(|e| self.certificate_lines(e, style))
-            .unwrap_or_default();
+        let (examined, details, certificate) = self.examined(&host);
         let data = json!({
             "protocol": null,
             "cipher_suite": null,
-            "certificate": examined.as_ref().map(|e| certificate_json(e, &host)),
+            "certificate": certificate,
         });
         let step = Step::fail("tls", "TLS", took, exit_for(error));
         let step = if let ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksPlaintext) = error.kind()
