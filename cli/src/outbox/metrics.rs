@@ -112,49 +112,79 @@ pub async fn progress(db: Db, stats: Arc<Stats>, every: Duration, mut stop: watc
 pub fn render(pool: &MetricsSnapshot, stats: &Stats, db_busy: Duration, db_errors: u64) -> String {
     let mut out = String::new();
     let s = stats.snapshot();
-    counter(
-        &mut out,
-        "smtpwire_pool_sends_total",
-        "Sends by the pool, by result (sent: some recipient accepted).",
-        &[
-            ("result=\"sent\"", pool.sent),
-            ("result=\"failed\"", pool.failed),
-            ("result=\"unknown\"", pool.unknown),
-        ],
-    );
-    counter(
-        &mut out,
-        "smtpwire_pool_retries_total",
-        "Retries scheduled by the pool.",
-        &[("", pool.retried)],
-    );
-    counter(
-        &mut out,
-        "smtpwire_pool_recipients_total",
-        "Recipients accepted and refused for good.",
-        &[
-            ("status=\"accepted\"", pool.recipients_accepted),
-            ("status=\"rejected\"", pool.recipients_rejected),
-        ],
-    );
-    counter(
-        &mut out,
-        "smtpwire_pool_connections_total",
-        "Connections opened.",
-        &[("", pool.connections)],
-    );
-    counter(
-        &mut out,
-        "smtpwire_pool_connect_failures_total",
-        "Connections that failed to open.",
-        &[("", pool.connect_failures)],
-    );
-    counter(
-        &mut out,
-        "smtpwire_pool_breaker_opened_total",
-        "Times the circuit breaker opened.",
-        &[("", pool.breaker_opened)],
-    );
+    let counters: [Counter<'_>; 11] = [
+        (
+            "smtpwire_pool_sends_total",
+            "Sends by the pool, by result (sent: some recipient accepted).",
+            &[
+                ("result=\"sent\"", pool.sent),
+                ("result=\"failed\"", pool.failed),
+                ("result=\"unknown\"", pool.unknown),
+            ],
+        ),
+        (
+            "smtpwire_pool_retries_total",
+            "Retries scheduled by the pool.",
+            &[("", pool.retried)],
+        ),
+        (
+            "smtpwire_pool_recipients_total",
+            "Recipients accepted and refused for good.",
+            &[
+                ("status=\"accepted\"", pool.recipients_accepted),
+                ("status=\"rejected\"", pool.recipients_rejected),
+            ],
+        ),
+        (
+            "smtpwire_pool_connections_total",
+            "Connections opened.",
+            &[("", pool.connections)],
+        ),
+        (
+            "smtpwire_pool_connect_failures_total",
+            "Connections that failed to open.",
+            &[("", pool.connect_failures)],
+        ),
+        (
+            "smtpwire_pool_breaker_opened_total",
+            "Times the circuit breaker opened.",
+            &[("", pool.breaker_opened)],
+        ),
+        (
+            "smtpwire_outbox_messages_total",
+            "Outcomes this worker recorded, by state.",
+            &[
+                ("state=\"accepted\"", s.accepted),
+                ("state=\"partial\"", s.partial),
+                ("state=\"rejected\"", s.rejected),
+                ("state=\"deferred\"", s.deferred),
+                ("state=\"unknown\"", s.unknown),
+            ],
+        ),
+        (
+            "smtpwire_outbox_claimed_total",
+            "Rows claimed.",
+            &[("", s.claimed)],
+        ),
+        (
+            "smtpwire_outbox_released_total",
+            "Claimed rows given back unsent.",
+            &[("", s.released)],
+        ),
+        (
+            "smtpwire_outbox_lost_leases_total",
+            "Outcomes not recorded: the row was no longer this worker's.",
+            &[("", s.lost)],
+        ),
+        (
+            "smtpwire_outbox_database_errors_total",
+            "Database statements or connections that failed.",
+            &[("", db_errors)],
+        ),
+    ];
+    for (name, help, values) in counters {
+        counter(&mut out, name, help, values);
+    }
     for (name, help, histogram) in [
         (
             "connect",
@@ -177,36 +207,6 @@ pub fn render(pool: &MetricsSnapshot, stats: &Stats, db_busy: Duration, db_error
             histogram,
         );
     }
-    counter(
-        &mut out,
-        "smtpwire_outbox_messages_total",
-        "Outcomes this worker recorded, by state.",
-        &[
-            ("state=\"accepted\"", s.accepted),
-            ("state=\"partial\"", s.partial),
-            ("state=\"rejected\"", s.rejected),
-            ("state=\"deferred\"", s.deferred),
-            ("state=\"unknown\"", s.unknown),
-        ],
-    );
-    counter(
-        &mut out,
-        "smtpwire_outbox_claimed_total",
-        "Rows claimed.",
-        &[("", s.claimed)],
-    );
-    counter(
-        &mut out,
-        "smtpwire_outbox_released_total",
-        "Claimed rows given back unsent.",
-        &[("", s.released)],
-    );
-    counter(
-        &mut out,
-        "smtpwire_outbox_lost_leases_total",
-        "Outcomes not recorded: the row was no longer this worker's.",
-        &[("", s.lost)],
-    );
     gauge(
         &mut out,
         "smtpwire_outbox_in_flight",
@@ -220,14 +220,11 @@ pub fn render(pool: &MetricsSnapshot, stats: &Stats, db_busy: Duration, db_error
          smtpwire_outbox_database_seconds_total {}",
         db_busy.as_secs_f64()
     );
-    counter(
-        &mut out,
-        "smtpwire_outbox_database_errors_total",
-        "Database statements or connections that failed.",
-        &[("", db_errors)],
-    );
     out
 }
+
+/// A counter's name, help text, and value by labels (`""`: none).
+type Counter<'a> = (&'a str, &'a str, &'a [(&'a str, u64)]);
 
 fn counter(out: &mut String, name: &str, help: &str, values: &[(&str, u64)]) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
