@@ -12,7 +12,7 @@
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::reply::FramingError as FramingErrorKind;
-use smtpwire::session::TlsPolicy;
+use smtpwire::session::{Timeouts, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{Delivery, Error, ErrorKind, Phase, ProtocolViolation, Status, TlsMismatch};
 use std::time::Duration;
@@ -25,20 +25,7 @@ fn config(port: u16, tls: TlsPolicy) -> ClientConfig {
     let mut config = ClientConfig::new("127.0.0.1", port);
     config.session.tls = tls;
     config.session.transcript = true;
-    let timeouts = &mut config.session.timeouts;
-    for timeout in [
-        &mut timeouts.greeting,
-        &mut timeouts.command,
-        &mut timeouts.mail,
-        &mut timeouts.rcpt,
-        &mut timeouts.data_initiation,
-        &mut timeouts.data_block,
-        &mut timeouts.data_termination,
-        &mut timeouts.tls_handshake,
-        &mut timeouts.quit,
-    ] {
-        *timeout = Duration::from_millis(600);
-    }
+    config.session.timeouts = Timeouts::uniform(Duration::from_millis(600));
     config
 }
 

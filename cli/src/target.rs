@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use smtpwire::address::ClientName;
 use smtpwire::auth::{Credentials, Mechanism};
-use smtpwire::session::TlsPolicy;
+use smtpwire::session::{Timeouts, TlsPolicy};
 use smtpwire::transport::{ClientConfig, TlsConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,8 @@ pub struct TargetArgs {
     /// The name to send in EHLO (default: localhost).
     #[arg(long, value_name = "NAME")]
     pub ehlo: Option<String>,
-    /// Seconds to wait for each reply, overriding the RFC 5321 defaults (5 min, 10 min after the data).
+    /// Seconds to wait for the connection, the TLS handshake and each reply (QUIT's
+    /// included), overriding the defaults (RFC 5321's 5 min, 10 min after the data).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
 }
@@ -683,20 +684,9 @@ impl Target {
             config.session.client_name = name.clone();
         }
         if let Some(timeout) = self.timeout {
-            let t = &mut config.session.timeouts;
-            for slot in [
-                &mut t.greeting,
-                &mut t.command,
-                &mut t.mail,
-                &mut t.rcpt,
-                &mut t.data_initiation,
-                &mut t.data_block,
-                &mut t.data_termination,
-                &mut t.tls_handshake,
-                &mut t.connect,
-            ] {
-                *slot = timeout;
-            }
+            let mut timeouts = Timeouts::uniform(timeout);
+            timeouts.connect = timeout;
+            config.session.timeouts = timeouts;
         }
         if self.tls == TlsPolicy::Plaintext && self.insecure_plaintext {
             config.session = config.session.dangerous_allow_plaintext_auth();

@@ -96,6 +96,34 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// One timeout for every wait on the server, as Python's `smtplib` and msmtp take one:
+    /// the TLS handshake and each reply (greeting, commands, MAIL, RCPT, DATA, each data
+    /// block, the end of the data, QUIT). Connecting and the TLS probe keep their defaults.
+    ///
+    /// ```
+    /// # use smtpwire::session::Timeouts;
+    /// # use std::time::Duration;
+    /// let timeouts = Timeouts::uniform(Duration::from_secs(20));
+    /// assert_eq!(timeouts.data_termination, Duration::from_secs(20));
+    /// assert_eq!(timeouts.connect, Timeouts::default().connect);
+    /// ```
+    pub fn uniform(timeout: Duration) -> Self {
+        Self {
+            tls_handshake: timeout,
+            greeting: timeout,
+            command: timeout,
+            mail: timeout,
+            rcpt: timeout,
+            data_initiation: timeout,
+            data_block: timeout,
+            data_termination: timeout,
+            quit: timeout,
+            ..Self::default()
+        }
+    }
+}
+
 /// Which command carries the message data.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
