@@ -1,5 +1,6 @@
-//! Send throughput of smtpwire beside what the wire allows and beside lettre 0.11, on
-//! loopback to Postfix's `smtp-sink`, plaintext and implicit TLS.
+//! Send throughput of smtpwire beside what the wire allows and beside its peers (lettre 0.11,
+//! mail-send 0.7, Go's net/smtp), on loopback to Postfix's `smtp-sink`, plaintext and
+//! implicit TLS.
 //!
 //! ```sh
 //! cargo run --release --example throughput                  # everything, 3 runs per case
@@ -12,8 +13,8 @@
 //! * `--runs K`: repetitions of each timed case (default 3); the table shows the median run
 //!   and the range of msg/s;
 //! * `--cases 1k,100k,5m,conn,builder`, `--modes plain,tls`, `--clients raw-lockstep,
-//!   raw-pipelined,raw-full,send,batch,send-message,lettre,lettre-nodelay,lettre-pool`: what
-//!   to run;
+//!   raw-pipelined,raw-full,send,batch,send-message,lettre,lettre-nodelay,lettre-pool,
+//!   mail-send,mail-send-nodelay,go`: what to run;
 //! * `--budget SECONDS`: a send loop stops early once this has passed (default 5; lettre
 //!   manages about 23 messages/s in some cases);
 //! * `--no-flights`: skip the counting pass;
@@ -22,12 +23,14 @@
 //! * `--quick`: a tenth of the messages, one run, a 3 s budget.
 //!
 //! `SMTP_SINK` overrides the path of `smtp-sink` (default `/usr/sbin/smtp-sink`, from
-//! Debian's `postfix` package).
+//! Debian's `postfix` package). The Go client needs `go` on the `PATH` (Debian: `golang-go`);
+//! without it its rows are skipped with a line that says so.
 //!
 //! The cases: 1 KiB, 100 KiB and 5 MiB of pre-built message bytes (72-character CRLF lines,
 //! every 50th starting with a dot) on one reused connection; 1 KiB with a new connection per
 //! message (connect, greeting, EHLO and QUIT timed); and a message with a 5 MiB file
-//! attachment built and encoded per send (smtpwire `send_message` against lettre's builder).
+//! attachment built and encoded per send (smtpwire `send_message` against lettre's and
+//! mail-send's builders and Go's `mime/multipart`).
 //!
 //! What runs, all on 127.0.0.1:
 //!
@@ -41,7 +44,9 @@
 //!   before the clock starts) in three modes (lockstep; MAIL+RCPT+DATA pipelined; and
 //!   "full", the next envelope behind the dot), smtpwire (`send`, `send_batch`,
 //!   `send_message`), lettre (`AsyncSmtpConnection`, the same on a TCP_NODELAY socket, and
-//!   its pooled transport).
+//!   its pooled transport), mail-send (its own connect, and the same on a TCP_NODELAY
+//!   socket), and Go's net/smtp (`throughput/go/netsmtp.go`, built once per run into a
+//!   temporary directory and run as a child process that times its own messages).
 //!
 //! Two passes:
 //!
@@ -54,7 +59,8 @@
 //!    take turns (round robin), so a burst of load from elsewhere hits them alike: messages/s,
 //!    MiB/s of message bytes, CPU time of the client thread (TLS included) per message and per
 //!    MiB, CPU of the server side (smtp-sink, plus the terminator under TLS), and the ratio of
-//!    each smtpwire row to the best raw mode and to the best lettre row of its case.
+//!    each smtpwire row to the best raw mode and to the best peer row of its case (named in
+//!    a list after the table).
 //!
 //! Compare clients within one run, not runs across machines.
 
@@ -215,6 +221,12 @@ impl Options {
                 "--dot-every" => options.dot_every = value()?.parse()?,
                 "--bench" => {} // passed by `cargo bench`
                 other => return Err(format!("unknown option {other} (see the doc comment)").into()),
+            }
+        }
+        if options.clients.contains(&Kind::Go) {
+            if let Err(why) = clients::go_program() {
+                println!("go net/smtp skipped: {why}");
+                options.clients.retain(|kind| *kind != Kind::Go);
             }
         }
         if options.cases.is_empty() || options.modes.is_empty() || options.clients.is_empty() {
@@ -583,9 +595,9 @@ fn print_table(timed: &[TimedRow], flights: &[FlightRow]) {
         "cli ms/MiB",
         "srv us/m",
         "x raw",
-        "x lettre"
+        "x peer"
     );
-    // The best median of the raw modes and of lettre's rows, per case and transport.
+    // The best median of the raw modes and of the peers' rows, per case and transport.
     let best = |row: &TimedRow, of: fn(Kind) -> bool| {
         timed
             .iter()
@@ -615,7 +627,7 @@ fn print_table(timed: &[TimedRow], flights: &[FlightRow]) {
         });
         let per = |d: Duration| d.as_secs_f64() * 1e6 / outcome.messages.max(1) as f64;
         let ratio = |of: fn(Kind) -> bool| {
-            let mine = row.kind.is_raw() || row.kind.is_lettre();
+            let mine = row.kind.is_raw() || row.kind.is_peer();
             match best(row, of) {
                 Some(other) if !mine => format!("{:.2}", rate / other),
                 _ => "-".to_owned(),
@@ -638,16 +650,37 @@ fn print_table(timed: &[TimedRow], flights: &[FlightRow]) {
             outcome.cpu.as_secs_f64() * 1e3 / mib(outcome.messages as f64).max(1e-9),
             per(*server),
             ratio(Kind::is_raw),
-            ratio(Kind::is_lettre),
+            ratio(Kind::is_peer),
         );
     }
     println!(
         "\nflt/msg, wr/msg: client flights and socket writes per message in steady state (pass \
          1); cli us/m, cli ms/MiB: CPU of the client thread per message and per MiB of message \
          (or attachment) bytes; srv us/m: CPU of smtp-sink (+ TLS terminator) per message; x raw, \
-         x lettre: smtpwire msg/s over the best raw mode and the best lettre row of the case. \
-         *conn+NODELAY: lettre on a socket the benchmark set TCP_NODELAY on (lettre sets none)"
+         x peer: smtpwire msg/s over the best raw mode and the best peer row (lettre, mail-send, \
+         Go) of the case. *NODELAY: lettre or mail-send on a socket the benchmark set TCP_NODELAY \
+         on (neither sets it); go net/smtp CPU is its whole process's"
     );
+    println!("\nthe best peer of each case (what x peer divides by):");
+    let mut cases: Vec<(&str, Mode)> = Vec::new();
+    for row in timed {
+        if !cases.contains(&(row.case.label, row.mode)) {
+            cases.push((row.case.label, row.mode));
+        }
+    }
+    for (case, mode) in cases {
+        let best = timed
+            .iter()
+            .filter(|r| r.case.label == case && r.mode == mode && r.kind.is_peer())
+            .filter_map(|r| Some((r.kind.label(), r.median_rate()?)))
+            .max_by(|a, b| a.1.total_cmp(&b.1));
+        if let Some((label, rate)) = best {
+            println!(
+                "  {case:<15} {:<12} {label:<22} {rate:.1} msg/s",
+                mode.label()
+            );
+        }
+    }
     let lockstep: Vec<&FlightRow> = flights
         .iter()
         .filter(|f| f.server == "no PIPELINING")

@@ -5,7 +5,10 @@
 //!   and `Client::send_message` with a message built per send;
 //! * lettre 0.11: `AsyncSmtpConnection` (one connection, its fastest path), the same over a
 //!   socket the benchmark set TCP_NODELAY on (lettre sets none), and
-//!   `AsyncSmtpTransport<Tokio1Executor>` with a pool of one connection.
+//!   `AsyncSmtpTransport<Tokio1Executor>` with a pool of one connection;
+//! * mail-send 0.7: `SmtpClient` from its builder, and the same over a socket the benchmark
+//!   set TCP_NODELAY on (mail-send sets none either);
+//! * Go's net/smtp, as a child process (`throughput/go/netsmtp.go`).
 //!
 //! On a reused connection each run connects, sends one message untimed (lettre's pool opens
 //! its connection on the first send), then times `count` messages (loops also stop once
@@ -60,10 +63,17 @@ pub(crate) enum Kind {
     LettreNodelay,
     /// lettre's `AsyncSmtpTransport::send_raw` with a pool of at most one connection.
     LettrePool,
+    /// mail-send 0.7's `SmtpClient::send` in a loop on one connection (its own connect).
+    MailSend,
+    /// The same over a socket the benchmark opened with TCP_NODELAY (mail-send sets none).
+    MailSendNodelay,
+    /// Go's `net/smtp` (a program built from `throughput/go/netsmtp.go`), as a Go user
+    /// writes it: one command at a time.
+    Go,
 }
 
 impl Kind {
-    pub(crate) const ALL: [Self; 9] = [
+    pub(crate) const ALL: [Self; 12] = [
         Self::Raw(RawMode::Lockstep),
         Self::Raw(RawMode::Pipelined),
         Self::Raw(RawMode::Full),
@@ -73,6 +83,9 @@ impl Kind {
         Self::Lettre,
         Self::LettreNodelay,
         Self::LettrePool,
+        Self::MailSend,
+        Self::MailSendNodelay,
+        Self::Go,
     ];
 
     pub(crate) fn label(self) -> &'static str {
@@ -86,6 +99,9 @@ impl Kind {
             Self::Lettre => "lettre connection",
             Self::LettreNodelay => "lettre conn+NODELAY*",
             Self::LettrePool => "lettre transport+pool",
+            Self::MailSend => "mail-send",
+            Self::MailSendNodelay => "mail-send+NODELAY*",
+            Self::Go => "go net/smtp",
         }
     }
 
@@ -101,6 +117,9 @@ impl Kind {
             Self::Lettre => "lettre",
             Self::LettreNodelay => "lettre-nodelay",
             Self::LettrePool => "lettre-pool",
+            Self::MailSend => "mail-send",
+            Self::MailSendNodelay => "mail-send-nodelay",
+            Self::Go => "go",
         }
     }
 
@@ -112,17 +131,34 @@ impl Kind {
         matches!(self, Self::Lettre | Self::LettreNodelay | Self::LettrePool)
     }
 
+    /// The other SMTP clients smtpwire is compared with.
+    pub(crate) fn is_peer(self) -> bool {
+        self.is_lettre() || matches!(self, Self::MailSend | Self::MailSendNodelay | Self::Go)
+    }
+
     /// Whether this client takes part in a case of this shape.
     pub(crate) fn runs(self, shape: Shape) -> bool {
         match shape {
             Shape::Reused => !matches!(self, Self::SendMessage),
             Shape::ConnectionPerMessage => matches!(
                 self,
-                Self::Raw(RawMode::Full) | Self::Send | Self::Lettre | Self::LettreNodelay
+                Self::Raw(RawMode::Full)
+                    | Self::Send
+                    | Self::Lettre
+                    | Self::LettreNodelay
+                    | Self::MailSend
+                    | Self::MailSendNodelay
+                    | Self::Go
             ),
-            Shape::BuilderPerMessage => {
-                matches!(self, Self::SendMessage | Self::Lettre | Self::LettreNodelay)
-            }
+            Shape::BuilderPerMessage => matches!(
+                self,
+                Self::SendMessage
+                    | Self::Lettre
+                    | Self::LettreNodelay
+                    | Self::MailSend
+                    | Self::MailSendNodelay
+                    | Self::Go
+            ),
         }
     }
 }
@@ -156,7 +192,7 @@ pub(crate) struct Job<'a> {
     pub(crate) budget: Duration,
     /// Count the client's socket writes through [`CountWrites`] (smtpwire through
     /// `Client::connect_with`, lettre through `connect_with_transport`; not possible for
-    /// lettre's pool or the raw client).
+    /// lettre's pool, mail-send, Go or the raw client).
     pub(crate) count_writes: bool,
 }
 
@@ -226,6 +262,8 @@ pub(crate) async fn run(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
             }
             timer.stop(sent)
         }
+        (Kind::MailSend | Kind::MailSendNodelay, _) => mail_send(job).await?,
+        (Kind::Go, _) => go(job)?,
         (_, Shape::ConnectionPerMessage) if !job.kind.is_lettre() => {
             let config = smtpwire_config(job.target)?;
             let envelope = envelope()?;
@@ -267,7 +305,12 @@ pub(crate) async fn run(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
         }
         (Kind::LettrePool, _) => lettre_pool(job).await?,
     };
-    let counted = job.count_writes && !job.kind.is_raw() && job.kind != Kind::LettrePool;
+    let counted = job.count_writes
+        && !job.kind.is_raw()
+        && !matches!(
+            job.kind,
+            Kind::LettrePool | Kind::MailSend | Kind::MailSendNodelay | Kind::Go
+        );
     if counted && job.shape != Shape::ConnectionPerMessage {
         outcome.writes = Some(writes.load(Ordering::SeqCst));
     }
@@ -471,20 +514,225 @@ async fn lettre_pool(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
     Ok(outcome)
 }
 
+/// mail-send 0.7 as its users drive it: its builder's connect (or, for
+/// [`Kind::MailSendNodelay`], a socket the benchmark opened, with mail-send's own greeting,
+/// TLS and EHLO steps), then `SmtpClient::send` per message, one command at a time.
+async fn mail_send(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
+    if job.shape == Shape::ConnectionPerMessage {
+        let (timer, mut sent) = (Timer::start(), 0);
+        while more(job, sent, &timer) {
+            let mut client = MailSend::connect(job).await?;
+            client.send(job).await?;
+            client.quit().await?;
+            sent += 1;
+        }
+        return Ok(timer.stop(sent));
+    }
+    let mut client = MailSend::connect(job).await?;
+    client.send(job).await?;
+    let (timer, mut sent) = (Timer::start(), 0);
+    while more(job, sent, &timer) {
+        client.send(job).await?;
+        sent += 1;
+    }
+    let outcome = timer.stop(sent);
+    client.quit().await?;
+    Ok(outcome)
+}
+
+/// A mail-send connection, plaintext or implicit TLS.
+enum MailSend {
+    Plain(mail_send::SmtpClient<TcpStream>),
+    Tls(Box<mail_send::SmtpClient<tokio_rustls::client::TlsStream<TcpStream>>>),
+}
+
+impl MailSend {
+    async fn connect(job: &Job<'_>) -> Result<Self, Box<dyn Error>> {
+        use mail_send::smtp::AssertReply;
+        let connector =
+            tokio_rustls::TlsConnector::from(Arc::new(tls_config(job.target.ca_der.as_deref())?));
+        if job.kind != Kind::MailSendNodelay {
+            let builder = mail_send::SmtpClientBuilder::new_with_tls_connector(
+                job.target.addr.ip().to_string(),
+                job.target.addr.port(),
+                connector,
+            )
+            .helo_host("localhost")
+            .timeout(Duration::from_secs(60));
+            return Ok(match job.target.ca_der {
+                None => Self::Plain(builder.connect_plain().await?),
+                Some(_) => Self::Tls(Box::new(builder.implicit_tls(true).connect().await?)),
+            });
+        }
+        let tcp = TcpStream::connect(job.target.addr).await?;
+        tcp.set_nodelay(true)?;
+        let client = mail_send::SmtpClient {
+            stream: tcp,
+            timeout: Duration::from_secs(60),
+        };
+        Ok(match job.target.ca_der {
+            None => {
+                let mut client = client;
+                client.read().await?.assert_positive_completion()?;
+                client.capabilities("localhost", false).await?;
+                Self::Plain(client)
+            }
+            Some(_) => {
+                let mut client = client.into_tls(&connector, HOST).await?;
+                client.read().await?.assert_positive_completion()?;
+                client.capabilities("localhost", false).await?;
+                Self::Tls(Box::new(client))
+            }
+        })
+    }
+
+    async fn send(&mut self, job: &Job<'_>) -> Result<(), Box<dyn Error>> {
+        match self {
+            Self::Plain(client) => mail_send_one(client, job).await,
+            Self::Tls(client) => mail_send_one(client.as_mut(), job).await,
+        }
+    }
+
+    async fn quit(self) -> Result<(), Box<dyn Error>> {
+        match self {
+            Self::Plain(client) => client.quit().await?,
+            Self::Tls(client) => client.quit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// One message: the case's bytes, or (builder per message) a message built with mail-send's
+/// builder like the others' (a short text and the attachment).
+async fn mail_send_one<T: AsyncRead + AsyncWrite + Unpin>(
+    client: &mut mail_send::SmtpClient<T>,
+    job: &Job<'_>,
+) -> Result<(), Box<dyn Error>> {
+    if job.shape == Shape::BuilderPerMessage {
+        let message = mail_send::mail_builder::MessageBuilder::new()
+            .from(FROM)
+            .to(TO)
+            .subject("throughput, builder per message")
+            .text_body("The attachment is attached.")
+            .attachment("application/octet-stream", "report.bin", job.message);
+        client.send(message).await?;
+    } else {
+        let message = mail_send::smtp::message::Message::new(FROM, [TO], job.message);
+        client.send(message).await?;
+    }
+    Ok(())
+}
+
+/// Go's `net/smtp`: the program is built once per benchmark run (see [`go_program`]) and
+/// runs each job as a child process that times its own messages (the first one untimed on a
+/// reused connection, as here) and reports its CPU time (user + system, all threads).
+fn go(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
+    let program = go_program().map_err(|why| format!("go net/smtp: {why}"))?;
+    let dir = program.parent().ok_or("go net/smtp: no build directory")?;
+    let message = dir.join("message");
+    std::fs::write(&message, job.message)?;
+    let mut command = std::process::Command::new(program);
+    command
+        .arg("-addr")
+        .arg(job.target.addr.to_string())
+        .arg("-shape")
+        .arg(match job.shape {
+            Shape::Reused => "reused",
+            Shape::ConnectionPerMessage => "conn",
+            Shape::BuilderPerMessage => "builder",
+        })
+        .arg("-message")
+        .arg(&message)
+        .arg("-count")
+        .arg(job.count.to_string())
+        .arg("-budget")
+        .arg(job.budget.as_secs_f64().to_string())
+        .arg("-host")
+        .arg(HOST);
+    if let Some(ca) = &job.target.ca_der {
+        let ca_file = dir.join("ca.der");
+        std::fs::write(&ca_file, ca)?;
+        command.arg("-ca").arg(ca_file);
+    }
+    let output = command.output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        return Err(format!("go net/smtp failed: {stdout}{stderr}").into());
+    }
+    let field = |name: &str| -> Result<u64, Box<dyn Error>> {
+        let value = stdout
+            .split_whitespace()
+            .find_map(|word| word.strip_prefix(name)?.strip_prefix('='))
+            .ok_or_else(|| format!("go net/smtp said no {name}: {stdout}"))?;
+        Ok(value.parse()?)
+    };
+    Ok(Outcome {
+        messages: usize::try_from(field("sent")?)?,
+        elapsed: Duration::from_nanos(field("elapsed_ns")?),
+        cpu: Duration::from_nanos(field("cpu_ns")?),
+        writes: None,
+    })
+}
+
+/// Builds `throughput/go/netsmtp.go` once, into a directory of its own under the temporary
+/// directory (offline: standard library only, no module). An error when `go` is missing.
+pub(crate) fn go_program() -> Result<&'static std::path::Path, String> {
+    static PROGRAM: std::sync::OnceLock<Result<std::path::PathBuf, String>> =
+        std::sync::OnceLock::new();
+    PROGRAM
+        .get_or_init(|| {
+            let dir =
+                std::env::temp_dir().join(format!("smtpwire-throughput-go-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/throughput/go/netsmtp.go");
+            let program = dir.join("netsmtp");
+            let built = std::process::Command::new("go")
+                .arg("build")
+                .arg("-o")
+                .arg(&program)
+                .arg(&source)
+                .env("GO111MODULE", "off")
+                .env("GOCACHE", dir.join("cache"))
+                .env("GOPATH", dir.join("gopath"))
+                .output()
+                .map_err(|e| format!("cannot run `go` ({e}); install Go (Debian: golang-go)"))?;
+            if !built.status.success() {
+                return Err(format!(
+                    "go build failed: {}",
+                    String::from_utf8_lossy(&built.stderr)
+                ));
+            }
+            Ok(program)
+        })
+        .as_ref()
+        .map(std::path::PathBuf::as_path)
+        .map_err(Clone::clone)
+}
+
+/// A rustls configuration with ring trusting `ca` (none: no roots, for a plaintext client
+/// that still needs a connector).
+fn tls_config(ca: Option<&[u8]>) -> Result<rustls::ClientConfig, Box<dyn Error>> {
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = ca {
+        roots.add(rustls::pki_types::CertificateDer::from(ca.to_vec()))?;
+    }
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(rustls::ALL_VERSIONS)?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
 /// A TLS client over `stream` trusting `ca`, configured as lettre configures rustls (ring,
 /// TLS 1.2 and 1.3).
 async fn tls_connect<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     ca: &[u8],
 ) -> Result<tokio_rustls::client::TlsStream<S>, Box<dyn Error>> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(rustls::pki_types::CertificateDer::from(ca.to_vec()))?;
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(rustls::ALL_VERSIONS)?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    let config = tls_config(Some(ca))?;
     let name = rustls::pki_types::ServerName::try_from(HOST)?;
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, stream)
