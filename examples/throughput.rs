@@ -390,8 +390,8 @@ async fn main() -> Result<(), Box<dyn Error>> {
     let options = Options::parse()?;
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(
-        "smtpwire send throughput beside a raw client, lettre 0.11, mail-send 0.7 and Go net/smtp; {cores} cores; load \
-         average {}",
+        "smtpwire send throughput beside a raw client, lettre 0.11, mail-send 0.7 and Go \
+         net/smtp; {cores} cores; load average {}",
         loadavg()
     );
 
