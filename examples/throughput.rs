@@ -46,7 +46,8 @@
 //!   `send_message`), lettre (`AsyncSmtpConnection`, the same on a TCP_NODELAY socket, and
 //!   its pooled transport), mail-send (its own connect, and the same on a TCP_NODELAY
 //!   socket), and Go's net/smtp (`throughput/go/netsmtp.go`, built once per run into a
-//!   temporary directory and run as a child process that times its own messages).
+//!   temporary directory, removed at the end, and run as a child process that times its own
+//!   messages and reports its process's CPU time).
 //!
 //! Two passes:
 //!
@@ -54,7 +55,9 @@
 //!    flights (bursts with no server byte in between), once with 1 message and once with
 //!    more; the difference divided by the extra messages is the steady cost per message,
 //!    free of the setup and QUIT. Socket writes are counted the same way by a layer under the
-//!    client (smtpwire via `Client::connect_with`, lettre via `connect_with_transport`).
+//!    client (smtpwire via `Client::connect_with`, lettre via `connect_with_transport`,
+//!    mail-send on the socket of its NODELAY variant; not for lettre's pool, mail-send's own
+//!    connect or Go).
 //! 2. **Throughput.** No proxy except the TLS terminator; within each repetition the clients
 //!    take turns (round robin), so a burst of load from elsewhere hits them alike: messages/s,
 //!    MiB/s of message bytes, CPU time of the client thread (TLS included) per message and per
@@ -387,6 +390,8 @@ impl Bench {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
+    // Dropped last: removes the Go build (and the files the Go client read) at the end.
+    let _go_build = clients::GoBuildDir;
     let options = Options::parse()?;
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     println!(

@@ -31,12 +31,17 @@ const (
 func main() {
 	addr := flag.String("addr", "", "the server, host:port")
 	host := flag.String("host", "127.0.0.1", "the name the certificate is checked for")
-	caFile := flag.String("ca", "", "a CA certificate (DER) to trust: implicit TLS; plaintext without")
+	mode := flag.String("mode", "plain", "plain, or tls (implicit TLS, needs -ca)")
+	caFile := flag.String("ca", "", "the CA certificate (DER) to trust with -mode tls")
 	shape := flag.String("shape", "reused", "reused, conn (a connection per message) or builder")
 	messageFile := flag.String("message", "", "the message, or (builder) the attachment")
 	count := flag.Int("count", 1, "messages to time")
 	budget := flag.Float64("budget", 5, "seconds after which the loop stops early")
 	flag.Parse()
+	if (*mode == "tls") != (*caFile != "") || (*mode != "tls" && *mode != "plain") {
+		fmt.Fprintln(os.Stderr, "netsmtp: -mode plain, or -mode tls with -ca")
+		os.Exit(2)
+	}
 	if err := run(*addr, *host, *caFile, *shape, *messageFile, *count, *budget); err != nil {
 		fmt.Fprintln(os.Stderr, "netsmtp:", err)
 		os.Exit(1)
@@ -147,6 +152,9 @@ func send(client *smtp.Client, message []byte) error {
 	return data.Close()
 }
 
+// built counts the messages build made, for unique Message-IDs.
+var built int
+
 // build makes the builder case's message as the other clients do: a short text part and
 // the file as a base64 attachment (76-character lines), in multipart/mixed.
 func build(file []byte) []byte {
@@ -161,16 +169,22 @@ func build(file []byte) []byte {
 		"Content-Disposition":       {`attachment; filename="report.bin"`},
 		"Content-Transfer-Encoding": {"base64"},
 	})
-	encoded := base64.StdEncoding.EncodeToString(file)
+	encoded := make([]byte, base64.StdEncoding.EncodedLen(len(file)))
+	base64.StdEncoding.Encode(encoded, file)
 	for len(encoded) > 76 {
-		io.WriteString(attachment, encoded[:76]+"\r\n")
+		attachment.Write(encoded[:76])
+		io.WriteString(attachment, "\r\n")
 		encoded = encoded[76:]
 	}
-	io.WriteString(attachment, encoded+"\r\n")
+	attachment.Write(encoded)
+	io.WriteString(attachment, "\r\n")
 	parts.Close()
 
+	// Date and Message-ID as lettre's, mail-send's and smtpwire's builders add them.
+	built++
 	var message bytes.Buffer
 	fmt.Fprintf(&message, "From: <%s>\r\nTo: <%s>\r\nSubject: throughput, builder per message\r\n", from, to)
+	fmt.Fprintf(&message, "Date: %s\r\nMessage-ID: <%d.%d@localhost>\r\n", time.Now().Format(time.RFC1123Z), time.Now().UnixNano(), built)
 	fmt.Fprintf(&message, "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=%q\r\n\r\n", parts.Boundary())
 	message.Write(body.Bytes())
 	return message.Bytes()
@@ -178,7 +192,9 @@ func build(file []byte) []byte {
 
 func cpuTime() time.Duration {
 	var usage syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &usage)
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &usage); err != nil {
+		panic(err)
+	}
 	return time.Duration(usage.Utime.Nano() + usage.Stime.Nano())
 }
 
