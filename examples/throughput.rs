@@ -583,6 +583,20 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// The fastest row (by median msg/s) of a case and transport among the clients `of` picks.
+fn fastest<'a>(
+    timed: &'a [TimedRow],
+    case: &str,
+    mode: Mode,
+    of: fn(Kind) -> bool,
+) -> Option<(&'a TimedRow, f64)> {
+    timed
+        .iter()
+        .filter(|r| r.case.label == case && r.mode == mode && of(r.kind))
+        .filter_map(|r| Some((r, r.median_rate()?)))
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 fn print_table(timed: &[TimedRow], flights: &[FlightRow]) {
     println!("\n== results: median run (range of msg/s over runs) ==");
     println!(
@@ -604,13 +618,7 @@ fn print_table(timed: &[TimedRow], flights: &[FlightRow]) {
     );
     // The best median of the raw modes and of the peers' rows, per case and transport.
     let best = |row: &TimedRow, of: fn(Kind) -> bool| {
-        timed
-            .iter()
-            .filter(|r| r.case.label == row.case.label && r.mode == row.mode && of(r.kind))
-            .filter_map(TimedRow::median_rate)
-            .fold(None, |best: Option<f64>, rate| {
-                Some(best.map_or(rate, |b| b.max(rate)))
-            })
+        fastest(timed, row.case.label, row.mode, of).map(|(_, rate)| rate)
     };
     let mut last_case = None;
     for row in timed {
@@ -674,15 +682,11 @@ fn print_table(timed: &[TimedRow], flights: &[FlightRow]) {
         }
     }
     for (case, mode) in cases {
-        let best = timed
-            .iter()
-            .filter(|r| r.case.label == case && r.mode == mode && r.kind.is_peer())
-            .filter_map(|r| Some((r.kind.label(), r.median_rate()?)))
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        if let Some((label, rate)) = best {
+        if let Some((row, rate)) = fastest(timed, case, mode, Kind::is_peer) {
             println!(
-                "  {case:<15} {:<12} {label:<22} {rate:.1} msg/s",
-                mode.label()
+                "  {case:<15} {:<12} {:<22} {rate:.1} msg/s",
+                mode.label(),
+                row.kind.label()
             );
         }
     }

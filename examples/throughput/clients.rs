@@ -601,31 +601,32 @@ async fn mail_send_connect_nodelay(
     builder: &mail_send::SmtpClientBuilder<&'static str>,
     writes: &Arc<AtomicU64>,
 ) -> Result<MailSend<CountWrites<TcpStream>>, Box<dyn Error>> {
-    use mail_send::smtp::AssertReply;
     let tcp = TcpStream::connect(job.target.addr).await?;
     tcp.set_nodelay(true)?;
     let counted = CountWrites::new(tcp, writes.clone());
     Ok(match job.target.ca_der {
-        None => {
-            let mut client = mail_send::SmtpClient {
-                stream: counted,
-                timeout: builder.timeout,
-            };
-            client.read().await?.assert_positive_completion()?;
-            client.capabilities(&builder.local_host, false).await?;
-            MailSend::Plain(client)
-        }
+        None => MailSend::Plain(mail_send_greeted(counted, builder).await?),
         Some(_) => {
             let name = rustls::pki_types::ServerName::try_from(HOST)?;
-            let mut client = mail_send::SmtpClient {
-                stream: builder.tls_connector.connect(name, counted).await?,
-                timeout: builder.timeout,
-            };
-            client.read().await?.assert_positive_completion()?;
-            client.capabilities(&builder.local_host, false).await?;
-            MailSend::Tls(Box::new(client))
+            let tls = builder.tls_connector.connect(name, counted).await?;
+            MailSend::Tls(Box::new(mail_send_greeted(tls, builder).await?))
         }
     })
+}
+
+/// mail-send's steps once the stream is there (and TLS up): the greeting, then EHLO.
+async fn mail_send_greeted<T: AsyncRead + AsyncWrite + Unpin>(
+    stream: T,
+    builder: &mail_send::SmtpClientBuilder<&'static str>,
+) -> Result<mail_send::SmtpClient<T>, Box<dyn Error>> {
+    use mail_send::smtp::AssertReply;
+    let mut client = mail_send::SmtpClient {
+        stream,
+        timeout: builder.timeout,
+    };
+    client.read().await?.assert_positive_completion()?;
+    client.capabilities(&builder.local_host, false).await?;
+    Ok(client)
 }
 
 /// A mail-send connection over `S`, plaintext or implicit TLS.
