@@ -89,6 +89,16 @@ impl<const N: usize> Zeroize for [u8; N] {
     }
 }
 
+/// Zeros the bytes in use of a buffer kept for reuse, then empties it. Cheaper than
+/// [`Zeroize`] on a large buffer: the spare capacity is left alone, which suffices for a
+/// buffer that is only appended to and wiped this way after each use (every byte it ever held
+/// was in use at some wipe).
+pub(crate) fn wipe_in_use(bytes: &mut Vec<u8>) {
+    bytes.fill(0);
+    std::hint::black_box(bytes.as_slice());
+    bytes.clear();
+}
+
 /// Fills the whole allocation of `bytes` with zeros — the bytes in use and the spare capacity,
 /// where a truncated secret may linger — and leaves it that long. Growing to the capacity
 /// never reallocates.

@@ -634,9 +634,7 @@ impl Session {
     /// built in it rather than in a new allocation (optional: a driver that drops its buffers
     /// loses only speed). The written bytes are wiped first: they may hold an AUTH line.
     pub fn recycle(&mut self, mut buffer: Vec<u8>) {
-        buffer.fill(0);
-        std::hint::black_box(buffer.as_slice());
-        buffer.clear();
+        crate::secret::wipe_in_use(&mut buffer);
         if self.outbox.is_empty()
             && buffer.capacity() > self.outbox.capacity()
             && buffer.capacity() <= MAX_RECYCLED
