@@ -75,6 +75,8 @@ mod clients;
 mod proxy;
 #[path = "throughput/raw.rs"]
 mod raw;
+#[path = "support/run_ca.rs"]
+mod run_ca;
 #[path = "throughput/sink.rs"]
 mod sink;
 
@@ -402,7 +404,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     let sink = Sink::start(true)?;
     let sink_lockstep = Sink::start(false)?;
-    let (acceptor, ca_der) = proxy::make_tls()?;
+    let (acceptor, ca_der) = run_ca::make_tls("smtpwire throughput CA")?;
     let terminator = proxy::spawn_tls_terminator(sink.addr, acceptor)?;
     let bench = Bench {
         counting_plain: proxy::spawn_counting(sink.addr)?,

@@ -6,14 +6,15 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::error::Error;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
+
+#[path = "run_ca.rs"]
+mod run_ca;
 
 /// How the server offers TLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -56,7 +57,7 @@ struct Shared {
 impl LoopbackServer {
     /// Starts the server with one account.
     pub async fn start(tls: ServerTls, user: &str, password: &str) -> Result<Self, Box<dyn Error>> {
-        let (acceptor, ca_der) = make_tls()?;
+        let (acceptor, ca_der) = run_ca::make_tls("smtpwire loopback CA")?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -87,31 +88,6 @@ impl LoopbackServer {
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().map(|r| r.clone()).unwrap_or_default()
     }
-}
-
-/// A CA and a leaf certificate for `localhost` and 127.0.0.1, made fresh for this run.
-fn make_tls() -> Result<(TlsAcceptor, Vec<u8>), Box<dyn Error>> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "smtpwire loopback CA");
-    let ca = ca_params.self_signed(&ca_key)?;
-    let leaf_key = KeyPair::generate()?;
-    let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key)?;
-    Ok((TlsAcceptor::from(Arc::new(config)), ca.der().to_vec()))
 }
 
 async fn serve(stream: TcpStream, shared: Shared) -> Result<(), Box<dyn Error + Send + Sync>> {

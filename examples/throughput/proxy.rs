@@ -1,7 +1,7 @@
 //! The two proxies of the throughput benchmark, each on its own thread with its own
 //! single-threaded tokio runtime, so that neither competes with the client's runtime:
 //!
-//! * a TLS terminator (tokio-rustls, ring, a certificate made for this run) in front of
+//! * a TLS terminator (tokio-rustls, ring, a certificate from `support/run_ca.rs`) in front of
 //!   smtp-sink, which has no TLS of its own: implicit TLS as on port 465;
 //! * a counting proxy that forwards bytes unchanged and counts the client's *flights*: bursts
 //!   of client bytes with no server byte in between. A client that waits for each reply makes
@@ -10,7 +10,6 @@
 //! Both forward what they read at once (TCP_NODELAY on every socket, a flush after every
 //! write), so they add latency to each round trip but never hold bytes back.
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use std::error::Error;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +18,6 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::rustls;
 use tokio_rustls::TlsAcceptor;
 
 /// The connection tasks' error: they run on `tokio::spawn`, which needs `Send`.
@@ -27,32 +25,6 @@ type BoxError = Box<dyn Error + Send + Sync>;
 
 /// What each proxy reads at once: large enough that a 64 KiB client write is one read.
 const BUFFER: usize = 256 * 1024;
-
-/// A certificate authority and a leaf for `localhost` and 127.0.0.1, made for this run; the
-/// acceptor serves the leaf, the clients trust the CA (DER).
-pub(crate) fn make_tls() -> Result<(TlsAcceptor, Vec<u8>), Box<dyn Error>> {
-    let ca_key = KeyPair::generate()?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "smtpwire throughput CA");
-    let ca = ca_params.self_signed(&ca_key)?;
-    let leaf_key = KeyPair::generate()?;
-    let mut leaf_params =
-        CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "localhost");
-    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key)?;
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key)?;
-    Ok((TlsAcceptor::from(Arc::new(config)), ca.der().to_vec()))
-}
 
 /// A proxy running on its own thread.
 pub(crate) struct Proxy {
