@@ -10,44 +10,27 @@
 //! ```
 //! `SMTP_HOST`/`SMTP_PORT` point it elsewhere (e.g. smtp.163.com, smtp.exmail.qq.com).
 
-use smtpwire::address::Mailbox;
+#[path = "support/env_account.rs"]
+mod env_account;
+
+use env_account::EnvAccount;
 use smtpwire::auth::Credentials;
-use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{Client, ClientConfig};
-use std::env::var;
 use std::error::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let user = var("SMTP_USER").map_err(|_| "set SMTP_USER, SMTP_AUTH_CODE and SMTP_TO")?;
-    let code = var("SMTP_AUTH_CODE").map_err(|_| "set SMTP_AUTH_CODE (the authorization code)")?;
-    let to = var("SMTP_TO").map_err(|_| "set SMTP_TO")?;
-    let host = var("SMTP_HOST").unwrap_or_else(|_| "smtp.qq.com".into());
-    let port = var("SMTP_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(465);
-
-    let mut config = ClientConfig::new(host, port);
+    let account = EnvAccount::from_env(Some("smtp.qq.com"), 465)?;
+    let mut config = ClientConfig::new(account.host.as_str(), account.port);
     config.session.tls = TlsPolicy::Implicit;
-    config.session.credentials = Some(Credentials::new(&user, code));
+    config.session.credentials = Some(Credentials::new(&account.user, account.code.as_str()));
     config.session.transcript = true;
 
     let mut client = Client::connect(config).await?;
-    // QQ Mail and 163 refuse a MAIL FROM other than the account that logged in (501 / 553).
-    let envelope = Envelope::new(
-        Some(Mailbox::parse(&user)?),
-        [Recipient::new(Mailbox::parse(&to)?)],
-    )?;
-    let message = format!(
-        "From: <{user}>\r\nTo: <{to}>\r\nSubject: smtpwire over implicit TLS\r\n\r\nSent by smtpwire.\r\n"
-    );
-    let report = client.send(envelope, message.as_bytes()).await?;
-    if let Some(transcript) = client.session().transcript() {
-        eprint!("{transcript}");
-    }
-    client.quit().await?;
+    let report = account
+        .send_note(&mut client, "smtpwire over implicit TLS")
+        .await?;
     println!(
         "accepted: {}",
         report

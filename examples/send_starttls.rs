@@ -6,9 +6,11 @@
 //! ```
 //! `SMTP_CA_FILE` adds a private CA (PEM) to the trusted roots, e.g. for a company relay.
 
-use smtpwire::address::Mailbox;
+#[path = "support/env_account.rs"]
+mod env_account;
+
+use env_account::EnvAccount;
 use smtpwire::auth::Credentials;
-use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{Client, ClientConfig};
 use std::env::var;
@@ -16,19 +18,10 @@ use std::error::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let host =
-        var("SMTP_HOST").map_err(|_| "set SMTP_HOST, SMTP_USER, SMTP_AUTH_CODE and SMTP_TO")?;
-    let user = var("SMTP_USER").map_err(|_| "set SMTP_USER")?;
-    let code = var("SMTP_AUTH_CODE").map_err(|_| "set SMTP_AUTH_CODE")?;
-    let to = var("SMTP_TO").map_err(|_| "set SMTP_TO")?;
-    let port = var("SMTP_PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(587);
-
-    let mut config = ClientConfig::new(host, port);
+    let account = EnvAccount::from_env(None, 587)?;
+    let mut config = ClientConfig::new(account.host.as_str(), account.port);
     config.session.tls = TlsPolicy::StartTlsRequired;
-    config.session.credentials = Some(Credentials::new(&user, code));
+    config.session.credentials = Some(Credentials::new(&account.user, account.code.as_str()));
     config.session.transcript = true;
     if let Ok(ca) = var("SMTP_CA_FILE") {
         config.tls.add_pem_file(ca)?;
@@ -42,18 +35,9 @@ async fn main() -> Result<(), Box<dyn Error>> {
             .map(ToString::to_string)
             .unwrap_or_default()
     );
-    let envelope = Envelope::new(
-        Some(Mailbox::parse(&user)?),
-        [Recipient::new(Mailbox::parse(&to)?)],
-    )?;
-    let message = format!(
-        "From: <{user}>\r\nTo: <{to}>\r\nSubject: smtpwire over STARTTLS\r\n\r\nSent by smtpwire.\r\n"
-    );
-    let report = client.send(envelope, message.as_bytes()).await?;
-    if let Some(transcript) = client.session().transcript() {
-        eprint!("{transcript}");
-    }
-    client.quit().await?;
+    let report = account
+        .send_note(&mut client, "smtpwire over STARTTLS")
+        .await?;
     for recipient in report.recipients() {
         println!("{recipient}");
     }
