@@ -63,8 +63,7 @@ pub(crate) fn open(addr: SocketAddr, ca: Option<&[u8]>) -> Result<Conn, Box<dyn 
     };
     let mut conn = BufReader::with_capacity(64 * 1024, wire);
     expect(&mut conn, 1)?;
-    conn.get_mut().write_all(b"EHLO localhost\r\n")?;
-    expect(&mut conn, 1)?;
+    flight(&mut conn, b"EHLO localhost\r\n", 1)?;
     Ok(conn)
 }
 
@@ -84,6 +83,12 @@ fn tls_config(ca: &[u8]) -> Result<Arc<rustls::ClientConfig>, Box<dyn Error>> {
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(CONFIG.get_or_init(|| Arc::new(config)).clone())
+}
+
+/// Writes `bytes` with one `write_all` and reads `replies` replies.
+fn flight(conn: &mut Conn, bytes: &[u8], replies: usize) -> Result<(), Box<dyn Error>> {
+    conn.get_mut().write_all(bytes)?;
+    expect(conn, replies)
 }
 
 /// Reads `replies` replies, each of which must be 2xx or 3xx.
@@ -123,20 +128,16 @@ pub(crate) fn send(
         RawMode::Lockstep => {
             while sent < count && started.elapsed() < budget {
                 for command in ENVELOPE.split_inclusive(|&b| b == b'\n') {
-                    conn.get_mut().write_all(command)?;
-                    expect(conn, 1)?;
+                    flight(conn, command, 1)?;
                 }
-                conn.get_mut().write_all(wire)?;
-                expect(conn, 1)?;
+                flight(conn, wire, 1)?;
                 sent += 1;
             }
         }
         RawMode::Pipelined => {
             while sent < count && started.elapsed() < budget {
-                conn.get_mut().write_all(ENVELOPE)?;
-                expect(conn, 3)?;
-                conn.get_mut().write_all(wire)?;
-                expect(conn, 1)?;
+                flight(conn, ENVELOPE, 3)?;
+                flight(conn, wire, 1)?;
                 sent += 1;
             }
         }
@@ -144,16 +145,13 @@ pub(crate) fn send(
             // The data, the dot and the next envelope in one write.
             let mut behind = wire.to_vec();
             behind.extend_from_slice(ENVELOPE);
-            conn.get_mut().write_all(ENVELOPE)?;
-            expect(conn, 3)?;
+            flight(conn, ENVELOPE, 3)?;
             loop {
                 sent += 1;
                 if sent < count && started.elapsed() < budget {
-                    conn.get_mut().write_all(&behind)?;
-                    expect(conn, 4)?;
+                    flight(conn, &behind, 4)?;
                 } else {
-                    conn.get_mut().write_all(wire)?;
-                    expect(conn, 1)?;
+                    flight(conn, wire, 1)?;
                     break;
                 }
             }
@@ -164,8 +162,7 @@ pub(crate) fn send(
 
 /// Says QUIT and reads the reply.
 pub(crate) fn quit(mut conn: Conn) -> Result<(), Box<dyn Error>> {
-    conn.get_mut().write_all(b"QUIT\r\n")?;
-    expect(&mut conn, 1)
+    flight(&mut conn, b"QUIT\r\n", 1)
 }
 
 /// One message on a new connection, fully pipelined: greeting, EHLO, then envelope, then the
@@ -176,8 +173,6 @@ pub(crate) fn send_on_new_connection(
     wire_and_quit: &[u8],
 ) -> Result<(), Box<dyn Error>> {
     let mut conn = open(addr, ca)?;
-    conn.get_mut().write_all(ENVELOPE)?;
-    expect(&mut conn, 3)?;
-    conn.get_mut().write_all(wire_and_quit)?;
-    expect(&mut conn, 2)
+    flight(&mut conn, ENVELOPE, 3)?;
+    flight(&mut conn, wire_and_quit, 2)
 }
