@@ -30,10 +30,7 @@ const RUNS: usize = 5;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let messages: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+    let messages: usize = std::env::args().nth(1).map_or(Ok(10_000), |n| n.parse())?;
     let sink = SmtpSink::start(false).await?;
     println!(
         "{messages} messages of 1 KiB per run, median of {RUNS} runs; smtp-sink at {}; load average {}",

@@ -58,10 +58,7 @@ struct Row {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let total: i32 = std::env::args()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(20_000);
+    let total: i32 = std::env::args().nth(1).map_or(Ok(20_000), |n| n.parse())?;
     let admin = std::env::var("SMTPWIRE_TEST_POSTGRES")
         .map_err(|_| "set SMTPWIRE_TEST_POSTGRES (scripts/test-postgres.sh env)")?;
     let binary: PathBuf = std::env::current_exe()?
