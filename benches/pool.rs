@@ -9,30 +9,23 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
-use smtpwire::pool::{Connector, Mailer, Rate, RetryPolicy};
+use smtpwire::pool::{Mailer, Rate, RetryPolicy};
 use smtpwire::session::{SessionConfig, TlsPolicy};
-use smtpwire::transport::{Client, ClientConfig};
-use smtpwire::Error;
+use smtpwire::transport::ClientConfig;
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 
-/// Opens in-memory connections to a server that accepts every message.
+#[path = "../tests/pool_support/in_memory.rs"]
+mod in_memory;
+use in_memory::{InMemory, Serve};
+
+/// A server that accepts every message.
 struct Accepting;
 
-impl Connector for Accepting {
-    type Stream = DuplexStream;
-
-    fn connect(
-        &self,
-        config: &ClientConfig,
-    ) -> impl Future<Output = Result<Client<DuplexStream>, Error>> + Send {
-        let config = config.clone();
-        async move {
-            let (client, server) = tokio::io::duplex(1 << 16);
-            tokio::spawn(serve(server));
-            Client::connect_with(client, config).await
-        }
+impl Serve for Accepting {
+    fn serve(&self, stream: DuplexStream) -> impl Future<Output = ()> + Send + 'static {
+        serve(stream)
     }
 }
 
@@ -68,11 +61,11 @@ async fn serve(stream: DuplexStream) {
     }
 }
 
-fn mailer(rate: Option<Rate>) -> Mailer<Accepting> {
+fn mailer(rate: Option<Rate>) -> Mailer<InMemory<Accepting>> {
     let mut config = ClientConfig::new("bench.test", 25);
     config.session = SessionConfig::new(TlsPolicy::Plaintext);
     let mut builder = Mailer::builder(config)
-        .connector(Accepting)
+        .connector(InMemory(Accepting))
         .max_connections(1)
         .retry(RetryPolicy::never());
     if let Some(rate) = rate {

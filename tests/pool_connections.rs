@@ -14,10 +14,7 @@ mod pool_support;
 use pool_support::*;
 use smtpwire::pool::{Mailer, Rate};
 use smtpwire::{ErrorKind, Status};
-use std::time::Duration;
 use tokio::time::sleep;
-
-const SEC: Duration = Duration::from_secs(1);
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_is_reused_without_reset_or_noop() {
@@ -25,7 +22,7 @@ async fn a_connection_is_reused_without_reset_or_noop() {
     server.then([open(), deliver(1, OK), deliver(1, OK), deliver(2, OK)].concat());
     let mailer = mailer(&server).build();
     for to in [&["b@y.test"][..], &["c@y.test"], &["d@y.test", "e@y.test"]] {
-        mailer.send(envelope(to), MESSAGE).await.unwrap();
+        send(&mailer, to).await.unwrap();
         sleep(5 * SEC).await;
     }
     assert_eq!(server.connections(), 1);
@@ -51,11 +48,11 @@ async fn noop_only_after_the_idle_threshold() {
         .concat(),
     );
     let mailer = mailer(&server).idle_check_after(10 * SEC).build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    send(&mailer, &["b@y.test"]).await.unwrap();
     sleep(9 * SEC).await;
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    send(&mailer, &["b@y.test"]).await.unwrap();
     sleep(11 * SEC).await;
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    send(&mailer, &["b@y.test"]).await.unwrap();
     let commands = server.commands(0);
     let noops: Vec<usize> = commands
         .iter()
@@ -72,14 +69,10 @@ async fn a_connection_that_fails_its_check_is_replaced_without_costing_an_attemp
     let server = Scripted::new();
     server.then([open(), deliver(1, OK), vec![CLOSE]].concat());
     server.then([open(), deliver(1, OK)].concat());
-    let events = Recorder::new();
-    let mailer = mailer(&server)
-        .max_connections(1)
-        .observer(events.clone())
-        .build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let (mailer, events) = observed(mailer(&server).max_connections(1));
+    send(&mailer, &["b@y.test"]).await.unwrap();
     sleep(30 * SEC).await;
-    let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let outcome = send(&mailer, &["b@y.test"]).await.unwrap();
     assert_eq!(outcome.attempts(), 1);
     assert_eq!(server.connections(), 2);
     assert_eq!(events.count("closed: failed the idle check"), 1);
@@ -89,12 +82,8 @@ async fn a_connection_that_fails_its_check_is_replaced_without_costing_an_attemp
 async fn idle_connections_are_closed_with_quit_after_the_timeout() {
     let server = Scripted::new();
     server.then([open(), deliver(1, OK)].concat());
-    let events = Recorder::new();
-    let mailer = mailer(&server)
-        .idle_timeout(60 * SEC)
-        .observer(events.clone())
-        .build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let (mailer, events) = observed(mailer(&server).idle_timeout(60 * SEC));
+    send(&mailer, &["b@y.test"]).await.unwrap();
     sleep(59 * SEC).await;
     assert!(!server.commands(0).contains(&"QUIT".to_owned()));
     sleep(30 * SEC).await;
@@ -107,10 +96,9 @@ async fn a_421_replaces_the_connection() {
     let server = Scripted::new();
     server.then([open(), deliver(1, OK), vec!["421 4.4.2 mx.test closing"]].concat());
     server.then([open(), deliver(1, OK)].concat());
-    let events = Recorder::new();
-    let mailer = mailer(&server).observer(events.clone()).build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
-    let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let (mailer, events) = observed(mailer(&server));
+    send(&mailer, &["b@y.test"]).await.unwrap();
+    let outcome = send(&mailer, &["b@y.test"]).await.unwrap();
     assert_eq!(outcome.attempts(), 2);
     assert_eq!(server.connections(), 2);
     assert_eq!(events.count("closed: no longer usable"), 1);
@@ -121,13 +109,11 @@ async fn a_send_dropped_halfway_does_not_return_its_connection() {
     let server = Scripted::new();
     server.then([open(), vec![OK, OK, GO, HANG]].concat());
     server.then([open(), deliver(1, OK)].concat());
-    let events = Recorder::new();
-    let mailer = mailer(&server).observer(events.clone()).build();
-    let dropped =
-        tokio::time::timeout(5 * SEC, mailer.send(envelope(&["b@y.test"]), MESSAGE)).await;
+    let (mailer, events) = observed(mailer(&server));
+    let dropped = tokio::time::timeout(5 * SEC, send(&mailer, &["b@y.test"])).await;
     assert!(dropped.is_err(), "the server never answers the dot");
     assert_eq!(events.count("closed: send interrupted"), 1);
-    mailer.send(envelope(&["c@y.test"]), MESSAGE).await.unwrap();
+    send(&mailer, &["c@y.test"]).await.unwrap();
     assert_eq!(
         server.connections(),
         2,
@@ -140,12 +126,11 @@ async fn a_send_dropped_while_waiting_for_the_rate_keeps_the_connection() {
     let server = Scripted::new();
     server.then([open(), deliver(1, OK), vec![OK], deliver(1, OK)].concat());
     let mailer = mailer(&server).message_rate(Rate::per_minute(1)).build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
-    let dropped =
-        tokio::time::timeout(5 * SEC, mailer.send(envelope(&["c@y.test"]), MESSAGE)).await;
+    send(&mailer, &["b@y.test"]).await.unwrap();
+    let dropped = tokio::time::timeout(5 * SEC, send(&mailer, &["c@y.test"])).await;
     assert!(dropped.is_err(), "the rate allows one a minute");
     let started = tokio::time::Instant::now();
-    mailer.send(envelope(&["d@y.test"]), MESSAGE).await.unwrap();
+    send(&mailer, &["d@y.test"]).await.unwrap();
     assert_eq!(
         started.elapsed(),
         55 * SEC,
@@ -168,7 +153,7 @@ async fn at_most_n_connections_serve_many_tasks() {
             let mailer = mailer.clone();
             tokio::spawn(async move {
                 let to = format!("r{i}@y.test");
-                mailer.send(envelope(&[to.as_str()]), MESSAGE).await
+                send(&mailer, &[to.as_str()]).await
             })
         })
         .collect();
@@ -176,11 +161,7 @@ async fn at_most_n_connections_serve_many_tasks() {
         task.await.unwrap().unwrap();
     }
     assert_eq!(server.connections(), 2);
-    let copies = server
-        .all_commands()
-        .iter()
-        .filter(|c| *c == "<data>")
-        .count();
+    let copies = server.copies();
     assert_eq!(copies, 12);
 }
 
@@ -189,13 +170,10 @@ async fn close_says_quit_and_refuses_later_sends() {
     let server = Scripted::new();
     server.then([open(), deliver(1, OK)].concat());
     let mailer = mailer(&server).build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    send(&mailer, &["b@y.test"]).await.unwrap();
     mailer.close().await;
     assert_eq!(server.commands(0).last().map(String::as_str), Some("QUIT"));
-    let error = mailer
-        .send(envelope(&["b@y.test"]), MESSAGE)
-        .await
-        .unwrap_err();
+    let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
     assert!(matches!(error.kind(), ErrorKind::MailerClosed), "{error}");
     assert_eq!(
         error.report().unwrap().recipients()[0].status(),
@@ -208,5 +186,5 @@ async fn close_says_quit_and_refuses_later_sends() {
 fn the_mailer_is_shared_across_threads() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<Mailer>();
-    shareable::<Mailer<Scripted>>();
+    shareable::<Mailer<InMemory<Scripted>>>();
 }

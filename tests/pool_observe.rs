@@ -11,11 +11,15 @@
 mod pool_support;
 
 use pool_support::*;
-use smtpwire::auth::Credentials;
-use smtpwire::pool::{Event, Mailer, Metrics};
-use smtpwire::session::{SessionConfig, TlsPolicy};
+use smtpwire::pool::{Event, Metrics};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// What AUTH PLAIN sends for `user` and `password`.
+fn base64_plain(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
+}
 
 #[tokio::test(start_paused = true)]
 async fn metrics_count_what_happened() {
@@ -38,7 +42,7 @@ async fn metrics_count_what_happened() {
     let metrics = Metrics::new();
     let mailer = mailer(&server).observer(metrics.clone()).build();
     for to in ["a@y.test", "b@y.test", "c@y.test", "d@y.test"] {
-        let _ = mailer.send(envelope(&[to]), MESSAGE).await;
+        let _ = send(&mailer, &[to]).await;
     }
     let snapshot = metrics.snapshot();
     assert_eq!(
@@ -70,22 +74,18 @@ async fn metrics_count_what_happened() {
 #[tokio::test(start_paused = true)]
 async fn no_event_shows_the_password() {
     const PASSWORD: &str = "wvkfmhzqjdpxnbta";
-    let mut config = config();
-    config.session = SessionConfig::new(TlsPolicy::Plaintext)
-        .with_credentials(Credentials::new("user@x.test", PASSWORD))
-        .dangerous_allow_plaintext_auth();
+    let config = config_with_password("user@x.test", PASSWORD);
     let server = Scripted::new();
     server.then(vec![GREETING, EHLO_AUTH, "454 4.7.0 try again"]);
     server.then([vec![GREETING, EHLO_AUTH, "235 2.7.0 ok"], deliver(1, OK)].concat());
     let seen = Arc::new(Mutex::new(String::new()));
     let log = seen.clone();
-    let mailer = Mailer::builder(config)
-        .connector(server.clone())
+    let mailer = mailer_with(config, &server)
         .observer(move |event: &Event<'_>| {
             log.lock().unwrap().push_str(&format!("{event:?}\n"));
         })
         .build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    send(&mailer, &["b@y.test"]).await.unwrap();
     let seen = seen.lock().unwrap();
     assert!(seen.contains("Authenticated"), "{seen}");
     for secret in [PASSWORD.to_owned(), base64_plain("user@x.test", PASSWORD)] {
@@ -95,9 +95,4 @@ async fn no_event_shows_the_password() {
         server.commands(1)[1].starts_with("AUTH PLAIN"),
         "the password did go to the server"
     );
-}
-
-fn base64_plain(user: &str, password: &str) -> String {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{password}"))
 }

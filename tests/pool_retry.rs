@@ -11,8 +11,7 @@
 mod pool_support;
 
 use pool_support::*;
-use smtpwire::pool::RetryPolicy;
-use smtpwire::session::SessionConfig;
+use smtpwire::pool::{MailerBuilder, RetryPolicy};
 use smtpwire::{Delivery, ErrorKind, Phase};
 use smtpwire::{Report, Status};
 use std::time::Duration;
@@ -22,11 +21,12 @@ fn busy_round() -> Vec<&'static str> {
     vec![OK, "450 4.2.1 busy", "554 5.5.1 no valid recipients", OK]
 }
 
-/// One connection that defers the recipient `rounds` times.
-fn busy_server(rounds: usize) -> Scripted {
+/// A mailer that makes `attempts` attempts, waiting as `policy` says, over one connection
+/// that defers the recipient every time.
+fn busy_mailer(attempts: u32, policy: RetryPolicy) -> MailerBuilder<InMemory<Scripted>> {
     let server = Scripted::new();
-    server.then([open(), busy_round().repeat(rounds)].concat());
-    server
+    server.then([open(), busy_round().repeat(attempts as usize)].concat());
+    mailer(&server).retry(policy.max_attempts(attempts))
 }
 
 fn statuses(outcome: &Report) -> Vec<Status> {
@@ -41,16 +41,15 @@ async fn first_connection(first: Vec<&'static str>) -> (u32, Status, usize) {
     server.then([first, deliver(1, "250 2.0.0 Ok: queued as B")].concat());
     server.then([open(), deliver(1, "250 2.0.0 Ok: queued as B")].concat());
     let mailer = mailer(&server).build();
-    let outcome = match mailer.send(envelope(&["b@y.test"]), MESSAGE).await {
+    let outcome = match send(&mailer, &["b@y.test"]).await {
         Ok(outcome) => outcome,
         Err(error) => error.report().unwrap().clone(),
     };
-    let copies = server
-        .all_commands()
-        .iter()
-        .filter(|c| *c == "<data>")
-        .count();
-    (outcome.attempts(), outcome.recipients()[0].status(), copies)
+    (
+        outcome.attempts(),
+        outcome.recipients()[0].status(),
+        server.copies(),
+    )
 }
 
 #[tokio::test(start_paused = true)]
@@ -112,21 +111,13 @@ async fn transient_replies_are_retried_permanent_ones_are_final() {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_and_stops_at_max_attempts() {
-    let server = busy_server(4);
-    let events = Recorder::new();
-    let mailer = mailer(&server)
-        .retry(
-            RetryPolicy::default()
-                .max_attempts(4)
-                .initial_delay(Duration::from_secs(1))
-                .without_jitter(),
-        )
-        .observer(events.clone())
-        .build();
-    let error = mailer
-        .send(envelope(&["b@y.test"]), MESSAGE)
-        .await
-        .unwrap_err();
+    let (mailer, events) = observed(busy_mailer(
+        4,
+        RetryPolicy::default()
+            .initial_delay(Duration::from_secs(1))
+            .without_jitter(),
+    ));
+    let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
     assert_eq!(error.report().unwrap().attempts(), 4);
     assert_eq!(statuses(error.report().unwrap()), [Status::Deferred]);
     assert_eq!(error.delivery(), Delivery::NotSent);
@@ -142,13 +133,8 @@ async fn backoff_doubles_and_stops_at_max_attempts() {
         ]
     );
     // Each attempt starts exactly when its delay ends.
-    let attempts: Vec<Duration> = events
-        .timed("attempt failed")
-        .into_iter()
-        .map(|(at, _)| at)
-        .collect();
     assert_eq!(
-        attempts,
+        events.times("attempt failed"),
         [0, 1, 3, 7].map(Duration::from_secs),
         "the paused clock makes every delay exact"
     );
@@ -156,27 +142,15 @@ async fn backoff_doubles_and_stops_at_max_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn full_jitter_stays_within_each_ceiling() {
-    let server = busy_server(6);
-    let events = Recorder::new();
-    let mailer = mailer(&server)
-        .retry(
-            RetryPolicy::default()
-                .max_attempts(6)
-                .initial_delay(Duration::from_secs(2))
-                .max_delay(Duration::from_secs(10))
-                .jitter_seed(1),
-        )
-        .observer(events.clone())
-        .build();
-    mailer
-        .send(envelope(&["b@y.test"]), MESSAGE)
-        .await
-        .unwrap_err();
-    let starts: Vec<Duration> = events
-        .timed("attempt failed")
-        .into_iter()
-        .map(|(at, _)| at)
-        .collect();
+    let (mailer, events) = observed(busy_mailer(
+        6,
+        RetryPolicy::default()
+            .initial_delay(Duration::from_secs(2))
+            .max_delay(Duration::from_secs(10))
+            .jitter_seed(1),
+    ));
+    send(&mailer, &["b@y.test"]).await.unwrap_err();
+    let starts = events.times("attempt failed");
     assert_eq!(starts.len(), 6);
     let ceilings = [2, 4, 8, 10, 10].map(Duration::from_secs);
     let mut distinct = std::collections::HashSet::new();
@@ -189,22 +163,17 @@ async fn full_jitter_stays_within_each_ceiling() {
 
 #[tokio::test(start_paused = true)]
 async fn no_retry_starts_after_max_elapsed() {
-    let server = busy_server(10);
-    let mailer = mailer(&server)
-        .idle_check_after(Duration::from_secs(3600))
-        .retry(
-            RetryPolicy::default()
-                .max_attempts(10)
-                .initial_delay(Duration::from_secs(10))
-                .max_elapsed(Duration::from_secs(60))
-                .without_jitter(),
-        )
-        .build();
+    let mailer = busy_mailer(
+        10,
+        RetryPolicy::default()
+            .initial_delay(Duration::from_secs(10))
+            .max_elapsed(Duration::from_secs(60))
+            .without_jitter(),
+    )
+    .idle_check_after(Duration::from_secs(3600))
+    .build();
     let started = tokio::time::Instant::now();
-    let error = mailer
-        .send(envelope(&["b@y.test"]), MESSAGE)
-        .await
-        .unwrap_err();
+    let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
     // Attempts at 0, 10 and 30 s; the next would start at 70 s.
     assert_eq!(error.report().unwrap().attempts(), 3);
     assert_eq!(started.elapsed(), Duration::from_secs(30));
@@ -230,7 +199,7 @@ async fn only_transiently_failed_recipients_are_retried() {
         .concat(),
     );
     let mailer = mailer(&server).build();
-    let outcome = mailer.send(envelope(&to), MESSAGE).await.unwrap();
+    let outcome = send(&mailer, &to).await.unwrap();
     assert!(!outcome.is_complete());
     assert_eq!(
         statuses(&outcome),
@@ -280,10 +249,7 @@ async fn every_recipient_refused_at_rcpt_retries_all_but_the_first_known_one() {
         .concat(),
     );
     let mailer = mailer(&server).build();
-    let outcome = mailer
-        .send(envelope(&["a@y.test", "b@y.test"]), MESSAGE)
-        .await
-        .unwrap();
+    let outcome = send(&mailer, &["a@y.test", "b@y.test"]).await.unwrap();
     assert_eq!(statuses(&outcome), [Status::Rejected, Status::Accepted]);
     let commands = server.commands(0);
     assert!(commands.contains(&"RSET".to_owned()), "{commands:?}");
@@ -299,12 +265,8 @@ async fn connection_lost_after_the_dot_is_unknown_and_not_retried() {
     let server = Scripted::new();
     server.then([open(), vec![OK, OK, GO, CLOSE]].concat());
     server.then([open(), deliver(1, OK)].concat());
-    let events = Recorder::new();
-    let mailer = mailer(&server).observer(events.clone()).build();
-    let error = mailer
-        .send(envelope(&["b@y.test"]), MESSAGE)
-        .await
-        .unwrap_err();
+    let (mailer, events) = observed(mailer(&server));
+    let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
     assert_eq!(error.delivery(), Delivery::Unknown);
     assert_eq!(statuses(error.report().unwrap()), [Status::Unknown]);
     assert_eq!(error.report().unwrap().attempts(), 1);
@@ -329,15 +291,14 @@ async fn unknown_delivery_is_retried_only_when_the_caller_opts_in() {
                 .without_jitter(),
         )
         .build();
-    let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let outcome = send(&mailer, &["b@y.test"]).await.unwrap();
     assert_eq!(statuses(&outcome), [Status::Accepted]);
     assert_eq!(outcome.attempts(), 2);
-    let copies = server
-        .all_commands()
-        .iter()
-        .filter(|c| *c == "<data>")
-        .count();
-    assert_eq!(copies, 2, "the opt-in may deliver twice, as documented");
+    assert_eq!(
+        server.copies(),
+        2,
+        "the opt-in may deliver twice, as documented"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -348,21 +309,15 @@ async fn connection_lost_before_the_dot_is_retried() {
     server.then([open(), deliver(1, OK)].concat());
     let mut config = config();
     config.session.timeouts.data_initiation = Duration::from_secs(30);
-    let mailer = smtpwire::pool::Mailer::builder(config)
-        .connector(server.clone())
+    let mailer = mailer_with(config, &server)
         .retry(RetryPolicy::default().without_jitter())
         .build();
     let started = tokio::time::Instant::now();
-    let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let outcome = send(&mailer, &["b@y.test"]).await.unwrap();
     assert_eq!(outcome.attempts(), 3);
     // 1 s backoff, 30 s waiting for the 354, 2 s backoff.
     assert_eq!(started.elapsed(), Duration::from_secs(33));
-    let copies = server
-        .all_commands()
-        .iter()
-        .filter(|c| *c == "<data>")
-        .count();
-    assert_eq!(copies, 1);
+    assert_eq!(server.copies(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -382,13 +337,8 @@ async fn a_later_transaction_failing_keeps_the_earlier_acceptance_and_resends_on
     server.then([open(), deliver(1, "250 2.0.0 Ok: queued as TWO")].concat());
     let mut config = config();
     config.session.max_recipients = 1;
-    let mailer = smtpwire::pool::Mailer::builder(config)
-        .connector(server.clone())
-        .build();
-    let report = mailer
-        .send(envelope(&["a@y.test", "b@y.test"]), MESSAGE)
-        .await
-        .unwrap();
+    let mailer = mailer_with(config, &server).build();
+    let report = send(&mailer, &["a@y.test", "b@y.test"]).await.unwrap();
     assert_eq!(statuses(&report), [Status::Accepted, Status::Accepted]);
     assert_eq!(report.attempts(), 2);
     let second = server.commands(1);
@@ -437,31 +387,21 @@ async fn connection_lost_in_the_middle_of_the_data_is_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn a_temporary_auth_failure_is_retried_a_refused_password_is_not() {
-    let mut config = config();
-    config.session = SessionConfig::new(smtpwire::session::TlsPolicy::Plaintext)
-        .with_credentials(smtpwire::auth::Credentials::new("u", "wvkfmhzqjdpxnbta"))
-        .dangerous_allow_plaintext_auth();
+    let config = config_with_password("u", "wvkfmhzqjdpxnbta");
     let auth_then = |reply: &'static str| vec![GREETING, EHLO_AUTH, reply];
 
     let server = Scripted::new();
     server.then(auth_then("454 4.7.0 temporary authentication failure"));
     server.then([auth_then("235 2.7.0 ok"), deliver(1, OK)].concat());
-    let mailer = smtpwire::pool::Mailer::builder(config.clone())
-        .connector(server.clone())
-        .build();
-    let outcome = mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let mailer = mailer_with(config.clone(), &server).build();
+    let outcome = send(&mailer, &["b@y.test"]).await.unwrap();
     assert_eq!(outcome.attempts(), 2);
 
     let server = Scripted::new();
     server.then(auth_then("535 5.7.8 authentication failed"));
     server.then([auth_then("235 2.7.0 ok"), deliver(1, OK)].concat());
-    let mailer = smtpwire::pool::Mailer::builder(config)
-        .connector(server.clone())
-        .build();
-    let error = mailer
-        .send(envelope(&["b@y.test"]), MESSAGE)
-        .await
-        .unwrap_err();
+    let mailer = mailer_with(config, &server).build();
+    let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
     assert_eq!(error.report().unwrap().attempts(), 1);
     assert_eq!(server.connections(), 1);
     let text = format!("{error} {error:?}");

@@ -11,9 +11,6 @@
 mod pool_support;
 
 use pool_support::*;
-use smtpwire::auth::Credentials;
-use smtpwire::pool::Mailer;
-use smtpwire::session::{SessionConfig, TlsPolicy};
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -68,10 +65,7 @@ async fn events_and_spans_without_secrets() {
     const PASSWORD: &str = "wvkfmhzqjdpxnbta";
     let capture = Capture::default();
     let _guard = tracing::subscriber::set_default(capture.clone());
-    let mut config = config();
-    config.session = SessionConfig::new(TlsPolicy::Plaintext)
-        .with_credentials(Credentials::new("user@x.test", PASSWORD))
-        .dangerous_allow_plaintext_auth();
+    let config = config_with_password("user@x.test", PASSWORD);
     let server = Scripted::new();
     server.then(
         [
@@ -80,8 +74,8 @@ async fn events_and_spans_without_secrets() {
         ]
         .concat(),
     );
-    let mailer = Mailer::builder(config).connector(server).build();
-    mailer.send(envelope(&["b@y.test"]), MESSAGE).await.unwrap();
+    let mailer = mailer_with(config, &server).build();
+    send(&mailer, &["b@y.test"]).await.unwrap();
 
     let lines = capture.lines.lock().unwrap().join("\n");
     for expected in [

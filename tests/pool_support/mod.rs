@@ -11,17 +11,23 @@
 )]
 
 use smtpwire::address::Mailbox;
+use smtpwire::auth::Credentials;
 use smtpwire::envelope::{Envelope, Recipient};
-use smtpwire::pool::{Connector, Event, Mailer, MailerBuilder, Observer};
+use smtpwire::pool::{Event, Mailer, MailerBuilder, Observer};
 use smtpwire::session::{SessionConfig, TlsPolicy};
-use smtpwire::transport::{Client, ClientConfig};
-use smtpwire::Error;
+use smtpwire::transport::ClientConfig;
+use smtpwire::{Error, Report};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::Instant;
+
+mod in_memory;
+pub use in_memory::{InMemory, Serve};
+
+pub const SEC: Duration = Duration::from_secs(1);
 
 /// Closes the connection instead of answering; after a reply, right after sending it.
 pub const CLOSE: &str = "<close>";
@@ -90,15 +96,19 @@ impl Scripted {
             .flat_map(|i| self.commands(i))
             .collect()
     }
+
+    /// How many copies of a message's data came in, over every connection.
+    pub fn copies(&self) -> usize {
+        self.all_commands()
+            .iter()
+            .filter(|c| *c == "<data>")
+            .count()
+    }
 }
 
-impl Connector for Scripted {
-    type Stream = DuplexStream;
-
-    fn connect(
-        &self,
-        config: &ClientConfig,
-    ) -> impl Future<Output = Result<Client<DuplexStream>, Error>> + Send {
+impl Serve for Scripted {
+    /// The next queued script, or a refusal when none is left.
+    fn serve(&self, stream: DuplexStream) -> impl Future<Output = ()> + Send + 'static {
         let script = self
             .scripts
             .lock()
@@ -107,12 +117,7 @@ impl Connector for Scripted {
             .unwrap_or(vec![CLOSE]);
         let seen = Arc::new(Mutex::new(Vec::new()));
         self.seen.lock().unwrap().push(seen.clone());
-        let config = config.clone();
-        async move {
-            let (client, server) = tokio::io::duplex(1 << 16);
-            tokio::spawn(serve(server, script, seen));
-            Client::connect_with(client, config).await
-        }
+        serve(stream, script, seen)
     }
 }
 
@@ -181,13 +186,40 @@ pub fn config() -> ClientConfig {
     config
 }
 
+/// Plain SMTP to the scripted server, logging in as `user` (allowed without TLS).
+pub fn config_with_password(user: &str, password: &str) -> ClientConfig {
+    let mut config = config();
+    config.session = SessionConfig::new(TlsPolicy::Plaintext)
+        .with_credentials(Credentials::new(user, password))
+        .dangerous_allow_plaintext_auth();
+    config
+}
+
+/// A mailer over `server` with `config` and the default retry policy.
+pub fn mailer_with(config: ClientConfig, server: &Scripted) -> MailerBuilder<InMemory<Scripted>> {
+    Mailer::builder(config).connector(InMemory(server.clone()))
+}
+
 /// A mailer over `server` with a retry policy that waits exactly 1 s, 2 s, 4 s…
-pub fn mailer(server: &Scripted) -> MailerBuilder<Scripted> {
-    Mailer::builder(config()).connector(server.clone()).retry(
+pub fn mailer(server: &Scripted) -> MailerBuilder<InMemory<Scripted>> {
+    mailer_with(config(), server).retry(
         smtpwire::pool::RetryPolicy::default()
             .initial_delay(Duration::from_secs(1))
             .without_jitter(),
     )
+}
+
+/// The mailer `builder` builds, with a [`Recorder`] of its events.
+pub fn observed(
+    builder: MailerBuilder<InMemory<Scripted>>,
+) -> (Mailer<InMemory<Scripted>>, Recorder) {
+    let events = Recorder::new();
+    (builder.observer(events.clone()).build(), events)
+}
+
+/// Sends [`MESSAGE`] to `to`.
+pub async fn send(mailer: &Mailer<InMemory<Scripted>>, to: &[&str]) -> Result<Report, Error> {
+    mailer.send(envelope(to), MESSAGE).await
 }
 
 pub fn envelope(to: &[&str]) -> Envelope {
@@ -228,6 +260,11 @@ impl Recorder {
             .filter(|(_, e)| e.starts_with(prefix))
             .cloned()
             .collect()
+    }
+
+    /// When each event whose line starts with `prefix` happened, since the recorder began.
+    pub fn times(&self, prefix: &str) -> Vec<Duration> {
+        self.timed(prefix).into_iter().map(|(at, _)| at).collect()
     }
 
     pub fn count(&self, prefix: &str) -> usize {
