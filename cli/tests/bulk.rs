@@ -9,13 +9,18 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{outputs, server_dropping_after_data, servers, smtpwire, token, Sentinel};
+use common::{
+    assert_contains, binary, exited, messages_file, outputs, server_dropping_after_data, servers,
+    smtpwire, succeeded, token, Sentinel,
+};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
 
-fn message(key: &str, token: &str) -> String {
+fn message(key: &str, token: &str) -> Value {
     json!({
         "message_id": key,
         "from": "tester@smtpwire.test",
@@ -23,25 +28,78 @@ fn message(key: &str, token: &str) -> String {
         "subject": format!("bulk {key}"),
         "text": format!("token {token}\nmessage {key}\n"),
     })
-    .to_string()
 }
 
-fn write_messages(dir: &Path, token: &str, count: usize) -> (std::path::PathBuf, Vec<String>) {
-    let keys: Vec<String> = (0..count).map(|i| format!("{token}-{i}")).collect();
-    let mut text = String::new();
-    for key in &keys {
-        text.push_str(&message(key, token));
-        text.push('\n');
+/// A temporary directory with `messages.jsonl`, messages whose keys begin with a fresh token,
+/// and the path for their outcome log.
+struct Batch {
+    /// Removed with the batch.
+    _dir: tempfile::TempDir,
+    token: String,
+    messages: PathBuf,
+    keys: Vec<String>,
+    log: PathBuf,
+}
+
+impl Batch {
+    fn new(count: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let token = token();
+        let keys: Vec<String> = (0..count).map(|i| format!("{token}-{i}")).collect();
+        let messages: Vec<Value> = keys.iter().map(|key| message(key, &token)).collect();
+        Self {
+            messages: messages_file(dir.path(), &messages),
+            log: dir.path().join("out.jsonl"),
+            _dir: dir,
+            token,
+            keys,
+        }
     }
-    let path = dir.join("messages.jsonl");
-    std::fs::write(&path, text).unwrap();
-    (path, keys)
+
+    /// Runs `bulk` to `address` with `extra` on these messages, logging outcomes.
+    fn run(&self, address: &str, extra: &[&str]) -> Output {
+        bulk(address, extra, &self.messages, Some(&self.log))
+    }
+
+    /// The arguments of [`Batch::run`].
+    fn args(&self, address: &str, extra: &[&str]) -> Vec<OsString> {
+        bulk_args(address, extra, &self.messages, Some(&self.log))
+    }
+
+    /// Starts [`Batch::run`] in the background, its output going to `output()`.
+    fn spawn(&self, address: &str, extra: &[&str], output: fn() -> Stdio) -> Child {
+        binary()
+            .args(self.args(address, extra))
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+            .unwrap()
+    }
 }
 
-fn plain(address: &str) -> Vec<String> {
-    ["--server", address, "--tls", "none", "--insecure-plaintext"]
-        .map(String::from)
-        .to_vec()
+/// The arguments of `bulk` to `address` without TLS: `extra`, then the messages and, if given,
+/// the outcome log.
+fn bulk_args(address: &str, extra: &[&str], messages: &Path, log: Option<&Path>) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["bulk"]
+        .iter()
+        .chain(&common::plain(address))
+        .chain(extra)
+        .chain(&["--messages"])
+        .map(OsString::from)
+        .collect();
+    args.push(messages.into());
+    if let Some(log) = log {
+        args.extend(["--outcomes".into(), log.into()]);
+    }
+    args
+}
+
+/// Runs [`bulk_args`] to its end.
+fn bulk(address: &str, extra: &[&str], messages: &Path, log: Option<&Path>) -> Output {
+    smtpwire()
+        .args(bulk_args(address, extra, messages, log))
+        .output()
+        .unwrap()
 }
 
 /// The last outcome of each message_id in the log.
@@ -59,147 +117,104 @@ fn log_states(path: &Path) -> BTreeMap<String, String> {
     states
 }
 
-/// How many times each message_id of `token` arrived in the Maildir, by its Message-ID.
-fn delivered_counts(maildir: &Path, token: &str) -> HashMap<String, usize> {
-    let recent = SystemTime::now() - Duration::from_secs(900);
-    let mut counts = HashMap::new();
-    for sub in ["new", "cur"] {
-        for entry in std::fs::read_dir(maildir.join(sub))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
-            if !entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t >= recent)
-            {
-                continue;
-            }
-            let text = String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap_or_default())
-                .into_owned();
-            for line in text.lines() {
-                let lower = line.to_ascii_lowercase();
-                if let Some(rest) = lower.strip_prefix("message-id:") {
-                    let id = rest.trim().trim_start_matches('<');
-                    if let Some((key, _)) = id.split_once('@') {
-                        if key.starts_with(&token.to_ascii_lowercase()) {
-                            *counts.entry(key.to_owned()).or_insert(0) += 1;
-                        }
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    counts
+/// How many messages the log holds with `outcome`.
+fn count(states: &BTreeMap<String, String>, outcome: &str) -> usize {
+    states.values().filter(|s| *s == outcome).count()
 }
 
-/// Waits until at least `at_least` messages of `token` arrived and the count stays still.
-fn settled_counts(maildir: &Path, token: &str, at_least: usize) -> HashMap<String, usize> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = 0;
-    let mut still = 0;
-    loop {
-        let counts = delivered_counts(maildir, token);
-        let total: usize = counts.values().sum();
-        if total >= at_least && total == last {
-            still += 1;
-            if still >= 10 {
-                return counts;
-            }
-        } else {
-            still = 0;
-        }
-        last = total;
-        if Instant::now() > deadline {
-            return counts;
-        }
-        std::thread::sleep(Duration::from_millis(200));
+/// Waits (up to 30 s) until the log holds `accepted` accepted messages.
+fn wait_for_accepted(log: &Path, accepted: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count(&log_states(log), "accepted") < accepted && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Every one of `keys` arrived exactly once in the Maildir.
+fn assert_each_arrived_once(maildir: &Path, token: &str, keys: &[String]) {
+    let counts = common::settled_maildir_counts(maildir, token, keys.len());
+    for key in keys {
+        assert_eq!(
+            counts.get(&key.to_ascii_lowercase()),
+            Some(&1),
+            "{key}: {counts:?}"
+        );
+    }
+}
+
+/// Runs `bulk` on a file of these lines against a listener that must see no connection: it
+/// must exit 65 and start no outcome log. Returns its standard error.
+fn refused_lines(lines: &[String]) -> String {
+    let sentinel = Sentinel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = lines_file(dir.path(), lines);
+    let (_, stderr) = exited(&bulk(&sentinel.address, &[], &path, None), 65);
+    assert_eq!(sentinel.connections(), 0);
+    assert!(!dir.path().join("m.jsonl.outcomes.jsonl").exists());
+    stderr
 }
 
 #[test]
 fn invalid_lines_are_listed_with_their_line_numbers_and_nothing_is_sent() {
-    let sentinel = Sentinel::start();
-    let dir = tempfile::tempdir().unwrap();
     let token = token();
-    let lines = [
-        message("a", &token),
+    let stderr = refused_lines(&[
+        message("a", &token).to_string(),
         "{not json".to_owned(),
-        message("b", &token),
+        message("b", &token).to_string(),
         json!({"message_id": "c", "from": "tester@smtpwire.test", "subject": "no one", "text": "x"})
             .to_string(),
-        message("a", &token),
+        message("a", &token).to_string(),
         json!({"from": "tester@smtpwire.test", "to": "x@smtpwire.test", "subject": "s", "text": "x"})
             .to_string(),
-    ];
-    let path = dir.path().join("m.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&sentinel.address))
-        .arg("--messages")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(65), "{stdout}\n{stderr}");
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
-    assert!(
-        stderr.contains("m.jsonl:2: message: not valid JSON"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("m.jsonl:4:"), "{stderr}");
-    assert!(stderr.contains("m.jsonl:5: message_id"), "{stderr}");
-    assert!(
-        stderr.contains("m.jsonl:6: message_id: required"),
-        "{stderr}"
+    ]);
+    assert_contains(
+        &stderr,
+        &[
+            "nothing was sent",
+            "m.jsonl:2: message: not valid JSON",
+            "m.jsonl:4:",
+            "m.jsonl:5: message_id",
+            "m.jsonl:6: message_id: required",
+        ],
     );
     assert!(
         !stderr.contains("m.jsonl:1:") && !stderr.contains("m.jsonl:3:"),
         "{stderr}"
     );
-    assert_eq!(sentinel.connections(), 0);
-    assert!(!dir.path().join("m.jsonl.outcomes.jsonl").exists());
 }
 
 #[test]
 fn a_started_line_without_a_result_is_reported_unknown_and_not_resent() {
     let sentinel = Sentinel::start();
-    let dir = tempfile::tempdir().unwrap();
-    let token = token();
-    let (path, keys) = write_messages(dir.path(), &token, 3);
-    let log = dir.path().join("out.jsonl");
+    let batch = Batch::new(3);
     let lines = [
-        json!({"message_id": keys[0], "outcome": "started"}),
-        json!({"message_id": keys[1], "outcome": "started"}),
-        json!({"message_id": keys[1], "outcome": "accepted", "attempts": 1}),
-        json!({"message_id": keys[2], "outcome": "started"}),
-        json!({"message_id": keys[2], "outcome": "unknown", "attempts": 1}),
+        json!({"message_id": batch.keys[0], "outcome": "started"}),
+        json!({"message_id": batch.keys[1], "outcome": "started"}),
+        json!({"message_id": batch.keys[1], "outcome": "accepted", "attempts": 1}),
+        json!({"message_id": batch.keys[2], "outcome": "started"}),
+        json!({"message_id": batch.keys[2], "outcome": "unknown", "attempts": 1}),
     ];
     let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     text.push_str("{\"message_id\": \"cut short"); // a crash in the middle of a line
-    std::fs::write(&log, &text).unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&sentinel.address))
-        .arg("--messages")
-        .arg(&path)
-        .arg("--outcomes")
-        .arg(&log)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(79), "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("? {}", keys[0])), "{stdout}");
-    assert!(stdout.contains(&format!("? {}", keys[2])), "{stdout}");
-    assert!(!stdout.contains(&format!("? {}", keys[1])), "{stdout}");
-    assert!(stdout.contains("--resend-unknown"), "{stdout}");
-    assert!(stdout.contains("nothing to send"), "{stdout}");
+    std::fs::write(&batch.log, &text).unwrap();
+    let output = batch.run(&sentinel.address, &[]);
+    let (stdout, _) = exited(&output, 79);
+    assert_contains(
+        &stdout,
+        &[
+            &format!("? {}", batch.keys[0]),
+            &format!("? {}", batch.keys[2]),
+            "--resend-unknown",
+            "nothing to send",
+        ],
+    );
+    assert!(
+        !stdout.contains(&format!("? {}", batch.keys[1])),
+        "{stdout}"
+    );
     assert_eq!(sentinel.connections(), 0, "nothing may be sent");
     assert_eq!(
-        std::fs::read_to_string(&log).unwrap(),
+        std::fs::read_to_string(&batch.log).unwrap(),
         text,
         "log untouched"
     );
@@ -208,26 +223,11 @@ fn a_started_line_without_a_result_is_reported_unknown_and_not_resent() {
 #[test]
 fn a_connection_lost_after_the_data_is_logged_unknown_and_never_retried() {
     let address = server_dropping_after_data();
-    let dir = tempfile::tempdir().unwrap();
-    let token = token();
-    let (path, keys) = write_messages(dir.path(), &token, 1);
-    let log = dir.path().join("out.jsonl");
-    let run = || {
-        smtpwire()
-            .arg("bulk")
-            .args(plain(&address))
-            .args(["--retries", "3", "--messages"])
-            .arg(&path)
-            .arg("--outcomes")
-            .arg(&log)
-            .output()
-            .unwrap()
-    };
-    let output = run();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(79), "{stdout}\n{stderr}");
-    assert_eq!(log_states(&log)[&keys[0]], "unknown");
-    let record: Value = std::fs::read_to_string(&log)
+    let batch = Batch::new(1);
+    let run = || batch.run(&address, &["--retries", "3"]);
+    exited(&run(), 79);
+    assert_eq!(log_states(&batch.log)[&batch.keys[0]], "unknown");
+    let record: Value = std::fs::read_to_string(&batch.log)
         .unwrap()
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
@@ -236,39 +236,25 @@ fn a_connection_lost_after_the_data_is_logged_unknown_and_never_retried() {
     assert_eq!(record["attempts"], 1, "{record}");
     assert_eq!(record["recipients"][0]["status"], "unknown", "{record}");
     // The dropping server took its one connection; a re-run must not even try.
-    let again = run();
-    let (stdout, stderr) = outputs(&again);
-    assert_eq!(again.status.code(), Some(79), "{stdout}\n{stderr}");
-    assert!(stdout.contains(&format!("? {}", keys[0])), "{stdout}");
-    assert!(stdout.contains("nothing to send"), "{stdout}");
+    let (stdout, _) = exited(&run(), 79);
+    assert_contains(
+        &stdout,
+        &[&format!("? {}", batch.keys[0]), "nothing to send"],
+    );
 }
 
 #[test]
 fn twenty_messages_are_sent_and_logged_and_a_rerun_sends_nothing() {
     let Some(servers) = servers() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let token = token();
-    let (path, keys) = write_messages(dir.path(), &token, 20);
-    let log = dir.path().join("out.jsonl");
-    let run = || {
-        smtpwire()
-            .arg("bulk")
-            .args(plain(&servers.plain))
-            .args(["--concurrency", "3", "--rate", "200/s", "--messages"])
-            .arg(&path)
-            .arg("--outcomes")
-            .arg(&log)
-            .output()
-            .unwrap()
-    };
-    let output = run();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let batch = Batch::new(20);
+    let extra = ["--concurrency", "3", "--rate", "200/s"];
+    let run = || batch.run(&servers.plain, &extra);
+    let (stdout, _) = succeeded(&run());
     assert!(stdout.contains("sent 20: 20 accepted"), "{stdout}");
-    let states = log_states(&log);
+    let states = log_states(&batch.log);
     assert_eq!(states.len(), 20);
     assert!(states.values().all(|s| s == "accepted"), "{states:?}");
-    for line in std::fs::read_to_string(&log).unwrap().lines() {
+    for line in std::fs::read_to_string(&batch.log).unwrap().lines() {
         let record: Value = serde_json::from_str(line).unwrap();
         if record["outcome"] == "accepted" {
             assert!(record["queue_id"].is_string(), "{record}");
@@ -280,85 +266,41 @@ fn twenty_messages_are_sent_and_logged_and_a_rerun_sends_nothing() {
         }
     }
 
-    let again = run();
-    let (stdout, stderr) = outputs(&again);
-    assert!(again.status.success(), "{stdout}\n{stderr}");
-    assert!(stdout.contains("nothing to send"), "{stdout}");
-    assert!(
-        stdout.contains("20 of 20 messages already done"),
-        "{stdout}"
+    let (stdout, _) = succeeded(&run());
+    assert_contains(
+        &stdout,
+        &["nothing to send", "20 of 20 messages already done"],
     );
-
-    let counts = settled_counts(&servers.maildir, &token, 20);
-    for key in &keys {
-        assert_eq!(
-            counts.get(&key.to_ascii_lowercase()),
-            Some(&1),
-            "{key}: {counts:?}"
-        );
-    }
+    assert_each_arrived_once(&servers.maildir, &batch.token, &batch.keys);
 }
 
 #[test]
 fn a_run_killed_mid_way_and_resumed_delivers_every_message_once() {
     let Some(servers) = servers() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let token = token();
-    let (path, keys) = write_messages(dir.path(), &token, 200);
-    let log = dir.path().join("out.jsonl");
-    let home = std::env::temp_dir().join("smtpwire-cli-tests-empty-home");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpwire"))
-        .env("HOME", &home)
-        .env_remove("SMTPWIRE_PASSWORD")
-        .arg("bulk")
-        .args(plain(&servers.plain))
-        .args(["--concurrency", "4", "--rate", "60/s", "--messages"])
-        .arg(&path)
-        .arg("--outcomes")
-        .arg(&log)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let batch = Batch::new(200);
+    let extra = ["--concurrency", "4", "--rate", "60/s"];
+    let mut child = batch.spawn(&servers.plain, &extra, Stdio::null);
     // Kill it (SIGKILL, by its PID) once a fair part is done.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let done = log_states(&log)
-            .values()
-            .filter(|s| *s == "accepted")
-            .count();
-        if done >= 50 || Instant::now() > deadline {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_accepted(&batch.log, 50);
     child.kill().unwrap();
     let _ = child.wait();
-    let first = log_states(&log);
-    let accepted_first = first.values().filter(|s| *s == "accepted").count();
-    let in_flight = first.values().filter(|s| *s == "started").count();
+    let first = log_states(&batch.log);
+    let accepted_first = count(&first, "accepted");
+    let in_flight = count(&first, "started");
     assert!(
         (50..200).contains(&accepted_first),
         "killed too late or too early: {accepted_first}"
     );
 
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&servers.plain))
-        .args(["--concurrency", "4", "--messages"])
-        .arg(&path)
-        .arg("--outcomes")
-        .arg(&log)
-        .output()
-        .unwrap();
+    let output = batch.run(&servers.plain, &["--concurrency", "4"]);
     let (stdout, stderr) = outputs(&output);
-    let states = log_states(&log);
+    let states = log_states(&batch.log);
     let unknown: Vec<&String> = states
         .iter()
         .filter(|(_, s)| *s == "started" || *s == "unknown")
         .map(|(k, _)| k)
         .collect();
-    let accepted = states.values().filter(|s| *s == "accepted").count();
+    let accepted = count(&states, "accepted");
     assert_eq!(unknown.len(), in_flight, "{stdout}");
     assert_eq!(accepted + unknown.len(), 200, "{stdout}\n{stderr}");
     let expected = if unknown.is_empty() { 0 } else { 79 };
@@ -367,9 +309,9 @@ fn a_run_killed_mid_way_and_resumed_delivers_every_message_once() {
         assert!(stdout.contains(&format!("? {key}")), "{stdout}");
     }
 
-    let counts = settled_counts(&servers.maildir, &token, accepted);
+    let counts = common::settled_maildir_counts(&servers.maildir, &batch.token, accepted);
     let mut unknown_delivered = 0;
-    for key in &keys {
+    for key in &batch.keys {
         let count = counts.get(&key.to_ascii_lowercase()).copied().unwrap_or(0);
         if unknown.contains(&key) {
             assert!(count <= 1, "{key} arrived {count} times");
@@ -391,47 +333,22 @@ fn a_run_killed_mid_way_and_resumed_delivers_every_message_once() {
 #[test]
 fn ctrl_c_finishes_the_messages_in_flight_and_a_rerun_sends_the_rest() {
     let Some(servers) = servers() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let token = token();
-    let (path, keys) = write_messages(dir.path(), &token, 80);
-    let log = dir.path().join("out.jsonl");
-    let home = std::env::temp_dir().join("smtpwire-cli-tests-empty-home");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smtpwire"))
-        .env("HOME", &home)
-        .arg("bulk")
-        .args(plain(&servers.plain))
-        .args(["--concurrency", "4", "--rate", "20/s", "--messages"])
-        .arg(&path)
-        .arg("--outcomes")
-        .arg(&log)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while log_states(&log)
-        .values()
-        .filter(|s| *s == "accepted")
-        .count()
-        < 10
-        && Instant::now() < deadline
-    {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let batch = Batch::new(80);
+    let extra = ["--concurrency", "4", "--rate", "20/s"];
+    let child = batch.spawn(&servers.plain, &extra, Stdio::piped);
+    wait_for_accepted(&batch.log, 10);
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    let output = child.wait_with_output().unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(75), "{stdout}\n{stderr}");
+    let (stdout, stderr) = exited(&child.wait_with_output().unwrap(), 75);
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert!(
         stdout.contains("not started (run the same command again)"),
         "{stdout}"
     );
-    let states = log_states(&log);
+    let states = log_states(&batch.log);
     assert!(
         states.values().all(|s| s == "accepted"),
         "every message in flight finished: {states:?}"
@@ -439,29 +356,12 @@ fn ctrl_c_finishes_the_messages_in_flight_and_a_rerun_sends_the_rest() {
     let first = states.len();
     assert!(first < 80, "interrupted too late: {first}");
 
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&servers.plain))
-        .arg("--messages")
-        .arg(&path)
-        .arg("--outcomes")
-        .arg(&log)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let (stdout, _) = succeeded(&batch.run(&servers.plain, &[]));
     assert!(
         stdout.contains(&format!("sent {}: {} accepted", 80 - first, 80 - first)),
         "{stdout}"
     );
-    let counts = settled_counts(&servers.maildir, &token, 80);
-    for key in &keys {
-        assert_eq!(
-            counts.get(&key.to_ascii_lowercase()),
-            Some(&1),
-            "{key}: {counts:?}"
-        );
-    }
+    assert_each_arrived_once(&servers.maildir, &batch.token, &batch.keys);
 }
 
 #[test]
@@ -474,23 +374,14 @@ fn a_directory_of_message_files_is_sent_in_name_order() {
     for i in 0..3 {
         std::fs::write(
             outbox.join(format!("{i}.json")),
-            message(&format!("{token}-{i}"), &token),
+            message(&format!("{token}-{i}"), &token).to_string(),
         )
         .unwrap();
     }
     std::fs::write(outbox.join("notes.txt"), "not a message").unwrap();
     let log = dir.path().join("out.jsonl");
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&servers.plain))
-        .args(["--concurrency", "1", "--messages"])
-        .arg(&outbox)
-        .arg("--outcomes")
-        .arg(&log)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let output = bulk(&servers.plain, &["--concurrency", "1"], &outbox, Some(&log));
+    let (stdout, _) = succeeded(&output);
     let order: Vec<String> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("✓ "))
@@ -498,7 +389,7 @@ fn a_directory_of_message_files_is_sent_in_name_order() {
         .collect();
     let expected: Vec<String> = (0..3).map(|i| format!("{token}-{i}")).collect();
     assert_eq!(order, expected, "{stdout}");
-    let counts = settled_counts(&servers.maildir, &token, 3);
+    let counts = common::settled_maildir_counts(&servers.maildir, &token, 3);
     assert_eq!(counts.len(), 3, "{counts:?}");
 }
 
@@ -553,29 +444,28 @@ impl Recorder {
         let mut reader = BufReader::new(stream);
         writer.write_all(b"220 recorder ESMTP\r\n")?;
         let mut line = String::new();
+        // The message being received, between DATA and its final dot.
+        let mut data: Option<String> = None;
         loop {
             line.clear();
             if reader.read_line(&mut line)? == 0 {
                 return Ok(());
+            }
+            if let Some(message) = data.as_mut() {
+                if line == ".\r\n" {
+                    kept.lock().unwrap().extend(data.take());
+                    writer.write_all(b"250 2.0.0 ok\r\n")?;
+                } else {
+                    message.push_str(&line);
+                }
+                continue;
             }
             let command = line.trim_end().to_ascii_uppercase();
             if command.starts_with("EHLO") {
                 writer.write_all(b"250-recorder\r\n250 8BITMIME\r\n")?;
             } else if command == "DATA" {
                 writer.write_all(b"354 go ahead\r\n")?;
-                let mut data = String::new();
-                loop {
-                    line.clear();
-                    if reader.read_line(&mut line)? == 0 {
-                        return Ok(());
-                    }
-                    if line == ".\r\n" {
-                        break;
-                    }
-                    data.push_str(&line);
-                }
-                kept.lock().unwrap().push(data);
-                writer.write_all(b"250 2.0.0 ok\r\n")?;
+                data = Some(String::new());
             } else if command == "QUIT" {
                 writer.write_all(b"221 bye\r\n")?;
                 return Ok(());
@@ -611,26 +501,13 @@ impl Recorder {
 #[test]
 fn a_second_run_on_the_same_log_is_refused_while_the_first_holds_it() {
     let server = Recorder::start(true);
-    let dir = tempfile::tempdir().unwrap();
-    let token = token();
-    let (path, keys) = write_messages(dir.path(), &token, 3);
-    let log = dir.path().join("out.jsonl");
+    let batch = Batch::new(3);
     let command = || {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_smtpwire"));
+        let mut command = binary();
         command
-            .env(
-                "HOME",
-                std::env::temp_dir().join("smtpwire-cli-tests-empty-home"),
-            )
-            .env_remove("SMTPWIRE_PASSWORD")
-            .arg("bulk")
-            .args(plain(&server.address))
-            .args(["--concurrency", "1", "--messages"])
-            .arg(&path)
-            .arg("--outcomes")
-            .arg(&log)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
+            .args(batch.args(&server.address, &["--concurrency", "1"]))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         command
     };
     // The first run has logged its first message as started and waits for the greeting.
@@ -640,81 +517,78 @@ fn a_second_run_on_the_same_log_is_refused_while_the_first_holds_it() {
     let (stdout, stderr) = outputs(&second);
     server.release.send(()).unwrap();
     let first = first.wait_with_output().unwrap();
-    let (first_out, first_err) = outputs(&first);
     let counts = server.counts();
-    for key in &keys {
+    for key in &batch.keys {
         assert_eq!(counts.get(key), Some(&1), "{key}: {counts:?}\n{stdout}");
     }
-    assert!(first.status.success(), "{first_out}\n{first_err}");
+    succeeded(&first);
     assert_eq!(second.status.code(), Some(75), "{stdout}\n{stderr}");
     assert!(stderr.contains("in use by another"), "{stderr}");
     assert!(
         !stdout.contains('✓'),
         "the second run sent something: {stdout}"
     );
-    assert!(log_states(&log).values().all(|s| s == "accepted"));
+    assert!(log_states(&batch.log).values().all(|s| s == "accepted"));
 }
 
 #[test]
 fn a_log_line_cut_inside_a_utf8_character_is_skipped_like_a_cut_ascii_line() {
     let server = Recorder::start(false);
-    let dir = tempfile::tempdir().unwrap();
-    let token = token();
-    let (path, keys) = write_messages(dir.path(), &token, 2);
-    let log = dir.path().join("out.jsonl");
+    let batch = Batch::new(2);
     let mut bytes = Vec::new();
     for line in [
-        json!({"message_id": keys[0], "outcome": "started"}),
-        json!({"message_id": keys[0], "outcome": "accepted", "attempts": 1}),
-        json!({"message_id": keys[1], "outcome": "started"}),
+        json!({"message_id": batch.keys[0], "outcome": "started"}),
+        json!({"message_id": batch.keys[0], "outcome": "accepted", "attempts": 1}),
+        json!({"message_id": batch.keys[1], "outcome": "started"}),
     ] {
         bytes.extend_from_slice(format!("{line}\n").as_bytes());
     }
     // A crash while writing a Chinese reply: the line ends after the first byte of "箱".
-    let cut = json!({"message_id": keys[1], "outcome": "unknown",
+    let cut = json!({"message_id": batch.keys[1], "outcome": "unknown",
         "error": "550 邮箱不可用"})
     .to_string();
     let at = cut.find('箱').unwrap() + 1;
     bytes.extend_from_slice(&cut.as_bytes()[..at]);
-    std::fs::write(&log, &bytes).unwrap();
-    let run = |extra: &[&str]| {
-        smtpwire()
-            .arg("bulk")
-            .args(plain(&server.address))
-            .args(extra)
-            .arg("--messages")
-            .arg(&path)
-            .arg("--outcomes")
-            .arg(&log)
-            .output()
-            .unwrap()
-    };
-    let output = run(&[]);
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(79), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("ignoring unreadable line(s) [4]"),
-        "{stderr}"
+    std::fs::write(&batch.log, &bytes).unwrap();
+    let unreadable = "ignoring unreadable line(s) [4]";
+    let (stdout, stderr) = exited(&batch.run(&server.address, &[]), 79);
+    assert!(stderr.contains(unreadable), "{stderr}");
+    assert_contains(
+        &stdout,
+        &[&format!("? {}", batch.keys[1]), "nothing to send"],
     );
-    assert!(stdout.contains(&format!("? {}", keys[1])), "{stdout}");
-    assert!(stdout.contains("nothing to send"), "{stdout}");
     assert!(server.counts().is_empty());
-    assert_eq!(std::fs::read(&log).unwrap(), bytes, "log untouched");
+    assert_eq!(std::fs::read(&batch.log).unwrap(), bytes, "log untouched");
 
-    let output = run(&["--resend-unknown"]);
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
-    assert!(
-        stderr.contains("ignoring unreadable line(s) [4]"),
-        "{stderr}"
-    );
+    let output = batch.run(&server.address, &["--resend-unknown"]);
+    let (stdout, stderr) = succeeded(&output);
+    assert!(stderr.contains(unreadable), "{stderr}");
     assert!(stdout.contains("sent 1: 1 accepted"), "{stdout}");
     assert_eq!(
         server.counts(),
-        BTreeMap::from([(keys[1].clone(), 1)]),
+        BTreeMap::from([(batch.keys[1].clone(), 1)]),
         "only the unknown message is sent again"
     );
-    assert_eq!(log_states(&log)[&keys[1]], "accepted");
+    assert_eq!(log_states(&batch.log)[&batch.keys[1]], "accepted");
+}
+
+/// A `m.jsonl` in `dir` with these lines.
+fn lines_file(dir: &Path, lines: &[String]) -> PathBuf {
+    let path = dir.join("m.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    path
+}
+
+/// A message of `token` numbered `i` from inline templates, filled from `payload`.
+fn templated(token: &str, i: usize, subject: &str, text: &str, payload: Value) -> Value {
+    json!({
+        "message_id": format!("{token}-{i}"),
+        "from": "tester@smtpwire.test",
+        "to": "tester@smtpwire.test",
+        "subject": subject,
+        "text": text,
+        "payload": payload,
+    })
 }
 
 #[test]
@@ -722,31 +596,24 @@ fn inline_text_html_and_subject_are_templates_filled_from_the_payload() {
     let server = Recorder::start(false);
     let dir = tempfile::tempdir().unwrap();
     let token = token();
-    let mut text = String::new();
     let names = ["张三", "<Li & Si>"];
-    for (i, name) in names.iter().enumerate() {
-        let line = json!({
-            "message_id": format!("{token}-{i}"),
-            "from": "tester@smtpwire.test",
-            "to": "tester@smtpwire.test",
-            "subject": "Order {{order.id}} for {{name}}",
-            "text": "Hello {{name}}, order {{order.id}} has shipped.",
-            "html": "<p>Hello {{name}}</p>",
-            "payload": {"name": name, "order": {"id": 1000 + i}},
-        });
-        text.push_str(&format!("{line}\n"));
-    }
-    let path = dir.path().join("m.jsonl");
-    std::fs::write(&path, &text).unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&server.address))
-        .args(["--concurrency", "1", "--messages"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let mut line = templated(
+                &token,
+                i,
+                "Order {{order.id}} for {{name}}",
+                "Hello {{name}}, order {{order.id}} has shipped.",
+                json!({"name": name, "order": {"id": 1000 + i}}),
+            );
+            line["html"] = json!("<p>Hello {{name}}</p>");
+            line.to_string()
+        })
+        .collect();
+    let path = lines_file(dir.path(), &lines);
+    succeeded(&bulk(&server.address, &["--concurrency", "1"], &path, None));
     let messages = server.messages.lock().unwrap().clone();
     assert_eq!(messages.len(), 2);
     for (i, name) in names.iter().enumerate() {
@@ -778,14 +645,13 @@ fn inline_text_html_and_subject_are_templates_filled_from_the_payload() {
 
     // `send --message` reads the same form: the same file line makes the same message.
     let single = dir.path().join("one.json");
-    std::fs::write(&single, text.lines().next().unwrap()).unwrap();
+    std::fs::write(&single, &lines[0]).unwrap();
     let output = smtpwire()
         .args(["send", "--dry-run", "--message"])
         .arg(&single)
         .output()
         .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    succeeded(&output);
     let parsed = mail_parser::MessageParser::default()
         .parse(output.stdout.as_slice())
         .unwrap();
@@ -798,50 +664,29 @@ fn inline_text_html_and_subject_are_templates_filled_from_the_payload() {
 
 #[test]
 fn a_placeholder_without_a_value_in_inline_text_is_an_error_reported_once_per_kind() {
-    let sentinel = Sentinel::start();
-    let dir = tempfile::tempdir().unwrap();
     let token = token();
-    let mut text = String::new();
-    for i in 0..203 {
-        let line = json!({
-            "message_id": format!("{token}-{i}"),
-            "from": "tester@smtpwire.test",
-            "to": "tester@smtpwire.test",
-            "subject": "hi",
-            "text": "Hello {{name}}",
-            "payload": {"nom": "x"},
-            "colour": "blue",
-        });
-        text.push_str(&format!("{line}\n"));
-    }
+    let mut lines: Vec<String> = (0..203)
+        .map(|i| {
+            let mut line = templated(&token, i, "hi", "Hello {{name}}", json!({"nom": "x"}));
+            line["colour"] = json!("blue");
+            line.to_string()
+        })
+        .collect();
     // One line with its own problem, in the middle.
-    let mut lines: Vec<&str> = text.lines().collect();
-    lines.insert(100, "{not json");
-    let path = dir.path().join("m.jsonl");
-    std::fs::write(&path, lines.join("\n")).unwrap();
-    let output = smtpwire()
-        .arg("bulk")
-        .args(plain(&sentinel.address))
-        .arg("--messages")
-        .arg(&path)
-        .output()
-        .unwrap();
-    let (stdout, stderr) = outputs(&output);
-    assert_eq!(output.status.code(), Some(65), "{stdout}\n{stderr}");
-    assert_eq!(sentinel.connections(), 0);
+    lines.insert(100, "{not json".to_owned());
+    let stderr = refused_lines(&lines);
     assert_eq!(
         stderr.matches("{{name}} has no value").count(),
         1,
         "folded into one line: {stderr}"
     );
     assert_eq!(stderr.matches("colour").count(), 1, "{stderr}");
-    assert!(
-        stderr.contains("m.jsonl:1-100,102-204 (203 lines): text: line 1: {{name}} has no value"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("m.jsonl:101: message: not valid JSON"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        &[
+            "m.jsonl:1-100,102-204 (203 lines): text: line 1: {{name}} has no value",
+            "m.jsonl:101: message: not valid JSON",
+        ],
     );
     assert!(stderr.lines().count() < 10, "{stderr}");
 }

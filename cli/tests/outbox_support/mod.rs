@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -426,58 +426,10 @@ pub async fn maildir_counts(
     token: &str,
     at_least: usize,
 ) -> HashMap<String, usize> {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let (mut last, mut still) = (usize::MAX, 0);
-    loop {
-        let counts = read_maildir(maildir, token);
-        let total: usize = counts.values().sum();
-        if total >= at_least && total == last {
-            still += 1;
-            if still >= 10 {
-                return counts;
-            }
-        } else {
-            still = 0;
-        }
-        last = total;
-        if Instant::now() > deadline {
-            return counts;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-fn read_maildir(maildir: &Path, token: &str) -> HashMap<String, usize> {
-    let recent = SystemTime::now() - Duration::from_secs(900);
-    let token = token.to_ascii_lowercase();
-    let mut counts = HashMap::new();
-    for sub in ["new", "cur"] {
-        let entries: Vec<PathBuf> = std::fs::read_dir(maildir.join(sub))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter(|e| {
-                e.metadata()
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t >= recent)
-            })
-            .map(|e| e.path())
-            .collect();
-        for path in entries {
-            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap_or_default())
-                .to_ascii_lowercase();
-            for line in text.lines() {
-                if let Some(rest) = line.strip_prefix("message-id:") {
-                    let id = rest.trim().trim_start_matches('<');
-                    if let Some((key, _)) = id.split_once('@') {
-                        if key.starts_with(&token) {
-                            *counts.entry(key.to_owned()).or_insert(0) += 1;
-                        }
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    counts
+    let (maildir, token) = (maildir.to_owned(), token.to_owned());
+    tokio::task::spawn_blocking(move || {
+        crate::common::settled_maildir_counts(&maildir, &token, at_least)
+    })
+    .await
+    .unwrap()
 }
