@@ -373,24 +373,17 @@ impl Draft {
                 "no recipients: add \"to\", \"cc\" or \"bcc\"",
             );
         }
-        for list in &self.to {
-            if let Some(addresses) = addresses(list, problems) {
-                builder = builder.to(addresses);
-            }
-        }
-        for list in &self.cc {
-            if let Some(addresses) = addresses(list, problems) {
-                builder = builder.cc(addresses);
-            }
-        }
-        for list in &self.bcc {
-            if let Some(addresses) = addresses(list, problems) {
-                builder = builder.bcc(addresses);
-            }
-        }
-        for list in &self.reply_to {
-            if let Some(addresses) = addresses(list, problems) {
-                builder = builder.reply_to(addresses);
+        let address_fields: [(&[Sourced<String>], SetAddresses); 4] = [
+            (&self.to, MessageBuilder::to),
+            (&self.cc, MessageBuilder::cc),
+            (&self.bcc, MessageBuilder::bcc),
+            (&self.reply_to, MessageBuilder::reply_to),
+        ];
+        for (lists, set) in address_fields {
+            for list in lists {
+                if let Some(addresses) = addresses(list, problems) {
+                    builder = set(builder, addresses);
+                }
             }
         }
 
@@ -477,6 +470,9 @@ impl Draft {
 fn bad(at: &str, value: &str) -> String {
     format!("{at} {value:?}")
 }
+
+/// One of the builder's address setters: `to`, `cc`, `bcc`, `reply_to`.
+type SetAddresses = fn(MessageBuilder, Vec<Address>) -> MessageBuilder;
 
 /// The addresses of one `--to`-style value, or its problem recorded.
 fn addresses(list: &Sourced<String>, problems: &mut Problems) -> Option<Vec<Address>> {

@@ -305,32 +305,21 @@ impl TargetArgs {
     }
 
     fn password_source(&self, account: &Account) -> Result<PasswordSource, CliError> {
-        if let Some(var) = &self.password_env {
-            return Ok(PasswordSource::Env(var.clone()));
-        }
-        if let Some(path) = &self.password_file {
-            return Ok(PasswordSource::File(path.clone()));
-        }
-        if let Some(command) = &self.password_cmd {
-            return Ok(PasswordSource::Command(command.clone()));
-        }
-        if let Some(var) = &account.password_env {
-            return Ok(PasswordSource::Env(var.clone()));
-        }
-        if let Some(path) = &account.password_file {
-            return Ok(PasswordSource::File(path.clone()));
-        }
-        if let Some(command) = &account.password_cmd {
-            return Ok(PasswordSource::Command(command.clone()));
-        }
-        if let Some(password) = &account.password {
-            return Ok(PasswordSource::Literal(password.clone()));
-        }
-        if std::env::var_os("SMTPWIRE_PASSWORD").is_some() {
-            return Ok(PasswordSource::Env("SMTPWIRE_PASSWORD".into()));
-        }
-        Err(CliError::config("a user was given but no password source")
-            .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"))
+        PasswordSource::first_of(&self.password_env, &self.password_file, &self.password_cmd)
+            .or_else(|| {
+                PasswordSource::first_of(
+                    &account.password_env,
+                    &account.password_file,
+                    &account.password_cmd,
+                )
+            })
+            .or_else(|| account.password.clone().map(PasswordSource::Literal))
+            .or_else(|| {
+                std::env::var_os("SMTPWIRE_PASSWORD")
+                    .map(|_| PasswordSource::Env("SMTPWIRE_PASSWORD".into()))
+            })
+            .ok_or_else(|| CliError::config("a user was given but no password source")
+                .hint("use --password-env VAR, --password-file PATH, --password-cmd CMD or SMTPWIRE_PASSWORD"))
     }
 }
 
@@ -361,6 +350,18 @@ enum PasswordSource {
 }
 
 impl PasswordSource {
+    /// The variable, else the file, else the command.
+    fn first_of(
+        env: &Option<String>,
+        file: &Option<PathBuf>,
+        command: &Option<String>,
+    ) -> Option<Self> {
+        env.clone()
+            .map(Self::Env)
+            .or_else(|| file.clone().map(Self::File))
+            .or_else(|| command.clone().map(Self::Command))
+    }
+
     fn read(self) -> Result<String, CliError> {
         let text = match self {
             Self::Env(var) => std::env::var(&var)
