@@ -334,7 +334,7 @@ pub fn dry_run(
     out: &OutputArgs,
     message_id: Option<&str>,
     from: &str,
-    to: &[String],
+    to: &[&str],
     bytes: &[u8],
 ) -> Result<Exit, CliError> {
     let mut body = bytes;
@@ -347,7 +347,7 @@ pub fn dry_run_streamed(
     out: &OutputArgs,
     message_id: Option<&str>,
     from: &str,
-    to: &[String],
+    to: &[&str],
     len: u64,
     message: &mut dyn BufRead,
 ) -> Result<Exit, CliError> {
@@ -359,7 +359,7 @@ pub fn dry_run_streamed(
             message_id: message_id.map(str::to_owned),
             envelope: Some(JsonEnvelope {
                 from: from.to_owned(),
-                to: to.to_vec(),
+                to: to.iter().map(|t| (*t).to_owned()).collect(),
             }),
             bytes: Some(len),
             ..JsonReport::default()

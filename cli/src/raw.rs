@@ -107,10 +107,10 @@ pub fn dry_run(
     message_id: Option<&str>,
     bytes: &[u8],
 ) -> Result<Exit, CliError> {
-    let to: Vec<String> = envelope
+    let to: Vec<&str> = envelope
         .recipients()
         .iter()
-        .map(|r| r.mailbox().as_str().to_owned())
+        .map(|r| r.mailbox().as_str())
         .collect();
     let from = envelope.from().map(Mailbox::as_str).unwrap_or_default();
     output::dry_run(out, message_id, from, &to, bytes)

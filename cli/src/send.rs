@@ -8,6 +8,7 @@ use crate::message_file;
 use crate::output::{self, OutputArgs};
 use crate::target::{Target, TargetArgs};
 use clap::Args;
+use smtpwire::address::Mailbox;
 use smtpwire::envelope::Envelope;
 use smtpwire::mime::Message;
 use std::path::PathBuf;
@@ -153,11 +154,7 @@ fn account_from(args: &TargetArgs) -> Option<String> {
 /// Prints the message as it would be sent, and its envelope; attachments are read and
 /// encoded as they are written, as the real send does.
 fn dry_run(message: &Message, out: &OutputArgs) -> Result<Exit, CliError> {
-    let to: Vec<String> = message
-        .envelope_to()
-        .iter()
-        .map(|r| r.as_str().to_owned())
-        .collect();
+    let to: Vec<&str> = message.envelope_to().iter().map(Mailbox::as_str).collect();
     let id = message.message_id().to_string();
     output::dry_run_streamed(
         out,

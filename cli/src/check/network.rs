@@ -190,14 +190,16 @@ impl Check {
 
 /// `imap.qq.com` → IMAP: the incoming server, a classic mix-up.
 pub(super) fn incoming_server(host: &str) -> Option<&'static str> {
+    const INCOMING: [(&str, &str); 3] = [
+        ("imap.", "IMAP (incoming mail)"),
+        ("pop.", "POP3 (incoming mail)"),
+        ("pop3.", "POP3 (incoming mail)"),
+    ];
     let host = host.to_ascii_lowercase();
-    if host.starts_with("imap.") {
-        Some("IMAP (incoming mail)")
-    } else if host.starts_with("pop.") || host.starts_with("pop3.") {
-        Some("POP3 (incoming mail)")
-    } else {
-        None
-    }
+    INCOMING
+        .iter()
+        .find(|(prefix, _)| host.starts_with(prefix))
+        .map(|&(_, protocol)| protocol)
 }
 
 /// How a TCP connection attempt failed.
