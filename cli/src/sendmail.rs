@@ -71,30 +71,8 @@ pub struct SendmailArgs {
         help_heading = "Envelope"
     )]
     from: Option<String>,
-    /// Delivery status notifications: `never`, or any of `success,failure,delay` (RFC 3461).
-    #[arg(
-        short = 'N',
-        long = "dsn-notify",
-        value_name = "WHEN",
-        help_heading = "Envelope"
-    )]
-    notify: Option<String>,
-    /// What a failure notification returns: `full` or `hdrs` (RFC 3461).
-    #[arg(
-        short = 'R',
-        long = "dsn-return",
-        value_name = "full|hdrs",
-        help_heading = "Envelope"
-    )]
-    ret: Option<String>,
-    /// The envelope id that notifications carry back (RFC 3461 ENVID).
-    #[arg(
-        short = 'V',
-        long = "dsn-envid",
-        value_name = "ENVID",
-        help_heading = "Envelope"
-    )]
-    envid: Option<String>,
+    #[command(flatten, next_help_heading = "Envelope")]
+    dsn: DsnFlags,
     /// A line holding a single dot does not end the message (-oi is the same).
     #[arg(short = 'i', action = ArgAction::Count, help_heading = "Message")]
     ignore_dots: u8,
@@ -143,6 +121,20 @@ pub struct SendmailArgs {
     ignored_m: u8,
     #[arg(short = 'n', hide = true, action = ArgAction::Count)]
     ignored_n: u8,
+}
+
+/// The DSN flags of `smtpwire sendmail`, msmtp's (RFC 3461).
+#[derive(Args, Debug)]
+struct DsnFlags {
+    /// Delivery status notifications: `never`, or any of `success,failure,delay` (RFC 3461).
+    #[arg(short = 'N', long = "dsn-notify", value_name = "WHEN")]
+    notify: Option<String>,
+    /// What a failure notification returns: `full` or `hdrs` (RFC 3461).
+    #[arg(short = 'R', long = "dsn-return", value_name = "full|hdrs")]
+    ret: Option<String>,
+    /// The envelope id that notifications carry back (RFC 3461 ENVID).
+    #[arg(short = 'V', long = "dsn-envid", value_name = "ENVID")]
+    envid: Option<String>,
 }
 
 /// The command line of the binary when it is run as `sendmail`.
@@ -201,7 +193,7 @@ fn prepare(args: &SendmailArgs, log: &mut Log) -> Result<raw::Prepared, CliError
             "-b{mode}: only -bm (deliver a message) is supported"
         )));
     }
-    let dsn = Dsn::parse(args)?;
+    let dsn = Dsn::parse(&args.dsn)?;
     let target = deliver::target(&args.target, args.dry_run).map_err(|e| {
         if args.target.account.as_deref() == Some(crate::target::DEFAULT_ACCOUNT) && e.exit == Exit::Config {
             e.hint("sendmail uses the account named `default`: add [accounts.default] to the accounts file, or give -a NAME or --server")
@@ -262,7 +254,7 @@ fn prepare(args: &SendmailArgs, log: &mut Log) -> Result<raw::Prepared, CliError
     if let Some(ret) = dsn.ret {
         envelope = envelope.with_ret(ret);
     }
-    if let Some(envid) = &args.envid {
+    if let Some(envid) = &args.dsn.envid {
         envelope = envelope
             .with_envid(envid)
             .map_err(|e| CliError::usage(format!("-V {envid:?}: {e}")))?;
@@ -297,9 +289,9 @@ struct Dsn {
 }
 
 impl Dsn {
-    fn parse(args: &SendmailArgs) -> Result<Self, CliError> {
+    fn parse(flags: &DsnFlags) -> Result<Self, CliError> {
         let mut dsn = Self::default();
-        if let Some(text) = args
+        if let Some(text) = flags
             .notify
             .as_deref()
             .filter(|t| !t.eq_ignore_ascii_case("off"))
@@ -310,14 +302,14 @@ impl Dsn {
                 ))
             })?);
         }
-        dsn.ret = match args.ret.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        dsn.ret = match flags.ret.as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("off") => None,
             Some("full") => Some(Ret::Full),
             Some("hdrs" | "headers") => Some(Ret::Headers),
             Some(_) => {
                 return Err(CliError::usage(format!(
                     "-R {:?}: expected full or hdrs",
-                    args.ret.as_deref().unwrap_or_default()
+                    flags.ret.as_deref().unwrap_or_default()
                 )))
             }
         };
@@ -603,7 +595,7 @@ mod tests {
         );
         assert_eq!(notify("success,never"), None);
         assert_eq!(notify(""), None);
-        let ret = |r: &str| Dsn::parse(&parse(&["-R", r]).unwrap()).map(|d| d.ret);
+        let ret = |r: &str| Dsn::parse(&parse(&["-R", r]).unwrap().dsn).map(|d| d.ret);
         assert_eq!(ret("full").unwrap(), Some(Ret::Full));
         assert_eq!(ret("HDRS").unwrap(), Some(Ret::Headers));
         assert_eq!(ret("off").unwrap(), None);
