@@ -34,14 +34,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
     for recipient in report.recipients() {
         println!("{recipient}");
     }
-    println!("{} bytes in {:?}\n", report.bytes(), report.duration());
-    for received in server.received() {
-        println!(
-            "== the message as the server received it (from {}, to {}) ==",
-            received.from,
-            received.to.join(", ")
-        );
-        println!("{}", String::from_utf8_lossy(&received.data));
-    }
+    println!("{} bytes in {:?}", report.bytes(), report.duration());
+    demo::print_received(&server);
     Ok(())
 }

@@ -47,13 +47,6 @@ pub async fn run(args: DemoArgs) -> Result<Exit, CliError> {
     println!("\n== result ==");
     let id = message.message_id().to_string();
     let exit = output::finish(&attempt, Some(&id), &OutputArgs::default(), true)?;
-    for received in server.received() {
-        println!(
-            "\n== the message as the server received it (MAIL FROM:<{}>, RCPT TO:<{}>) ==",
-            received.from,
-            received.to.join(">, <")
-        );
-        print!("{}", String::from_utf8_lossy(&received.data));
-    }
+    setup::print_received(&server);
     Ok(exit)
 }

@@ -51,6 +51,18 @@ pub fn message() -> Result<Message, mime::Error> {
         .build()
 }
 
+/// Prints each message as the server received it, envelope and data.
+pub fn print_received(server: &LoopbackServer) {
+    for received in server.received() {
+        println!(
+            "\n== the message as the server received it (MAIL FROM:<{}>, RCPT TO:<{}>) ==",
+            received.from,
+            received.to.join(">, <")
+        );
+        print!("{}", String::from_utf8_lossy(&received.data));
+    }
+}
+
 /// The 8-byte PNG signature and an IHDR chunk header: enough to show a binary attachment.
 const PNG: [u8; 16] = [
     0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52,
