@@ -14,19 +14,15 @@
 
 mod pool_support;
 
-use pool_support::Recorder;
-use smtpwire::address::Mailbox;
+use pool_support::support::servers::{port, servers, Servers};
+use pool_support::{envelope, Recorder};
 use smtpwire::auth::Credentials;
-use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::pool::{Mailer, Metrics, RetryPolicy};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{ClientConfig, TlsConfig};
 use smtpwire::{ErrorKind, Status};
 use std::path::Path;
-
-mod support;
 use std::time::{Duration, SystemTime};
-use support::servers::{port, servers, Servers};
 
 /// A client configuration for one of the servers, trusting the test CA.
 trait ConfigFor {
@@ -52,15 +48,6 @@ fn token(name: &str) -> String {
         .unwrap()
         .as_nanos();
     format!("pool-{name}-{nanos}")
-}
-
-fn envelope(from: &str, to: &[&str]) -> Envelope {
-    Envelope::new(
-        Some(Mailbox::parse(from).unwrap()),
-        to.iter()
-            .map(|r| Recipient::new(Mailbox::parse(r).unwrap())),
-    )
-    .unwrap()
 }
 
 fn message(token: &str) -> Vec<u8> {

@@ -356,7 +356,7 @@ async fn invalid_input_is_not_retried() {
     let mailer = mailer(&server).build();
     let error = mailer
         .send(
-            envelope(&["b@y.test"]),
+            envelope("a@x.test", &["b@y.test"]),
             b"Subject: x\r\n\r\nnul \0 here\r\n",
         )
         .await
@@ -378,7 +378,7 @@ async fn connection_lost_in_the_middle_of_the_data_is_retried() {
         message.extend_from_slice(b"0123456789012345678901234567890123456789\r\n");
     }
     let outcome = mailer
-        .send(envelope(&["b@y.test"]), &message)
+        .send(envelope("a@x.test", &["b@y.test"]), &message)
         .await
         .unwrap();
     assert_eq!(outcome.attempts(), 2);

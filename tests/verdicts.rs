@@ -11,53 +11,29 @@
 
 mod support;
 
-use smtpwire::address::Mailbox;
-use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::envelope::Envelope;
 use smtpwire::pool::{Mailer, RetryPolicy};
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{Delivery, Error, Report, Status};
 use std::time::Duration;
-use support::scripted::{cut, listen, server_bytes, Step};
+use support::scripted::{accepting, cut, final_reply, listen, server_bytes, Step};
 
 const MESSAGE: &[u8] = b"Subject: verdicts\r\n\r\nThe body.\r\n";
-const FINAL: &[u8] = b"250 2.0.0 Ok: queued as V1\r\n";
 
-/// The server's side of one delivery, for what it offers.
+/// The server's side of one delivery, for what it offers: with BDAT only when it offers
+/// CHUNKING and PIPELINING both (RFC 3030 without end-of-data ambiguity).
 fn dialogue(chunking: bool, pipelining: bool) -> Vec<Step> {
-    let mut ehlo = String::from("250-mx.test\r\n");
-    if chunking {
-        ehlo.push_str("250-CHUNKING\r\n");
-    }
-    if pipelining {
-        ehlo.push_str("250-PIPELINING\r\n");
-    }
-    ehlo.push_str("250 8BITMIME\r\n");
-    let mut script = vec![
-        Step::send(b"220 mx.test ESMTP\r\n"),
-        Step::Expect("EHLO"),
-        Step::send(ehlo),
-        Step::Expect("MAIL"),
-        Step::send(b"250 2.1.0 ok\r\n"),
-        Step::Expect("RCPT"),
-        Step::send(b"250 2.1.5 ok\r\n"),
+    let offered = [
+        (chunking, "CHUNKING"),
+        (pipelining, "PIPELINING"),
+        (true, "8BITMIME"),
     ];
-    // BDAT only with CHUNKING and PIPELINING both (RFC 3030 without end-of-data ambiguity).
-    if chunking && pipelining {
-        script.extend([Step::Expect("BDAT"), Step::ExpectData]);
-    } else {
-        script.extend([
-            Step::Expect("DATA"),
-            Step::send(b"354 go ahead\r\n"),
-            Step::ExpectData,
-        ]);
-    }
-    script.extend([
-        Step::send(FINAL),
-        Step::Expect("QUIT"),
-        Step::send(b"221 2.0.0 bye\r\n"),
-    ]);
-    script
+    let extensions: Vec<&str> = offered
+        .into_iter()
+        .filter_map(|(on, extension)| on.then_some(extension))
+        .collect();
+    accepting(&extensions, 1)
 }
 
 fn config(port: u16) -> ClientConfig {
@@ -78,11 +54,7 @@ fn config(port: u16) -> ClientConfig {
 }
 
 fn envelope() -> Envelope {
-    Envelope::new(
-        Some(Mailbox::parse("a@x.test").unwrap()),
-        [Recipient::new(Mailbox::parse("b@y.test").unwrap())],
-    )
-    .unwrap()
+    support::envelope::envelope("a@x.test", &["b@y.test"])
 }
 
 /// Each recipient's status and the message's delivery, from a result either kind of sender
@@ -128,15 +100,13 @@ async fn through_mailer(script: Vec<Step>) -> Result<Report, Error> {
 async fn the_pool_reports_what_the_session_decided_wherever_the_connection_drops() {
     for (chunking, pipelining) in [(false, false), (true, false), (false, true), (true, true)] {
         let script = dialogue(chunking, pipelining);
-        let total = server_bytes(&script);
-        let final_end = total - b"221 2.0.0 bye\r\n".len();
-        let final_start = final_end - FINAL.len();
-        for at in 0..final_end {
+        let final_reply = final_reply(&script);
+        for at in 0..final_reply.end {
             let case = format!("CHUNKING {chunking}, PIPELINING {pipelining}, cut at {at}");
             let session = through_client(cut(&script, at)).await;
             let pool = verdict(&through_mailer(cut(&script, at)).await);
             assert_eq!(pool, session, "{case}: the pool differs from the session");
-            let expected = if at >= final_start {
+            let expected = if at >= final_reply.start {
                 (vec![Status::Unknown], Delivery::Unknown)
             } else {
                 (vec![Status::Deferred], Delivery::NotSent)

@@ -10,9 +10,7 @@
     clippy::indexing_slicing
 )]
 
-use smtpwire::address::Mailbox;
 use smtpwire::auth::Credentials;
-use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::pool::{Event, Mailer, MailerBuilder, Observer};
 use smtpwire::session::{SessionConfig, TlsPolicy};
 use smtpwire::transport::ClientConfig;
@@ -25,7 +23,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio::time::Instant;
 
 mod in_memory;
+/// The helpers every integration test shares; the pool's are built on them.
+#[path = "../support/mod.rs"]
+pub mod support;
+
 pub use in_memory::{InMemory, Serve};
+pub use support::envelope::envelope;
 
 pub const SEC: Duration = Duration::from_secs(1);
 
@@ -219,16 +222,7 @@ pub fn observed(
 
 /// Sends [`MESSAGE`] to `to`.
 pub async fn send(mailer: &Mailer<InMemory<Scripted>>, to: &[&str]) -> Result<Report, Error> {
-    mailer.send(envelope(to), MESSAGE).await
-}
-
-pub fn envelope(to: &[&str]) -> Envelope {
-    Envelope::new(
-        Some(Mailbox::parse("a@x.test").unwrap()),
-        to.iter()
-            .map(|r| Recipient::new(Mailbox::parse(r).unwrap())),
-    )
-    .unwrap()
+    mailer.send(envelope("a@x.test", to), MESSAGE).await
 }
 
 pub const MESSAGE: &[u8] = b"Subject: hi\r\n\r\nhello\r\n";

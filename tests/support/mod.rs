@@ -14,6 +14,7 @@ use smtpwire::auth::{Credentials, Mechanism};
 use smtpwire::session::{DataCommand, SessionConfig, TlsPolicy};
 use smtpwire::{Delivery, Error, ErrorKind};
 
+pub mod envelope;
 pub mod scripted;
 pub mod servers;
 

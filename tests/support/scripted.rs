@@ -64,20 +64,24 @@ impl Step {
     }
 }
 
-/// A willing server's whole dialogue for one message to `rcpts` recipients: sent with BDAT
-/// when `extensions` offer CHUNKING, with DATA otherwise.
-pub fn accepting(extensions: &[&str], rcpts: usize) -> Vec<Step> {
-    let mut steps = vec![
+/// A server's opening: the greeting, then the EHLO reply offering `extensions`.
+pub fn opening(extensions: &[&str]) -> Vec<Step> {
+    vec![
         Step::reply("220 scripted ESMTP"),
         Step::Expect("EHLO"),
         Step::ehlo(extensions),
-        Step::Expect("MAIL FROM:"),
-        Step::reply("250 2.1.0 ok"),
-    ];
+    ]
+}
+
+/// A willing server's whole dialogue for one message to `rcpts` recipients: sent with BDAT
+/// when `extensions` offer CHUNKING and PIPELINING (as the session does), with DATA otherwise.
+pub fn accepting(extensions: &[&str], rcpts: usize) -> Vec<Step> {
+    let mut steps = opening(extensions);
+    steps.extend([Step::Expect("MAIL FROM:"), Step::reply("250 2.1.0 ok")]);
     for _ in 0..rcpts {
         steps.extend([Step::Expect("RCPT TO:"), Step::reply("250 2.1.5 ok")]);
     }
-    if extensions.contains(&"CHUNKING") {
+    if extensions.contains(&"CHUNKING") && extensions.contains(&"PIPELINING") {
         steps.extend([Step::Expect("BDAT"), Step::ExpectData]);
     } else {
         steps.extend([
@@ -92,6 +96,17 @@ pub fn accepting(extensions: &[&str], rcpts: usize) -> Vec<Step> {
         Step::reply("221 2.0.0 bye"),
     ]);
     steps
+}
+
+/// Where the reply to the end of the message data lies in what the server sends in `script`:
+/// a connection cut inside it leaves the delivery unknown.
+pub fn final_reply(script: &[Step]) -> std::ops::Range<usize> {
+    let data = script
+        .iter()
+        .position(|step| matches!(step, Step::ExpectData))
+        .expect("a dialogue with message data");
+    let start = server_bytes(&script[..=data]);
+    start..start + server_bytes(&script[data + 1..data + 2])
 }
 
 /// The steps of `script` with only the first `budget` bytes of what the server sends: the
