@@ -58,12 +58,8 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
     // From the flags, a Chinese local part in From, To and Reply-To.
     let token = common::token();
     let output = plain_command("send", &servers.plain)
-        .args([
-            "--from",
-            "发件人 <发件人@smtpwire.test>",
-            "--to",
-            "用户@smtpwire.test",
-        ])
+        .args(["--from", "发件人 <发件人@smtpwire.test>"])
+        .args(["--to", "用户@smtpwire.test"])
         .args(["--subject", &token, "--text", "你好", "--transcript"])
         .output()
         .unwrap();

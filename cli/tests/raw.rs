@@ -87,10 +87,8 @@ fn t_takes_the_envelope_from_the_headers_and_strips_bcc() {
 fn flags_give_the_envelope_and_the_message_goes_byte_for_byte() {
     let Some(servers) = servers() else { return };
     let token = token();
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("message.eml");
     let text = message(&token).replace('\n', "\r\n");
-    std::fs::write(&file, &text).unwrap();
+    let (_dir, file) = common::temp_file("message.eml", &text);
     let output = smtpwire()
         .env("TEST_SECRET", &servers.password)
         .args(["raw", "--server", &common::by_name(&servers.aiosmtpd)])
