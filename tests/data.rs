@@ -55,41 +55,71 @@ fn data(line_endings: LineEndings, input: &[u8]) -> Result<Vec<u8>, InputError> 
     encode(Framing::Data, line_endings, input)
 }
 
+/// `input` goes on the wire as `expected` in either line-ending mode.
 #[track_caller]
-fn assert_wire(input: &[u8], expected: &[u8]) {
+fn assert_wire(case: &str, input: &[u8], expected: &[u8]) {
     for line_endings in MODES {
         let wire = data(line_endings, input).unwrap();
         assert_eq!(
             String::from_utf8_lossy(&wire),
             String::from_utf8_lossy(expected),
-            "{line_endings:?}"
+            "{case}: {line_endings:?}"
         );
     }
 }
 
-#[test]
-fn stuffs_a_dot_line_d30() {
-    assert_wire(
+/// Dot-stuffing and the terminator (D30, D35): each case, the message and its wire form.
+const WIRE: [(&str, &[u8], &[u8]); 11] = [
+    (
+        "stuffs a dot line (D30)",
         b"Hi\r\n.\r\nMAIL FROM:<x@evil>\r\n",
         b"Hi\r\n..\r\nMAIL FROM:<x@evil>\r\n.\r\n",
-    );
-}
+    ),
+    (
+        "stuffs a dot as the first octet (D30)",
+        b".\r\nRSET\r\n",
+        b"..\r\nRSET\r\n.\r\n",
+    ),
+    (
+        "stuffs a dot as the first octet (D30)",
+        b".",
+        b"..\r\n.\r\n",
+    ),
+    (
+        "stuffs a dot as the first octet (D30)",
+        b"..x",
+        b"...x\r\n.\r\n",
+    ),
+    (
+        "stuffs after consecutive CRLF (RUSTSEC-2021-0069)",
+        b"a\r\n\r\n.\r\nQUIT\r\n",
+        b"a\r\n\r\n..\r\nQUIT\r\n.\r\n",
+    ),
+    (
+        "stuffs only at line start",
+        b"a.b\r\n. .\r\nc.\r\n",
+        b"a.b\r\n.. .\r\nc.\r\n.\r\n",
+    ),
+    ("adds CRLF only when missing (D35)", b"abc", b"abc\r\n.\r\n"),
+    (
+        "adds CRLF only when missing (D35)",
+        b"abc\r\n",
+        b"abc\r\n.\r\n",
+    ),
+    (
+        "adds CRLF only when missing (D35)",
+        b"abc\r\n\r\n",
+        b"abc\r\n\r\n.\r\n",
+    ),
+    ("adds CRLF only when missing (D35)", b"\r\n", b"\r\n.\r\n"),
+    ("empty data is the terminator alone (D35)", b"", b".\r\n"),
+];
 
 #[test]
-fn stuffs_a_dot_as_the_first_octet_d30() {
-    assert_wire(b".\r\nRSET\r\n", b"..\r\nRSET\r\n.\r\n");
-    assert_wire(b".", b"..\r\n.\r\n");
-    assert_wire(b"..x", b"...x\r\n.\r\n");
-}
-
-#[test]
-fn stuffs_after_consecutive_crlf_rustsec_2021_0069() {
-    assert_wire(b"a\r\n\r\n.\r\nQUIT\r\n", b"a\r\n\r\n..\r\nQUIT\r\n.\r\n");
-}
-
-#[test]
-fn stuffs_only_at_line_start() {
-    assert_wire(b"a.b\r\n. .\r\nc.\r\n", b"a.b\r\n.. .\r\nc.\r\n.\r\n");
+fn stuffs_dots_and_ends_with_the_terminator_d30_d35() {
+    for (case, input, expected) in WIRE {
+        assert_wire(case, input, expected);
+    }
 }
 
 /// Bare CR/LF end-of-data variants (D32; RUSTSEC-2026-0561, CVE-2023-51764/5/6).
@@ -128,14 +158,17 @@ fn normalizes_smuggling_sequences_then_stuffs_d32() {
     }
 }
 
+/// Messages with a NUL (D33).
+const WITH_NUL: [&[u8]; 4] = [
+    b"a\r\n\x00.\r\nQUIT\r\n",
+    b"a\r\n.\x00\r\nQUIT\r\n",
+    b"text\x00text\r\n",
+    b"\x00",
+];
+
 #[test]
 fn refuses_nul_d33() {
-    for input in [
-        &b"a\r\n\x00.\r\nQUIT\r\n"[..],
-        b"a\r\n.\x00\r\nQUIT\r\n",
-        b"text\x00text\r\n",
-        b"\x00",
-    ] {
+    for input in WITH_NUL {
         for line_endings in MODES {
             assert_eq!(data(line_endings, input), Err(InputError::Nul), "{input:?}");
             let bdat = encode(Framing::Bdat, line_endings, input);
@@ -186,19 +219,6 @@ fn a_trailing_cr_is_judged_at_finish() {
 }
 
 #[test]
-fn adds_crlf_only_when_missing_d35() {
-    assert_wire(b"abc", b"abc\r\n.\r\n");
-    assert_wire(b"abc\r\n", b"abc\r\n.\r\n");
-    assert_wire(b"abc\r\n\r\n", b"abc\r\n\r\n.\r\n");
-    assert_wire(b"\r\n", b"\r\n.\r\n");
-}
-
-#[test]
-fn empty_data_is_the_terminator_alone_d35() {
-    assert_wire(b"", b".\r\n");
-}
-
-#[test]
 fn bare_line_endings_are_normalized() {
     assert_eq!(
         data(NORMALIZE, b"a\nb\rc\r\r\nd\n\r").unwrap(),
@@ -216,21 +236,26 @@ fn bare_line_endings_are_normalized() {
 #[test]
 fn passes_other_octets_through() {
     let input = "a\tb\x0bc\x0cd\x01\x7f Grüße 世界\r\n".as_bytes();
-    assert_wire(input, &[input, b".\r\n"].concat());
+    assert_wire("other octets", input, &[input, b".\r\n"].concat());
     let eight_bit: Vec<u8> = (1..=255).filter(|octet| !b"\r\n".contains(octet)).collect();
-    assert_wire(&eight_bit, &[&eight_bit[..], b"\r\n.\r\n"].concat());
+    assert_wire(
+        "every octet but CR and LF",
+        &eight_bit,
+        &[&eight_bit[..], b"\r\n.\r\n"].concat(),
+    );
 }
 
 #[test]
 fn lines_up_to_998_octets_pass_d36() {
     let line = vec![b'x'; 998];
     assert_wire(
+        "with its CRLF",
         &[&line[..], b"\r\n"].concat(),
         &[&line[..], b"\r\n.\r\n"].concat(),
     );
-    assert_wire(&line, &[&line[..], b"\r\n.\r\n"].concat());
+    assert_wire("without", &line, &[&line[..], b"\r\n.\r\n"].concat());
     let two_lines = [&line[..], b"\r\n", &line[..], b"\r\n"].concat();
-    assert_wire(&two_lines, &[&two_lines[..], b".\r\n"].concat());
+    assert_wire("two", &two_lines, &[&two_lines[..], b".\r\n"].concat());
 }
 
 #[test]
@@ -252,7 +277,11 @@ fn a_line_of_999_octets_is_refused_d36() {
 fn the_stuffed_dot_does_not_count_towards_the_limit() {
     // RFC 5321 §4.5.3.1.6: "not counting the leading dot duplicated for transparency".
     let line = [&b"."[..], &[b'x'; 997]].concat();
-    assert_wire(&line, &[b".", &line[..], b"\r\n.\r\n"].concat());
+    assert_wire(
+        "a dot line",
+        &line,
+        &[b".", &line[..], b"\r\n.\r\n"].concat(),
+    );
 }
 
 #[test]

@@ -17,6 +17,7 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
 mod support;
+use support::assert_kind;
 use support::envelope::envelope;
 use support::scripted::{
     accepting, cut, final_reply, listen as scripted, listen_each, opening, server_bytes, Step,
@@ -56,13 +57,6 @@ async fn attempt(config: ClientConfig, to: &[&str]) -> Result<smtpwire::Report, 
 /// [`attempt`] to one recipient, which must fail: the error.
 async fn fails(port: u16, tls: TlsPolicy) -> Error {
     attempt(config(port, tls), &["b@y.test"]).await.unwrap_err()
-}
-
-/// Asserts that the kind of `error` matches the pattern, showing the error if not.
-macro_rules! assert_kind {
-    ($error:expr, $($pattern:tt)+) => {
-        assert!(matches!($error.kind(), $($pattern)+), "{}", $error)
-    };
 }
 
 /// The opening of a server offering STARTTLS, which answers the STARTTLS command with `then`.

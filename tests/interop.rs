@@ -12,37 +12,29 @@
     clippy::indexing_slicing
 )]
 
-use smtpwire::address::Mailbox;
 use smtpwire::auth::{Credentials, Mechanism};
-use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::session::{DataCommand, TlsPolicy};
-use smtpwire::transport::{Client, ClientConfig, TlsConfig};
-use smtpwire::{ErrorKind, Phase, Unsupported};
+use smtpwire::transport::{Client, ClientConfig};
+use smtpwire::{Error, ErrorKind, Phase, TlsMismatch, Unsupported};
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 mod support;
+use support::envelope::envelope;
 use support::servers::{servers, Servers};
+use support::{assert_kind, server_config};
 
-/// A client configuration for one of the servers, trusting the test CA.
+/// A client configuration for one of the servers, with the transcript kept.
 trait ConfigFor {
     fn config(&self, address: &str, tls: TlsPolicy, mechanism: Option<Mechanism>) -> ClientConfig;
 }
 
 impl ConfigFor for Servers {
     fn config(&self, address: &str, tls: TlsPolicy, mechanism: Option<Mechanism>) -> ClientConfig {
-        let port = address.rsplit(':').next().unwrap().parse().unwrap();
-        // The certificate names localhost and 127.0.0.1; connect by name to check SNI too.
-        let mut config = ClientConfig::new("localhost", port);
-        config.session.tls = tls;
+        let mut config = server_config(self, address, tls);
         config.session.transcript = true;
         config.session.mechanism = mechanism;
-        if tls != TlsPolicy::Plaintext {
-            config.session.credentials = Some(Credentials::new(&self.user, &self.password));
-        }
-        config.tls = TlsConfig::empty();
-        config.tls.add_pem_file(&self.ca).unwrap();
         config
     }
 }
@@ -61,14 +53,8 @@ fn token() -> String {
     support::servers::token("t")
 }
 
-fn envelope(to: &[&str]) -> Envelope {
-    Envelope::new(
-        Some(Mailbox::parse("tester@smtpwire.test").unwrap()),
-        to.iter()
-            .map(|r| Recipient::new(Mailbox::parse(r).unwrap())),
-    )
-    .unwrap()
-}
+/// The test account, the sender of every message.
+const TESTER: &str = "tester@smtpwire.test";
 
 /// The delivered file containing `token` in `dir`, once it arrives.
 fn delivered(dir: &Path, token: &str) -> Vec<u8> {
@@ -92,7 +78,7 @@ async fn send_one(servers: &Servers, config: ClientConfig) -> (String, Vec<u8>, 
     let sent = message(&token);
     let mut client = Client::connect(config).await.unwrap();
     let report = client
-        .send(envelope(&["someone@smtpwire.test"]), &sent)
+        .send(envelope(TESTER, &["someone@smtpwire.test"]), &sent)
         .await
         .unwrap();
     assert_eq!(report.accepted().count(), 1);
@@ -161,7 +147,7 @@ async fn postfix_partial_recipients() {
         "rejected@smtpwire.test",
         "deferred@smtpwire.test",
     ];
-    let report = client.send(envelope(&to), &sent).await.unwrap();
+    let report = client.send(envelope(TESTER, &to), &sent).await.unwrap();
     let codes: Vec<(String, bool, u16)> = report
         .recipients()
         .iter()
@@ -193,7 +179,7 @@ async fn postfix_batch_pipelined_across_messages() {
     let tokens: Vec<String> = (0..5).map(|_| token()).collect();
     let batch: Vec<_> = tokens
         .iter()
-        .map(|t| (envelope(&["someone@smtpwire.test"]), message(t)))
+        .map(|t| (envelope(TESTER, &["someone@smtpwire.test"]), message(t)))
         .collect();
     let results = client.send_batch(batch).await;
     assert_eq!(results.len(), 5);
@@ -237,35 +223,37 @@ async fn wrong_password_is_a_typed_535() {
         config.session.credentials = Some(Credentials::new(&servers.user, "the-mailbox-password"));
         let error = Client::connect(config).await.unwrap_err();
         assert_eq!(error.phase(), Phase::Auth, "{error}");
-        assert!(matches!(error.kind(), ErrorKind::Rejected), "{error}");
+        assert_kind!(error, ErrorKind::Rejected);
         assert_eq!(error.reply().unwrap().code().get(), 535, "{error}");
         assert!(!error.is_transient());
     }
 }
 
+/// Connecting to `address` with `tls` fails: the error, within a minute (the greeting's
+/// deadline is five).
+async fn connect_fails(servers: &Servers, address: &str, tls: TlsPolicy) -> Error {
+    let config = servers.config(address, tls, None);
+    tokio::time::timeout(Duration::from_secs(60), Client::connect(config))
+        .await
+        .expect("the probe, not the greeting's deadline, decides")
+        .unwrap_err()
+}
+
 #[tokio::test]
 async fn starttls_required_against_the_plain_port_fails_before_mail() {
     let Some(servers) = servers() else { return };
-    let config = servers.config(&servers.plain, TlsPolicy::StartTlsRequired, None);
-    let error = Client::connect(config).await.unwrap_err();
+    let error = connect_fails(&servers, &servers.plain, TlsPolicy::StartTlsRequired).await;
     assert_eq!(error.phase(), Phase::StartTls, "{error}");
-    assert!(
-        matches!(error.kind(), ErrorKind::Unsupported(Unsupported::StartTls)),
-        "{error}"
-    );
+    assert_kind!(error, ErrorKind::Unsupported(Unsupported::StartTls));
 }
 
 #[tokio::test]
 async fn implicit_tls_against_a_starttls_port_says_so() {
     let Some(servers) = servers() else { return };
-    let config = servers.config(&servers.submission, TlsPolicy::Implicit, None);
-    let error = Client::connect(config).await.unwrap_err();
-    assert!(
-        matches!(
-            error.kind(),
-            ErrorKind::WrongTlsMode(smtpwire::TlsMismatch::ServerSpeaksPlaintext)
-        ),
-        "{error}"
+    let error = connect_fails(&servers, &servers.submission, TlsPolicy::Implicit).await;
+    assert_kind!(
+        error,
+        ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksPlaintext)
     );
 }
 
@@ -277,17 +265,8 @@ async fn starttls_against_the_implicit_tls_port_says_so_in_seconds() {
     let Some(servers) = servers() else { return };
     let config = servers.config(&servers.smtps, TlsPolicy::StartTlsRequired, None);
     assert_eq!(config.session.timeouts.greeting, Duration::from_secs(300));
-    let error = tokio::time::timeout(Duration::from_secs(60), Client::connect(config))
-        .await
-        .expect("the probe, not the greeting's deadline, decides")
-        .unwrap_err();
-    assert!(
-        matches!(
-            error.kind(),
-            ErrorKind::WrongTlsMode(smtpwire::TlsMismatch::ServerSpeaksTls)
-        ),
-        "{error}"
-    );
+    let error = connect_fails(&servers, &servers.smtps, TlsPolicy::StartTlsRequired).await;
+    assert_kind!(error, ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls));
 }
 
 /// A TLS server with one of the bad certificates: the client must refuse the handshake and

@@ -15,64 +15,44 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use smtpwire::address::Mailbox;
 use smtpwire::auth::Credentials;
-use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::session::TlsPolicy;
-use smtpwire::transport::{Client, ClientConfig, TlsConfig};
+use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{ErrorKind, Phase};
-use std::path::PathBuf;
 use std::time::Duration;
 
-struct Aiosmtpd {
-    port: u16,
-    ca: PathBuf,
-    user: String,
-    token: String,
-    spool: PathBuf,
+mod support;
+use support::envelope::envelope;
+use support::servers::{self, servers, skip_unless_ci, Servers};
+use support::server_config;
+
+/// The servers and the token aiosmtpd takes.
+fn aiosmtpd() -> Option<(Servers, String)> {
+    let servers = servers()?;
+    let token = skip_unless_ci(
+        std::env::var("SMTPWIRE_TEST_OAUTH_TOKEN").ok(),
+        "CI=true but aiosmtpd with XOAUTH2 is not up: run scripts/test-servers.sh up and export its env",
+        "skipping: aiosmtpd with XOAUTH2 not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")",
+    )?;
+    Some((servers, token))
 }
 
-fn aiosmtpd() -> Option<Aiosmtpd> {
-    let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
-    let found = (|| {
-        Some(Aiosmtpd {
-            port: var("AIOSMTPD")?.rsplit(':').next()?.parse().ok()?,
-            ca: var("CA")?.into(),
-            user: var("USER")?,
-            token: var("OAUTH_TOKEN")?,
-            spool: var("AIOSMTPD_DIR")?.into(),
-        })
-    })();
-    if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but aiosmtpd with XOAUTH2 is not up: run scripts/test-servers.sh up and export its env"
-        );
-        eprintln!("skipping: aiosmtpd with XOAUTH2 not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
-    }
-    found
+/// STARTTLS to aiosmtpd, then XOAUTH2 with `token`.
+fn config(servers: &Servers, token: &str) -> ClientConfig {
+    let mut config = server_config(servers, &servers.aiosmtpd, TlsPolicy::StartTlsRequired);
+    config.session.transcript = true;
+    config.session.credentials = Some(Credentials::oauth2(&servers.user, token));
+    config
 }
 
-impl Aiosmtpd {
-    fn config(&self, token: &str) -> ClientConfig {
-        let mut config = ClientConfig::new("localhost", self.port);
-        config.session.tls = TlsPolicy::StartTlsRequired;
-        config.session.transcript = true;
-        config.session.credentials = Some(Credentials::oauth2(&self.user, token));
-        config.tls = TlsConfig::empty();
-        config.tls.add_pem_file(&self.ca).unwrap();
-        config
-    }
-
-    /// The token and every form in which a leak could show it.
-    fn forms(&self, token: &str) -> Vec<String> {
-        let initial = format!("user={}\x01auth=Bearer {token}\x01\x01", self.user);
-        vec![
-            token.to_owned(),
-            BASE64.encode(&initial),
-            initial.replace('\x01', "\\u{1}"),
-        ]
-    }
+/// The token and every form in which a leak could show it.
+fn forms(servers: &Servers, token: &str) -> Vec<String> {
+    let initial = format!("user={}\x01auth=Bearer {token}\x01\x01", servers.user);
+    vec![
+        token.to_owned(),
+        BASE64.encode(&initial),
+        initial.replace('\x01', "\\u{1}"),
+    ]
 }
 
 fn assert_hidden(forms: &[String], shown: &str) {
@@ -86,26 +66,16 @@ fn assert_hidden(forms: &[String], shown: &str) {
 
 #[tokio::test]
 async fn xoauth2_with_the_right_token_sends_a_message() {
-    let Some(server) = aiosmtpd() else { return };
-    let mut client = Client::connect(server.config(&server.token)).await.unwrap();
-    let token = format!(
-        "xoauth2-{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let Some((servers, right)) = aiosmtpd() else {
+        return;
+    };
+    let mut client = Client::connect(config(&servers, &right)).await.unwrap();
+    let token = servers::token("xoauth2-");
     let message = format!(
         "From: <{user}>\r\nTo: <someone@smtpwire.test>\r\nSubject: {token}\r\n\r\nHello {token}.\r\n",
-        user = server.user
+        user = servers.user
     );
-    let envelope = Envelope::new(
-        Some(Mailbox::parse(&server.user).unwrap()),
-        [Recipient::new(
-            Mailbox::parse("someone@smtpwire.test").unwrap(),
-        )],
-    )
-    .unwrap();
+    let envelope = envelope(&servers.user, &["someone@smtpwire.test"]);
     let report = client.send(envelope, message.as_bytes()).await.unwrap();
     assert_eq!(report.accepted().count(), 1);
     let transcript = client.session().transcript().unwrap().to_string();
@@ -113,15 +83,12 @@ async fn xoauth2_with_the_right_token_sends_a_message() {
     client.quit().await.unwrap();
     assert!(transcript.contains("C: AUTH XOAUTH2 "), "{transcript}");
     assert!(transcript.contains("S: 235"), "{transcript}");
-    assert_hidden(
-        &server.forms(&server.token),
-        &format!("{transcript}\n{debug}"),
-    );
+    assert_hidden(&forms(&servers, &right), &format!("{transcript}\n{debug}"));
 
     // aiosmtpd saw the message from the user the token is for.
     let mut envelope = None;
     for _ in 0..100 {
-        envelope = std::fs::read_dir(&server.spool)
+        envelope = std::fs::read_dir(&servers.aiosmtpd_dir)
             .unwrap()
             .flatten()
             .map(|entry| entry.path())
@@ -136,22 +103,24 @@ async fn xoauth2_with_the_right_token_sends_a_message() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let envelope = envelope.expect("the message never arrived");
-    let user = format!("\"auth_user\": \"{}\"", server.user);
+    let user = format!("\"auth_user\": \"{}\"", servers.user);
     assert!(envelope.contains(&user), "{envelope}");
     assert!(envelope.contains("\"tls\": true"), "{envelope}");
 }
 
 #[tokio::test]
 async fn xoauth2_with_a_wrong_token_is_a_typed_535_after_the_json_challenge() {
-    let Some(server) = aiosmtpd() else { return };
+    let Some((servers, right)) = aiosmtpd() else {
+        return;
+    };
     let wrong = "ya29.an-expired-token-XYZ123";
-    let error = Client::connect(server.config(wrong)).await.unwrap_err();
+    let error = Client::connect(config(&servers, wrong)).await.unwrap_err();
     assert_eq!(error.phase(), Phase::Auth, "{error}");
     assert!(matches!(error.kind(), ErrorKind::Rejected), "{error:?}");
     let reply = error.reply().unwrap();
     assert_eq!(reply.code().get(), 535, "{error}");
     assert!(!error.is_transient());
     let shown = format!("{error}\n{error:?}\n{reply:?}");
-    assert_hidden(&server.forms(wrong), &shown);
-    assert_hidden(&server.forms(&server.token), &shown);
+    assert_hidden(&forms(&servers, wrong), &shown);
+    assert_hidden(&forms(&servers, &right), &shown);
 }

@@ -7,55 +7,49 @@
 
 mod support;
 
-use smtpwire::address::Mailbox;
-use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::envelope::Envelope;
 use smtpwire::session::{Report, Status, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig};
 use std::time::Duration;
-use support::scripted::{listen, Received, Step};
+use support::scripted::{listen, opening, Received, Step};
+use tokio::task::JoinHandle;
 
+/// A message to `to`, from a@x.test.
 fn envelope(to: &str) -> Envelope {
-    Envelope::new(
-        Some(Mailbox::parse("a@x.test").unwrap()),
-        [Recipient::new(Mailbox::parse(to).unwrap())],
-    )
-    .unwrap()
+    support::envelope::envelope("a@x.test", &[to])
 }
 
-async fn client(port: u16) -> Client {
+/// Runs `script` and connects a client that is to quit after its next send.
+async fn quitting_after_next_send(script: Vec<Step>) -> (Client, JoinHandle<Received>) {
+    let (port, server) = listen(script).await;
     let mut config = ClientConfig::new("127.0.0.1", port);
     config.session.tls = TlsPolicy::Plaintext;
     config.session.transcript = true;
-    Client::connect(config).await.unwrap()
+    let mut client = Client::connect(config).await.unwrap();
+    client.quit_after_next_send();
+    (client, server)
 }
 
-/// The opening and one message's envelope, as a server offering `extensions` answers it.
-fn opening(extensions: &[&str]) -> Vec<Step> {
-    vec![
-        Step::reply("220 last.test ESMTP"),
-        Step::Expect("EHLO"),
-        Step::ehlo(extensions),
-    ]
-}
-
-/// A pipelined envelope answered as a group, then the data.
-fn pipelined_envelope_and_data() -> [Step; 5] {
-    [
+/// A server offering PIPELINING that answers a pipelined envelope as a group, takes the
+/// data, and goes on with `then`.
+fn pipelined(then: impl IntoIterator<Item = Step>) -> Vec<Step> {
+    let mut script = opening(&["PIPELINING"]);
+    script.extend([
         Step::Expect("MAIL FROM:"),
         Step::Expect("RCPT TO:"),
         Step::Expect("DATA"),
         Step::send("250 ok\r\n250 ok\r\n354 go\r\n"),
         Step::ExpectData,
-    ]
+    ]);
+    script.extend(then);
+    script
 }
 
 /// Runs `script`, sends one message as the connection's last, and returns the report, what
 /// the server received and the client. A client that waits where the script does not hangs
 /// into the guard.
 async fn send_last(script: Vec<Step>) -> (Report, Received, Client) {
-    let (port, server) = listen(script).await;
-    let mut client = client(port).await;
-    client.quit_after_next_send();
+    let (mut client, server) = quitting_after_next_send(script).await;
     let report = tokio::time::timeout(
         Duration::from_secs(10),
         client.send(envelope("b@y.test"), b"Subject: one\r\n\r\nbody\r\n"),
@@ -69,9 +63,7 @@ async fn send_last(script: Vec<Step>) -> (Report, Received, Client) {
 
 #[tokio::test]
 async fn with_pipelining_quit_leaves_behind_the_dot_and_the_message_keeps_its_reply() {
-    let mut script = opening(&["PIPELINING"]);
-    script.extend(pipelined_envelope_and_data());
-    script.extend([
+    let script = pipelined([
         // Read before the data is answered: only a pipelined QUIT gets here.
         Step::Expect("QUIT"),
         Step::send("250 2.0.0 queued as 1\r\n221 2.0.0 bye\r\n"),
@@ -116,9 +108,7 @@ async fn without_pipelining_quit_follows_the_final_reply() {
 
 #[tokio::test]
 async fn a_batch_quits_behind_its_last_message_only() {
-    let mut script = opening(&["PIPELINING"]);
-    script.extend(pipelined_envelope_and_data());
-    script.extend([
+    let script = pipelined([
         Step::Expect("MAIL FROM:"),
         Step::Expect("RCPT TO:"),
         Step::Expect("DATA"),
@@ -131,9 +121,7 @@ async fn a_batch_quits_behind_its_last_message_only() {
         Step::reply("221 2.0.0 bye"),
         Step::Close,
     ]);
-    let (port, server) = listen(script).await;
-    let mut client = client(port).await;
-    client.quit_after_next_send();
+    let (mut client, server) = quitting_after_next_send(script).await;
     let results = client
         .send_batch([
             (envelope("b@y.test"), b"Subject: one\r\n\r\n1\r\n".to_vec()),

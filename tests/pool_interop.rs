@@ -14,40 +14,18 @@
 
 mod pool_support;
 
-use pool_support::support::servers::{port, servers, Servers};
+use pool_support::support::server_config;
+use pool_support::support::servers::{self, servers};
 use pool_support::{envelope, Recorder};
 use smtpwire::auth::Credentials;
 use smtpwire::pool::{Mailer, Metrics, RetryPolicy};
 use smtpwire::session::TlsPolicy;
-use smtpwire::transport::{ClientConfig, TlsConfig};
 use smtpwire::{ErrorKind, Status};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-/// A client configuration for one of the servers, trusting the test CA.
-trait ConfigFor {
-    fn config(&self, address: &str, tls: TlsPolicy, password: &str) -> ClientConfig;
-}
-
-impl ConfigFor for Servers {
-    fn config(&self, address: &str, tls: TlsPolicy, password: &str) -> ClientConfig {
-        let mut config = ClientConfig::new("localhost", port(address));
-        config.session.tls = tls;
-        if tls != TlsPolicy::Plaintext {
-            config.session.credentials = Some(Credentials::new(&self.user, password));
-        }
-        config.tls = TlsConfig::empty();
-        config.tls.add_pem_file(&self.ca).unwrap();
-        config
-    }
-}
-
 fn token(name: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("pool-{name}-{nanos}")
+    servers::token(&format!("pool-{name}-"))
 }
 
 fn message(token: &str) -> Vec<u8> {
@@ -96,11 +74,7 @@ fn copies_now(maildir: &Path, since: SystemTime, tokens: &[String]) -> Vec<usize
 async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
     let Some(servers) = servers() else { return };
     let started = SystemTime::now() - Duration::from_secs(1);
-    let config = servers.config(
-        &servers.submission,
-        TlsPolicy::StartTlsRequired,
-        &servers.password,
-    );
+    let config = server_config(&servers, &servers.submission, TlsPolicy::StartTlsRequired);
     let events = Recorder::new();
     let metrics = Metrics::new();
     let mailer = Mailer::builder(config)
@@ -153,7 +127,8 @@ async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
 #[tokio::test]
 async fn a_refused_password_is_tried_once() {
     let Some(servers) = servers() else { return };
-    let config = servers.config(&servers.smtps, TlsPolicy::Implicit, "notthepassword");
+    let mut config = server_config(&servers, &servers.smtps, TlsPolicy::Implicit);
+    config.session.credentials = Some(Credentials::new(&servers.user, "notthepassword"));
     let events = Recorder::new();
     let mailer = Mailer::builder(config).observer(events.clone()).build();
     let send = || {
@@ -178,7 +153,7 @@ async fn a_refused_password_is_tried_once() {
 async fn recipients_are_accepted_refused_and_deferred_one_by_one() {
     let Some(servers) = servers() else { return };
     let started = SystemTime::now() - Duration::from_secs(1);
-    let config = servers.config(&servers.plain, TlsPolicy::Plaintext, "");
+    let config = server_config(&servers, &servers.plain, TlsPolicy::Plaintext);
     let mailer = Mailer::builder(config)
         .retry(
             RetryPolicy::default()

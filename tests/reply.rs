@@ -290,19 +290,22 @@ fn returns_the_replies_completed_before_an_error_first() {
     }
 }
 
+/// Replies not complete yet.
+const PARTIAL: [&[u8]; 9] = [
+    b"",
+    b"2",
+    b"250",
+    b"250 ok",
+    b"250 ok\r",
+    b"250-a\r\n",
+    b"250-a\r\n250",
+    b"250-a\r\n250 b\r",
+    b"2x0 no CRLF yet",
+];
+
 #[test]
 fn waits_for_the_rest_of_a_partial_reply() {
-    for input in [
-        &b""[..],
-        b"2",
-        b"250",
-        b"250 ok",
-        b"250 ok\r",
-        b"250-a\r\n",
-        b"250-a\r\n250",
-        b"250-a\r\n250 b\r",
-        b"2x0 no CRLF yet",
-    ] {
+    for input in PARTIAL {
         let mut framer = ReplyFramer::default();
         framer.push(input);
         assert_eq!(framer.next_reply(), Ok(None), "{}", input.escape_ascii());
@@ -347,21 +350,24 @@ fn buffered_counts_every_byte_not_yet_returned() {
 
 // ===== Limits =====
 
+/// Under `limits`, `fits` is one reply, and each of `over` fails with `error`.
+#[track_caller]
+fn assert_limit(limits: ReplyLimits, fits: &[u8], over: [&[u8]; 2], error: FramingError) {
+    assert!(matches!(frame_chunks(limits, [fits]).0[..], [Ok(_)]));
+    for input in over {
+        let outcome = frame_chunks(limits, [input]).0;
+        assert_eq!(outcome, vec![Err(error)], "{} bytes", input.len());
+    }
+}
+
 #[test]
 fn line_length_limit_counts_the_crlf() {
-    let limits = limits(16, 256, 1024);
     let line = |len: usize| [b"250 ".to_vec(), vec![b'a'; len - 6], b"\r\n".to_vec()].concat();
-    assert!(matches!(
-        frame_chunks(limits, [&line(16)[..]]).0[..],
-        [Ok(_)]
-    ));
-    assert_eq!(
-        frame_chunks(limits, [&line(17)[..]]).0,
-        vec![Err(FramingError::LineTooLong)]
-    );
-    assert_eq!(
-        frame_chunks(limits, [&line(10_000)[..]]).0,
-        vec![Err(FramingError::LineTooLong)]
+    assert_limit(
+        limits(16, 256, 1024),
+        &line(16),
+        [&line(17), &line(10_000)],
+        FramingError::LineTooLong,
     );
 }
 
@@ -391,17 +397,11 @@ fn line_count_limit() {
         wire.extend_from_slice(b"250 x\r\n");
         wire
     };
-    assert!(matches!(
-        frame_chunks(limits, [&reply_of(3)[..]]).0[..],
-        [Ok(_)]
-    ));
-    assert_eq!(
-        frame_chunks(limits, [&reply_of(4)[..]]).0,
-        vec![Err(FramingError::TooManyLines)]
-    );
-    assert_eq!(
-        frame_chunks(limits, [&reply_of(10_000)[..]]).0,
-        vec![Err(FramingError::TooManyLines)]
+    assert_limit(
+        limits,
+        &reply_of(3),
+        [&reply_of(4), &reply_of(10_000)],
+        FramingError::TooManyLines,
     );
 
     // The third line is a continuation, so a fourth must follow: no need to wait for it.
@@ -414,17 +414,11 @@ fn line_count_limit() {
 fn reply_length_limit() {
     let limits = limits(4096, 256, 21);
     // Three 7-byte lines: exactly 21 bytes.
-    assert!(matches!(
-        frame_chunks(limits, [&b"250-x\r\n250-x\r\n250 x\r\n"[..]]).0[..],
-        [Ok(_)]
-    ));
-    assert_eq!(
-        frame_chunks(limits, [&b"250-x\r\n250-x\r\n250 xy\r\n"[..]]).0,
-        vec![Err(FramingError::ReplyTooLong)]
-    );
-    assert_eq!(
-        frame_chunks(limits, [&b"250-x\r\n".repeat(1000)[..]]).0,
-        vec![Err(FramingError::ReplyTooLong)]
+    assert_limit(
+        limits,
+        b"250-x\r\n250-x\r\n250 x\r\n",
+        [b"250-x\r\n250-x\r\n250 xy\r\n", &b"250-x\r\n".repeat(1000)],
+        FramingError::ReplyTooLong,
     );
     // The limit is per reply.
     assert_eq!(

@@ -11,6 +11,7 @@
 )]
 
 mod support;
+use support::assert_kind;
 
 use smtpwire::address::Mailbox;
 use smtpwire::auth::Credentials;
@@ -19,10 +20,21 @@ use smtpwire::transcript::Entry;
 use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{ErrorKind, Phase};
 use std::time::Duration;
-use support::scripted::{listen, Step};
+use support::scripted::{listen, opening, Received, Step};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 
-async fn start(port: u16, user: bool) -> Client<TcpStream> {
+/// A server offering `extensions` that goes on with `then` after EHLO, and answers QUIT.
+fn server(extensions: &[&str], then: impl IntoIterator<Item = Step>) -> Vec<Step> {
+    let mut script = opening(extensions);
+    script.extend(then);
+    script.extend([Step::Expect("QUIT"), Step::reply("221 2.0.0 bye")]);
+    script
+}
+
+/// Runs `script` and starts a client against it, logging in when `user` says so.
+async fn start(script: Vec<Step>, user: bool) -> (Client<TcpStream>, JoinHandle<Received>) {
+    let (port, seen) = listen(script).await;
     let mut config = ClientConfig::new("127.0.0.1", port);
     config.session.tls = TlsPolicy::Plaintext;
     config.session.transcript = true;
@@ -32,11 +44,11 @@ async fn start(port: u16, user: bool) -> Client<TcpStream> {
     }
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let peer = tcp.peer_addr().unwrap();
-    Client::start(tcp, Some(peer), config)
+    (Client::start(tcp, Some(peer), config), seen)
 }
 
 /// The phases of the replies, until `Ready` or the error.
-async fn opening(client: &mut Client<TcpStream>) -> (Vec<Phase>, Result<(), smtpwire::Error>) {
+async fn ready(client: &mut Client<TcpStream>) -> (Vec<Phase>, Result<(), smtpwire::Error>) {
     let mut phases = Vec::new();
     let step = async {
         loop {
@@ -66,49 +78,48 @@ fn dialogue(client: &Client<TcpStream>) -> Vec<String> {
         .collect()
 }
 
+/// [`dialogue`], which must end with QUIT and its reply.
+fn dialogue_ending_in_quit(client: &Client<TcpStream>) -> Vec<String> {
+    let dialogue = dialogue(client);
+    assert_eq!(
+        dialogue[dialogue.len() - 2..],
+        ["C: QUIT", "S: 221 2.0.0 bye"]
+    );
+    dialogue
+}
+
 #[tokio::test]
 async fn every_reply_is_an_event_and_every_command_reaches_the_server() {
-    let (port, seen) = listen(vec![
-        Step::reply("220 step.test ESMTP"),
-        Step::Expect("EHLO localhost"),
-        Step::send("250-step.test\r\n250 AUTH PLAIN\r\n"),
-        Step::Expect("AUTH PLAIN "),
-        Step::reply("235 2.7.0 ok"),
-        Step::Expect("QUIT"),
-        Step::reply("221 2.0.0 bye"),
-    ])
-    .await;
-    let mut client = start(port, true).await;
-    let (phases, result) = opening(&mut client).await;
+    let script = server(
+        &["AUTH PLAIN"],
+        [Step::Expect("AUTH PLAIN "), Step::reply("235 2.7.0 ok")],
+    );
+    let (mut client, seen) = start(script, true).await;
+    let (phases, result) = ready(&mut client).await;
     result.unwrap();
     assert_eq!(phases, [Phase::Greeting, Phase::Ehlo, Phase::Auth]);
     // Ready: nothing more happens until the caller acts.
     assert!(client.next_event().await.is_err());
     client.quit().await.unwrap();
-    assert_eq!(seen.await.unwrap().commands().len(), 3);
-    let dialogue = dialogue(&client);
-    assert_eq!(
-        dialogue[dialogue.len() - 2..],
-        ["C: QUIT", "S: 221 2.0.0 bye"]
-    );
+    let commands = seen.await.unwrap().commands();
+    assert_eq!(commands.len(), 3);
+    assert_eq!(commands[0], "EHLO localhost");
+    dialogue_ending_in_quit(&client);
 }
 
 #[tokio::test]
 async fn a_refused_login_comes_after_its_reply_and_quit_is_still_said() {
-    let (port, seen) = listen(vec![
-        Step::reply("220 step.test ESMTP"),
-        Step::Expect("EHLO"),
-        Step::send("250-step.test\r\n250 AUTH PLAIN\r\n"),
-        Step::Expect("AUTH PLAIN "),
-        Step::reply("535 5.7.8 authentication failed"),
-        Step::Expect("QUIT"),
-        Step::reply("221 2.0.0 bye"),
-    ])
-    .await;
-    let mut client = start(port, true).await;
-    let (phases, result) = opening(&mut client).await;
+    let script = server(
+        &["AUTH PLAIN"],
+        [
+            Step::Expect("AUTH PLAIN "),
+            Step::reply("535 5.7.8 authentication failed"),
+        ],
+    );
+    let (mut client, seen) = start(script, true).await;
+    let (phases, result) = ready(&mut client).await;
     let error = result.unwrap_err();
-    assert!(matches!(error.kind(), ErrorKind::Rejected), "{error}");
+    assert_kind!(error, ErrorKind::Rejected);
     assert_eq!(error.phase(), Phase::Auth);
     assert_eq!(phases, [Phase::Greeting, Phase::Ehlo, Phase::Auth]);
     // The session knew it had failed as soon as the reply was given.
@@ -119,11 +130,7 @@ async fn a_refused_login_comes_after_its_reply_and_quit_is_still_said() {
     client.quit().await.unwrap();
     let commands = seen.await.unwrap().commands();
     assert_eq!(commands.last().map(String::as_str), Some("QUIT"));
-    let dialogue = dialogue(&client);
-    assert_eq!(
-        dialogue[dialogue.len() - 2..],
-        ["C: QUIT", "S: 221 2.0.0 bye"]
-    );
+    let dialogue = dialogue_ending_in_quit(&client);
     // The answer to QUIT is an event like any other; then the error, which stays.
     assert!(matches!(
         client.next_event().await,
@@ -136,25 +143,22 @@ async fn a_refused_login_comes_after_its_reply_and_quit_is_still_said() {
     assert_eq!(again.to_string(), error.to_string());
     // QUIT is said once.
     client.quit().await.unwrap();
-    assert_eq!(self::dialogue(&client).len(), dialogue.len());
+    assert_eq!(self::dialogue(&client), dialogue);
 }
 
 #[tokio::test]
 async fn a_refused_sender_probe_is_followed_by_rset() {
-    let (port, seen) = listen(vec![
-        Step::reply("220 step.test ESMTP"),
-        Step::Expect("EHLO"),
-        Step::reply("250 step.test"),
-        Step::Expect("MAIL FROM:<boss@step.test>"),
-        Step::reply("553 5.7.1 sender not owned by the login"),
-        Step::Expect("RSET"),
-        Step::reply("250 2.0.0 ok"),
-        Step::Expect("QUIT"),
-        Step::reply("221 2.0.0 bye"),
-    ])
-    .await;
-    let mut client = start(port, false).await;
-    opening(&mut client).await.1.unwrap();
+    let script = server(
+        &[],
+        [
+            Step::Expect("MAIL FROM:<boss@step.test>"),
+            Step::reply("553 5.7.1 sender not owned by the login"),
+            Step::Expect("RSET"),
+            Step::reply("250 2.0.0 ok"),
+        ],
+    );
+    let (mut client, seen) = start(script, false).await;
+    ready(&mut client).await.1.unwrap();
     let reply = client
         .probe_sender(Some(Mailbox::parse("boss@step.test").unwrap()))
         .await
@@ -172,35 +176,26 @@ async fn a_refused_sender_probe_is_followed_by_rset() {
 
 #[tokio::test]
 async fn quit_is_said_when_the_server_lacks_what_is_needed() {
-    let (port, seen) = listen(vec![
-        Step::reply("220 step.test ESMTP"),
-        Step::Expect("EHLO"),
-        Step::reply("250 step.test"),
-        Step::Expect("QUIT"),
-        Step::reply("221 2.0.0 bye"),
-    ])
-    .await;
-    let mut client = start(port, true).await;
+    let (mut client, seen) = start(server(&[], []), true).await;
     // No AUTH offered: the session fails before sending any, in step with the server.
-    let error = opening(&mut client).await.1.unwrap_err();
-    assert!(matches!(error.kind(), ErrorKind::Unsupported(_)), "{error}");
+    let error = ready(&mut client).await.1.unwrap_err();
+    assert_kind!(error, ErrorKind::Unsupported(_));
     client.quit().await.unwrap();
     assert_eq!(seen.await.unwrap().commands(), ["EHLO localhost", "QUIT"]);
 }
 
 #[tokio::test]
 async fn nothing_is_said_after_the_server_breaks_the_protocol() {
-    let (port, seen) = listen(vec![
+    let script = vec![
         Step::reply("220 step.test ESMTP"),
         Step::Expect("EHLO"),
         Step::reply("25O step.test"),
         // Anything more the client sends ends up here, and fails the test below.
         Step::Expect("QUIT"),
-    ])
-    .await;
-    let mut client = start(port, false).await;
-    let error = opening(&mut client).await.1.unwrap_err();
-    assert!(matches!(error.kind(), ErrorKind::Protocol(_)), "{error}");
+    ];
+    let (mut client, seen) = start(script, false).await;
+    let error = ready(&mut client).await.1.unwrap_err();
+    assert_kind!(error, ErrorKind::Protocol(_));
     client.quit().await.unwrap();
     drop(client);
     let received = seen.await.unwrap();

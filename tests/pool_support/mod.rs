@@ -5,8 +5,6 @@
     dead_code,
     unreachable_pub,
     clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
     clippy::indexing_slicing
 )]
 

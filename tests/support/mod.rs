@@ -18,6 +18,35 @@ pub mod envelope;
 pub mod scripted;
 pub mod servers;
 
+/// Asserts that the kind of an error matches the pattern, showing the error if not.
+#[allow(unused_macros)]
+macro_rules! assert_kind {
+    ($error:expr, $($pattern:tt)+) => {
+        assert!(matches!($error.kind(), $($pattern)+), "{}", $error)
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use assert_kind;
+
+/// A client configuration for one of the real test servers (`address` is one of
+/// `servers`'), trusting the test CA and, with TLS, logging in as the test user.
+#[cfg(feature = "tokio")]
+pub fn server_config(
+    servers: &servers::Servers,
+    address: &str,
+    tls: TlsPolicy,
+) -> smtpwire::transport::ClientConfig {
+    // The certificate names localhost and 127.0.0.1; connect by name to check SNI too.
+    let mut config = smtpwire::transport::ClientConfig::new("localhost", servers::port(address));
+    config.session.tls = tls;
+    if tls != TlsPolicy::Plaintext {
+        config.session.credentials = Some(Credentials::new(&servers.user, &servers.password));
+    }
+    config.tls = smtpwire::transport::TlsConfig::empty();
+    config.tls.add_pem_file(&servers.ca).unwrap();
+    config
+}
+
 /// Test-only options read from a `! config` line.
 #[derive(Default)]
 pub struct Options {

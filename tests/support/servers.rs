@@ -34,8 +34,7 @@ pub struct Servers {
     pub tls: PathBuf,
 }
 
-/// The servers, or `None` with a message; under `CI=true` their absence is a failure: CI
-/// must run these tests.
+/// The servers, or `None` with a message; under `CI=true` their absence is a failure.
 pub fn servers() -> Option<Servers> {
     let var = |name: &str| std::env::var(format!("SMTPWIRE_TEST_{name}")).ok();
     let found = (|| {
@@ -54,12 +53,19 @@ pub fn servers() -> Option<Servers> {
             tls: PathBuf::from(var("UNTRUSTED_CERT")?).parent()?.to_owned(),
         })
     })();
+    skip_unless_ci(
+        found,
+        "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env",
+        "skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")",
+    )
+}
+
+/// `found`; or, when it is `None`, a failure under `CI=true` (CI must run every test),
+/// otherwise `None` after saying `skipping`.
+pub fn skip_unless_ci<T>(found: Option<T>, failure: &str, skipping: &str) -> Option<T> {
     if found.is_none() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "CI=true but the test servers are not up: run scripts/test-servers.sh up and export its env"
-        );
-        eprintln!("skipping: real test servers not running (scripts/test-servers.sh up; eval \"$(scripts/test-servers.sh env)\")");
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{failure}");
+        eprintln!("{skipping}");
     }
     found
 }
