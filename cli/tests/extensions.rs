@@ -12,8 +12,8 @@ mod common;
 use common::scripted;
 
 use common::{
-    assert_prints, exited, messages_file, outputs, plain_command, send_plain, servers, smtpwire,
-    succeeded, MINIMAL,
+    assert_contains, assert_prints, exited, messages_file, outputs, plain_command, send_plain,
+    servers, smtpwire, succeeded, MINIMAL,
 };
 use mail_parser::MessageParser;
 use scripted::Step;
@@ -69,10 +69,7 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
             && stderr.contains(" SMTPUTF8\n"),
         "{stderr}"
     );
-    assert!(
-        stderr.contains("C: RCPT TO:<用户@smtpwire.test>"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, &["C: RCPT TO:<用户@smtpwire.test>"]);
     let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
     let text = String::from_utf8_lossy(&delivered[0]).into_owned();
     assert!(
@@ -166,8 +163,7 @@ fn utf8_addresses_to_a_server_without_smtputf8_fail_before_mail() {
         .output()
         .unwrap();
     let (stdout, stderr) = exited(&output, 65);
-    assert!(stderr.contains("SMTPUTF8"), "{stderr}");
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_contains(&stderr, &["SMTPUTF8", "nothing was sent"]);
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["status"], "failed");
     assert_eq!(report["error"]["delivery"], "not_sent");
@@ -226,26 +222,24 @@ fn a_success_notification_comes_back_with_its_envid() {
         .output()
         .unwrap();
     let (_, stderr) = succeeded(&output);
-    assert!(
-        stderr.contains(&format!("RET=HDRS ENVID={envid}")),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("C: RCPT TO:<someone@smtpwire.test> NOTIFY=SUCCESS,FAILURE"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        &[
+            &format!("RET=HDRS ENVID={envid}"),
+            "C: RCPT TO:<someone@smtpwire.test> NOTIFY=SUCCESS,FAILURE",
+        ],
     );
     let report = notification(&servers, &envid);
-    assert!(report.contains("report-type=delivery-status"), "{report}");
-    assert!(report.contains("Action: delivered"), "{report}");
-    assert!(
-        report.contains("Final-Recipient: rfc822; someone@smtpwire.test"),
-        "{report}"
+    assert_contains(
+        &report,
+        &[
+            "report-type=delivery-status",
+            "Action: delivered",
+            "Final-Recipient: rfc822; someone@smtpwire.test",
+        ],
     );
     // RET=HDRS: the original headers come back, the body does not.
-    assert!(
-        report.contains(&format!("Subject: dsn {envid}")),
-        "{report}"
-    );
+    assert_contains(&report, &[&format!("Subject: dsn {envid}")]);
 
     // From a message file, and through bulk: the same fields.
     let dir = tempfile::tempdir().unwrap();
@@ -288,8 +282,7 @@ fn notifications_from_a_server_without_dsn_fail_before_mail() {
         .output()
         .unwrap();
     let (_, stderr) = exited(&output, 69);
-    assert!(stderr.contains("DSN"), "{stderr}");
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_contains(&stderr, &["DSN", "nothing was sent"]);
     let commands = server.received().commands();
     assert!(!sent_mail(&commands), "{commands:?}");
 
@@ -337,8 +330,10 @@ fn bad_notification_requests_are_refused_before_connecting() {
         .unwrap();
     let (_, stderr) = outputs(&output);
     assert_eq!(output.status.code(), Some(65), "{stderr}");
-    assert!(stderr.contains("notify: \"sometimes\""), "{stderr}");
-    assert!(stderr.contains("ret: expected a string"), "{stderr}");
+    assert_contains(
+        &stderr,
+        &["notify: \"sometimes\"", "ret: expected a string"],
+    );
     assert_eq!(sentinel.connections(), 0);
 }
 

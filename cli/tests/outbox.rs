@@ -11,6 +11,7 @@
 mod common;
 mod outbox_support;
 
+use common::assert_contains;
 use outbox_support::{finish, signal, smtpwire, text, worker, Sink, TestDb};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -392,8 +393,7 @@ async fn deferred_rows_come_back_with_backoff_and_refused_rows_stop() {
     assert_eq!(failures.len(), 3, "{status}");
     let (code, stdout, _) = outbox(&["status"], &db.url).await;
     assert_eq!(code, Some(0));
-    assert!(stdout.contains("recent failures:"), "{stdout}");
-    assert!(stdout.contains("given up after 3 tries"), "{stdout}");
+    assert_contains(&stdout, &["recent failures:", "given up after 3 tries"]);
     db.drop().await;
 }
 

@@ -7,7 +7,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{exited, servers, smtpwire, succeeded, token, Sentinel};
+use common::{assert_contains, exited, servers, smtpwire, succeeded, token, Sentinel};
 use mail_parser::MessageParser;
 
 fn message(token: &str) -> String {
@@ -50,15 +50,9 @@ fn t_takes_the_envelope_from_the_headers_and_strips_bcc() {
     let (stdout, stderr) = succeeded(&output);
     assert!(stdout.is_empty(), "raw is silent on success: {stdout}");
     assert!(!stderr.contains(&servers.password));
-    assert!(
-        stderr.contains("C: MAIL FROM:<tester@smtpwire.test>"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, &["C: MAIL FROM:<tester@smtpwire.test>"]);
     for rcpt in ["one", "two", "three", "hidden"] {
-        assert!(
-            stderr.contains(&format!("C: RCPT TO:<{rcpt}@smtpwire.test>")),
-            "{stderr}"
-        );
+        assert_contains(&stderr, &[&format!("C: RCPT TO:<{rcpt}@smtpwire.test>")]);
     }
 
     // Postfix delivers one copy per recipient into the one Maildir.
@@ -67,10 +61,7 @@ fn t_takes_the_envelope_from_the_headers_and_strips_bcc() {
     for copy in &copies {
         let text = String::from_utf8_lossy(copy);
         assert!(!text.contains("Bcc:"), "Bcc went out:\n{text}");
-        assert!(
-            text.contains("A lone dot above does not end the message."),
-            "{text}"
-        );
+        assert_contains(&text, &["A lone dot above does not end the message."]);
         let parsed = MessageParser::default().parse(copy.as_slice()).unwrap();
         assert_eq!(parsed.return_path().as_text(), Some("tester@smtpwire.test"));
         assert_eq!(parsed.subject(), Some(format!("raw {token}").as_str()));
@@ -110,10 +101,7 @@ fn flags_give_the_envelope_and_the_message_goes_byte_for_byte() {
         .output()
         .unwrap();
     let (stdout, _) = succeeded(&output);
-    assert!(
-        stdout.contains(&format!("sent <{token}@smtpwire.test>")),
-        "{stdout}"
-    );
+    assert_contains(&stdout, &[&format!("sent <{token}@smtpwire.test>")]);
     let envelope = common::aiosmtpd_envelope(&servers.aiosmtpd_dir, &token);
     assert_eq!(envelope["mail_from"], "bounces@example.net");
     assert_eq!(
@@ -143,10 +131,7 @@ fn a_refused_recipient_is_listed_and_exits_69() {
         .output()
         .unwrap();
     let (_, stderr) = exited(&output, 69);
-    assert!(
-        stderr.contains(&format!("{}: 550 5.1.1", servers.rejected)),
-        "{stderr}"
-    );
+    assert_contains(&stderr, &[&format!("{}: 550 5.1.1", servers.rejected)]);
     common::delivered(&servers.maildir.join("new"), &token, 1);
 }
 
@@ -195,17 +180,14 @@ fn bad_input_is_refused_before_anything_is_sent() {
 
     let (code, stderr) = refused(&["--to", "b@example.com"], "From: undisclosed:;\n\nbody\n");
     assert_eq!(code, Some(65), "{stderr}");
-    assert!(
-        stderr.contains("From header \"undisclosed:;\": holds no address"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        &["From header \"undisclosed:;\": holds no address"],
     );
 
     let (code, stderr) = refused(&["--to", "b@example.com", "/no/such/message.eml"], "");
     assert_eq!(code, Some(66), "{stderr}");
-    assert!(
-        stderr.contains("cannot read the message /no/such/message.eml"),
-        "{stderr}"
-    );
+    assert_contains(&stderr, &["cannot read the message /no/such/message.eml"]);
 
     let (code, stderr) = refused(&["--to", "b@example.com"], "");
     assert_eq!(code, Some(65), "{stderr}");

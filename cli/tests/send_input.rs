@@ -6,7 +6,7 @@
 #[path = "fixtures/common.rs"]
 mod common;
 
-use common::{exited, outputs, smtpwire, Sentinel};
+use common::{assert_contains, exited, outputs, smtpwire, Sentinel};
 use mail_parser::{MessageParser, MimeHeaders};
 
 #[test]
@@ -20,11 +20,13 @@ fn standard_input_cannot_be_both_the_text_and_the_html() {
         .output()
         .unwrap();
     let (_, stderr) = exited(&output, 64);
-    assert!(
-        stderr.contains("--html @-: standard input is already read by --text @-"),
-        "{stderr}"
+    assert_contains(
+        &stderr,
+        &[
+            "--html @-: standard input is already read by --text @-",
+            "nothing was sent",
+        ],
     );
-    assert!(stderr.contains("nothing was sent"), "{stderr}");
     assert_eq!(sentinel.connections(), 0);
 
     // One of them from standard input is fine.
@@ -72,12 +74,12 @@ fn a_dry_run_streams_a_large_attachment_exactly_as_announced() {
     let (_, stderr) = outputs(&output);
     assert!(output.status.success(), "{stderr}");
     let raw = output.stdout;
-    assert!(
-        stderr.contains(&format!(
+    assert_contains(
+        &stderr,
+        &[&format!(
             "nothing sent: {} bytes from <a@example.com>",
             raw.len()
-        )),
-        "{stderr}"
+        )],
     );
     let message = MessageParser::default().parse(&raw).unwrap();
     assert_eq!(message.subject(), Some("大附件"));

@@ -14,7 +14,7 @@ mod common;
 use common::scripted;
 
 use assert_cmd::Command;
-use common::{delivered, exited, outputs, servers, succeeded, token, Servers};
+use common::{assert_contains, delivered, exited, outputs, servers, succeeded, token, Servers};
 use mail_parser::{MessageParser, MimeHeaders};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -161,18 +161,14 @@ fn cron_pipes_a_bare_body_to_sendmail_and_it_arrives_with_headers_added() {
 
     let log = installed.log();
     assert_eq!(log.lines().count(), 1, "{log}");
-    assert!(
-        log.contains(" account=\"default\" server=localhost:"),
-        "{log}"
+    assert_contains(
+        &log,
+        &[
+            " account=\"default\" server=localhost:",
+            &format!("from=\"{}\" recipients=\"ops@smtpwire.test\"", servers.user),
+            " reply=\"250 2.0.0 Ok",
+        ],
     );
-    assert!(
-        log.contains(&format!(
-            "from=\"{}\" recipients=\"ops@smtpwire.test\"",
-            servers.user
-        )),
-        "{log}"
-    );
-    assert!(log.contains(" reply=\"250 2.0.0 Ok"), "{log}");
     assert!(log.trim_end().ends_with(" exitcode=EX_OK"), "{log}");
     assert!(!log.contains(&servers.password), "{log}");
 }
@@ -225,13 +221,12 @@ fn t_adds_the_header_recipients_to_the_arguments_and_strips_bcc() {
         let head = headers_as_sent(copy);
         assert!(!head.contains("Bcc") && !head.contains("hidden"), "{head}");
         // The message's From stays; the account's address is the envelope sender.
-        assert!(
-            head.contains("From: Someone <someone@smtpwire.test>"),
-            "{head}"
-        );
-        assert!(
-            head.contains(&format!("Return-Path: <{}>", servers.user)),
-            "{head}"
+        assert_contains(
+            &head,
+            &[
+                "From: Someone <someone@smtpwire.test>",
+                &format!("Return-Path: <{}>", servers.user),
+            ],
         );
     }
 }
@@ -313,10 +308,7 @@ fn git_send_email_sends_a_patch_through_sendmail() {
         let text = String::from_utf8_lossy(copy);
         assert!(!text.contains("leaked"), "{text}");
         // The diff arrives whole, the line holding a lone `+.` included.
-        assert!(
-            text.contains(diff.split("\n-- \n").next().unwrap()),
-            "{text}"
-        );
+        assert_contains(&text, &[diff.split("\n-- \n").next().unwrap()]);
     }
     assert!(installed.log().contains("exitcode=EX_OK"));
 }
@@ -515,8 +507,7 @@ fn without_a_default_account_it_says_how_to_name_one() {
         .output()
         .unwrap();
     let (_, stderr) = exited(&output, 78);
-    assert!(stderr.contains("no account \"default\""), "{stderr}");
-    assert!(stderr.contains("[accounts.default]"), "{stderr}");
+    assert_contains(&stderr, &["no account \"default\"", "[accounts.default]"]);
     // A log file named on the command line records even that.
     let log = dir.path().join("log");
     let output = common::smtpwire()

@@ -9,7 +9,7 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use common::{by_name, outputs, servers, smtpwire, token, Servers};
+use common::{assert_contains, by_name, outputs, servers, smtpwire, token, Servers};
 
 fn oauth_token() -> Option<String> {
     let token = std::env::var("SMTPWIRE_TEST_OAUTH_TOKEN").ok();
@@ -59,8 +59,7 @@ fn xoauth2_sends_with_the_token_and_never_shows_it() {
     let (stdout, stderr) = outputs(&output);
     assert!(output.status.success(), "{stdout}\n{stderr}");
     let shown = format!("{stdout}\n{stderr}");
-    assert!(shown.contains("AUTH XOAUTH2"), "{shown}");
-    assert!(shown.contains("235"), "{shown}");
+    assert_contains(&shown, &["AUTH XOAUTH2", "235"]);
     assert_hidden(&servers.user, &secret, &shown);
     common::delivered(&servers.aiosmtpd_dir, &subject, 1);
 }
