@@ -8,61 +8,42 @@ use smtpwire::address::{ClientName, Mailbox};
 use smtpwire::InputError;
 use std::net::IpAddr;
 
-/// `(address, local part, domain)`.
-const VALID: &[(&str, &str, &str)] = &[
-    ("alice@example.com", "alice", "example.com"),
-    ("a.b.c@example.com", "a.b.c", "example.com"),
-    (
-        "!#$%&'*+-/=?^_`{|}~@example.com",
-        "!#$%&'*+-/=?^_`{|}~",
-        "example.com",
-    ),
-    (
-        "user+tag@sub.example.co.uk",
-        "user+tag",
-        "sub.example.co.uk",
-    ),
-    ("user@localhost", "user", "localhost"),
-    ("user@a-b.c0", "user", "a-b.c0"),
-    ("user@x--y.example", "user", "x--y.example"),
-    ("user@123.example", "user", "123.example"),
-    ("0@0", "0", "0"),
-    ("\"a b\"@example.com", "\"a b\"", "example.com"),
-    ("\"a@b\"@example.com", "\"a@b\"", "example.com"),
-    ("\"a\\\"b\"@example.com", "\"a\\\"b\"", "example.com"),
-    ("\"a\\\\b\"@example.com", "\"a\\\\b\"", "example.com"),
-    ("\"\\ \"@example.com", "\"\\ \"", "example.com"),
-    ("\"\"@example.com", "\"\"", "example.com"),
-    ("\"<x>\"@example.com", "\"<x>\"", "example.com"),
-    ("\"a.@.b\"@example.com", "\"a.@.b\"", "example.com"),
-    ("user@[192.0.2.1]", "user", "[192.0.2.1]"),
-    ("user@[IPv6:2001:db8::1]", "user", "[IPv6:2001:db8::1]"),
-    ("user@[ipv6:::1]", "user", "[ipv6:::1]"),
-    (
-        "user@[IPv6:::ffff:192.0.2.1]",
-        "user",
-        "[IPv6:::ffff:192.0.2.1]",
-    ),
-    (
-        "user@[IPv6:2001:db8:0:0:0:0:0:1]",
-        "user",
-        "[IPv6:2001:db8:0:0:0:0:0:1]",
-    ),
-    ("u@[IPv6:1:2:3:4:5:6::]", "u", "[IPv6:1:2:3:4:5:6::]"),
-    ("u@[IPv6:1:2:3:4::1.2.3.4]", "u", "[IPv6:1:2:3:4::1.2.3.4]"),
-    (
-        "u@[IPv6:1:2:3:4:5:6:1.2.3.4]",
-        "u",
-        "[IPv6:1:2:3:4:5:6:1.2.3.4]",
-    ),
+/// Mailboxes RFC 5321 allows; each splits into its local part and domain at its last `@`.
+const VALID: &[&str] = &[
+    "alice@example.com",
+    "a.b.c@example.com",
+    "!#$%&'*+-/=?^_`{|}~@example.com",
+    "user+tag@sub.example.co.uk",
+    "user@localhost",
+    "user@a-b.c0",
+    "user@x--y.example",
+    "user@123.example",
+    "0@0",
+    "\"a b\"@example.com",
+    "\"a@b\"@example.com",
+    "\"a\\\"b\"@example.com",
+    "\"a\\\\b\"@example.com",
+    "\"\\ \"@example.com",
+    "\"\"@example.com",
+    "\"<x>\"@example.com",
+    "\"a.@.b\"@example.com",
+    "user@[192.0.2.1]",
+    "user@[IPv6:2001:db8::1]",
+    "user@[ipv6:::1]",
+    "user@[IPv6:::ffff:192.0.2.1]",
+    "user@[IPv6:2001:db8:0:0:0:0:0:1]",
+    "u@[IPv6:1:2:3:4:5:6::]",
+    "u@[IPv6:1:2:3:4::1.2.3.4]",
+    "u@[IPv6:1:2:3:4:5:6:1.2.3.4]",
 ];
 
-const VALID_UTF8: &[(&str, &str, &str)] = &[
-    ("用户@例子.中国", "用户", "例子.中国"),
-    ("jörg@exämple.de", "jörg", "exämple.de"),
-    ("ascii@bücher.example", "ascii", "bücher.example"),
-    ("\"ünï cödé\"@example.com", "\"ünï cödé\"", "example.com"),
-    ("δοκιμή@παράδειγμα.δοκιμή", "δοκιμή", "παράδειγμα.δοκιμή"),
+/// Mailboxes that need SMTPUTF8, split the same way.
+const VALID_UTF8: &[&str] = &[
+    "用户@例子.中国",
+    "jörg@exämple.de",
+    "ascii@bücher.example",
+    "\"ünï cödé\"@example.com",
+    "δοκιμή@παράδειγμα.δοκιμή",
 ];
 
 /// `(address, reason)`.
@@ -136,8 +117,9 @@ fn err(reason: &'static str) -> Result<Mailbox, InputError> {
 
 #[test]
 fn accepts_rfc_5321_mailboxes() {
-    for &(text, local_part, domain) in VALID {
+    for &text in VALID {
         let mailbox = Mailbox::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let (local_part, domain) = text.rsplit_once('@').unwrap();
         assert_eq!(mailbox.as_str(), text);
         assert_eq!(mailbox.to_string(), text);
         assert_eq!(mailbox.local_part(), local_part, "{text:?}");
@@ -148,8 +130,9 @@ fn accepts_rfc_5321_mailboxes() {
 
 #[test]
 fn accepts_utf8_mailboxes_that_need_smtputf8() {
-    for &(text, local_part, domain) in VALID_UTF8 {
+    for &text in VALID_UTF8 {
         let mailbox = Mailbox::parse(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+        let (local_part, domain) = text.rsplit_once('@').unwrap();
         assert_eq!(mailbox.local_part(), local_part, "{text:?}");
         assert_eq!(mailbox.domain(), domain, "{text:?}");
         assert!(mailbox.needs_smtputf8(), "{text:?}");

@@ -250,23 +250,24 @@ fn hostile_bytes_neither_panic_nor_reach_the_lists() {
 
 #[test]
 fn size_edge_cases() {
+    use SizeLimit::{Max, Unlimited};
     let cases: &[(&[u8], SizeLimit)] = &[
-        (b"SIZE", SizeLimit::Unlimited),
-        (b"SIZE 0", SizeLimit::Unlimited),
-        (b"SIZE 000", SizeLimit::Unlimited),
-        (b"SIZE 1", SizeLimit::Max(1)),
-        (b"SIZE 0042", SizeLimit::Max(42)),
-        (b"SIZE 18446744073709551615", SizeLimit::Max(u64::MAX)),
-        (b"SIZE 18446744073709551616", SizeLimit::Unlimited),
-        (b"SIZE 999999999999999999999999", SizeLimit::Unlimited),
-        (b"SIZE -1", SizeLimit::Unlimited),
-        (b"SIZE +5", SizeLimit::Unlimited),
-        (b"SIZE 1e6", SizeLimit::Unlimited),
-        (b"SIZE 10MB", SizeLimit::Unlimited),
-        (b"SIZE \xff", SizeLimit::Unlimited),
-        (b"SIZE 10 20", SizeLimit::Max(10)),
-        (b"SIZE=2048", SizeLimit::Max(2048)),
-        (b"size  4096 ", SizeLimit::Max(4096)),
+        (b"SIZE", Unlimited),
+        (b"SIZE 0", Unlimited),
+        (b"SIZE 000", Unlimited),
+        (b"SIZE 1", Max(1)),
+        (b"SIZE 0042", Max(42)),
+        (b"SIZE 18446744073709551615", Max(u64::MAX)),
+        (b"SIZE 18446744073709551616", Unlimited),
+        (b"SIZE 999999999999999999999999", Unlimited),
+        (b"SIZE -1", Unlimited),
+        (b"SIZE +5", Unlimited),
+        (b"SIZE 1e6", Unlimited),
+        (b"SIZE 10MB", Unlimited),
+        (b"SIZE \xff", Unlimited),
+        (b"SIZE 10 20", Max(10)),
+        (b"SIZE=2048", Max(2048)),
+        (b"size  4096 ", Max(4096)),
     ];
     for (line, expected) in cases {
         let capabilities = ehlo_lines(vec![b"mx.test".to_vec(), line.to_vec()]);

@@ -64,13 +64,18 @@ fn run(
     (shown, wire)
 }
 
-fn assert_hidden(shown: &str, wire: &[u8], forms: &[String]) {
-    let wire = String::from_utf8_lossy(wire);
+/// Runs [`run`] against a server that greets, offers AUTH and then answers with `after_ehlo`:
+/// the credentials must reach the wire and show nowhere else.
+fn assert_hidden(credentials: Credentials, mechanism: Option<Mechanism>, after_ehlo: &[&[u8]]) {
+    let server = [&[GREETING, EHLO][..], after_ehlo].concat();
+    let (shown, wire) = run(credentials, mechanism, &server);
+    let forms = secret_forms(USER, PASSWORD);
+    let wire = String::from_utf8_lossy(&wire);
     assert!(
         forms.iter().any(|form| wire.contains(form.as_str())),
         "the credentials never reached the wire, so this test proves nothing"
     );
-    for form in forms {
+    for form in &forms {
         assert!(!shown.contains(form.as_str()), "{form:?} leaked:\n{shown}");
     }
     assert!(
@@ -81,66 +86,35 @@ fn assert_hidden(shown: &str, wire: &[u8], forms: &[String]) {
 
 const GREETING: &[u8] = b"220 smtp.qq.com Esmtp QQ Mail Server\r\n";
 const EHLO: &[u8] = b"250-smtp.qq.com\r\n250-AUTH LOGIN PLAIN XOAUTH2\r\n250 8BITMIME\r\n";
+/// LOGIN's two challenges: `Username:` and `Password:`.
+const LOGIN_PROMPTS: [&[u8]; 2] = [b"334 VXNlcm5hbWU6\r\n", b"334 UGFzc3dvcmQ6\r\n"];
 
 #[test]
 fn plain_success_and_failure() {
-    let forms = secret_forms(USER, PASSWORD);
     for outcome in [&b"235 2.7.0 ok\r\n"[..], b"535 Login fail \xc7\xeb\r\n"] {
         let credentials = Credentials::new(USER, PASSWORD);
-        let (shown, wire) = run(
-            credentials,
-            None,
-            &[GREETING, EHLO, outcome, b"221 bye\r\n"],
-        );
-        assert_hidden(&shown, &wire, &forms);
+        assert_hidden(credentials, None, &[outcome, b"221 bye\r\n"]);
     }
 }
 
 #[test]
 fn login_success_and_failure() {
-    let forms = secret_forms(USER, PASSWORD);
     for outcome in [&b"235 2.7.0 ok\r\n"[..], b"535 5.7.8 bad\r\n"] {
         let credentials = Credentials::new(USER, PASSWORD);
-        let server: [&[u8]; 6] = [
-            GREETING,
-            EHLO,
-            b"334 VXNlcm5hbWU6\r\n",
-            b"334 UGFzc3dvcmQ6\r\n",
-            outcome,
-            b"221 bye\r\n",
-        ];
-        let (shown, wire) = run(credentials, Some(Mechanism::Login), &server);
-        assert_hidden(&shown, &wire, &forms);
+        let after_ehlo = [&LOGIN_PROMPTS[..], &[outcome, b"221 bye\r\n"]].concat();
+        assert_hidden(credentials, Some(Mechanism::Login), &after_ehlo);
     }
 }
 
 #[test]
 fn xoauth2_failure() {
-    let forms = secret_forms(USER, PASSWORD);
     let credentials = Credentials::oauth2(USER, PASSWORD);
-    let server: [&[u8]; 4] = [
-        GREETING,
-        EHLO,
-        b"334 eyJzdGF0dXMiOiI0MDEifQ==\r\n",
-        b"535 5.7.8 no\r\n",
-    ];
-    let (shown, wire) = run(credentials, None, &server);
-    assert_hidden(&shown, &wire, &forms);
+    let after_ehlo: [&[u8]; 2] = [b"334 eyJzdGF0dXMiOiI0MDEifQ==\r\n", b"535 5.7.8 no\r\n"];
+    assert_hidden(credentials, None, &after_ehlo);
 }
 
 #[test]
 fn connection_lost_mid_auth() {
-    let forms = secret_forms(USER, PASSWORD);
     let credentials = Credentials::new(USER, PASSWORD);
-    let (shown, wire) = run(
-        credentials,
-        Some(Mechanism::Login),
-        &[
-            GREETING,
-            EHLO,
-            b"334 VXNlcm5hbWU6\r\n",
-            b"334 UGFzc3dvcmQ6\r\n",
-        ],
-    );
-    assert_hidden(&shown, &wire, &forms);
+    assert_hidden(credentials, Some(Mechanism::Login), &LOGIN_PROMPTS);
 }
