@@ -12,7 +12,9 @@ mod common;
 mod outbox_support;
 
 use common::assert_contains;
-use outbox_support::{finish, signal, smtpwire, text, worker, Sink, TestDb};
+use outbox_support::{
+    db_and_sink, finish, postfix_and_db, signal, smtpwire, text, until_empty, worker, Sink, TestDb,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -50,16 +52,13 @@ async fn init_is_idempotent_and_refuses_a_newer_schema() {
         .collect();
     assert_eq!(versions, [1]);
 
-    db.client
-        .batch_execute("INSERT INTO smtpwire.schema_version (version) VALUES (99)")
-        .await
-        .unwrap();
+    db.execute("INSERT INTO smtpwire.schema_version (version) VALUES (99)")
+        .await;
     let (code, _, stderr) = outbox(&["init"], &db.url).await;
     assert_eq!(code, Some(78), "{stderr}");
     assert!(stderr.contains("version 99, newer"), "{stderr}");
     let (code, _, stderr) = outbox(&["status"], &db.url).await;
     assert_eq!(code, Some(78), "{stderr}");
-    db.drop().await;
 
     // A password in the URL is never repeated, whatever fails.
     let (code, stdout, stderr) =
@@ -74,26 +73,19 @@ async fn init_is_idempotent_and_refuses_a_newer_schema() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    db.client
-        .batch_execute("DROP SCHEMA smtpwire CASCADE")
-        .await
-        .unwrap();
+    db.execute("DROP SCHEMA smtpwire CASCADE").await;
     let (code, _, stderr) = outbox(&["status"], &db.url).await;
     assert_eq!(code, Some(78), "{stderr}");
     assert!(stderr.contains("outbox init"), "{stderr}");
-    db.drop().await;
 }
 
 #[tokio::test]
 async fn a_rolled_back_transaction_sends_nothing_and_a_committed_one_sends_once() {
-    let Some(mut db) = TestDb::create().await else {
+    let Some((mut db, sink)) = db_and_sink(Duration::ZERO).await else {
         return;
     };
-    let sink = Sink::start(Duration::ZERO).await;
-    db.client
-        .batch_execute("CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL)")
-        .await
-        .unwrap();
+    db.execute("CREATE TABLE orders (id bigint PRIMARY KEY, total numeric NOT NULL)")
+        .await;
     // The application's own transaction: an order and its confirmation, then a failure.
     let mail = |id: i64| {
         serde_json::json!({
@@ -122,30 +114,20 @@ async fn a_rolled_back_transaction_sends_nothing_and_a_committed_one_sends_once(
             transaction.rollback().await.unwrap();
         }
     }
-    let child = worker(&db.url, sink.addr, &["--until-empty", "--poll", "0.2"]);
-    let (code, stdout, stderr) = finish(child).await;
+    let (code, stdout, stderr) = until_empty(&db, &sink).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stdout.contains("1 accepted"), "{stdout}");
     let counts = sink.counts();
     assert_eq!(counts.len(), 1, "{counts:?}");
     assert_eq!(counts.get("order-2@smtpwire.test"), Some(&1), "{counts:?}");
-    let orders: i64 = db
-        .client
-        .query_one("SELECT count(*) FROM orders", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let orders: i64 = db.value("SELECT count(*) FROM orders").await;
     assert_eq!(orders, 1);
     assert_eq!(db.state("order-2").await, "accepted");
-    db.drop().await;
 }
 
 #[tokio::test]
 async fn json_and_raw_rows_reach_postfix_with_their_outcomes() {
-    let Some(servers) = common::servers() else {
-        return;
-    };
-    let Some(db) = TestDb::create().await else {
+    let Some((servers, db)) = postfix_and_db().await else {
         return;
     };
     let token = common::token();
@@ -229,27 +211,22 @@ async fn json_and_raw_rows_reach_postfix_with_their_outcomes() {
         assert_eq!(counts.get(key), Some(&1), "{key}: {counts:?}");
     }
     assert_eq!(counts.values().sum::<usize>(), 6, "{counts:?}");
-    db.drop().await;
 }
 
 #[tokio::test]
 async fn an_expired_lease_becomes_unknown_and_is_sent_only_after_resend() {
-    let Some(db) = TestDb::create().await else {
+    let Some((db, sink)) = db_and_sink(Duration::ZERO).await else {
         return;
     };
-    let sink = Sink::start(Duration::ZERO).await;
     db.insert_json("lease", 2, "someone@smtpwire.test").await;
     // A worker that died while sending lease-0: its lease ran out a second ago.
-    db.client
-        .batch_execute(
-            "UPDATE smtpwire.outbox SET state = 'sending', attempts = 1,
+    db.execute(
+        "UPDATE smtpwire.outbox SET state = 'sending', attempts = 1,
                  lease_owner = 'dead-worker:1:0', lease_expires_at = now() - interval '1 second'
              WHERE message_id = 'lease-0'",
-        )
-        .await
-        .unwrap();
-    let child = worker(&db.url, sink.addr, &["--until-empty", "--poll", "0.2"]);
-    let (code, stdout, stderr) = finish(child).await;
+    )
+    .await;
+    let (code, stdout, stderr) = until_empty(&db, &sink).await;
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("? lease-0"), "{stderr}");
     assert_eq!(db.state("lease-0").await, "unknown");
@@ -257,8 +234,7 @@ async fn an_expired_lease_becomes_unknown_and_is_sent_only_after_resend() {
     assert_eq!(sink.counts().get("lease-0@smtpwire.test"), None);
 
     // A second worker leaves it alone too.
-    let child = worker(&db.url, sink.addr, &["--until-empty", "--poll", "0.2"]);
-    let (code, _, stderr) = finish(child).await;
+    let (code, _, stderr) = until_empty(&db, &sink).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(db.state("lease-0").await, "unknown");
     assert_eq!(sink.total(), 1);
@@ -281,30 +257,21 @@ async fn an_expired_lease_becomes_unknown_and_is_sent_only_after_resend() {
         outbox(&["resend", "--unknown", "--message-id", "lease-0"], &db.url).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("queued again: lease-0"), "{stdout}");
-    let child = worker(&db.url, sink.addr, &["--until-empty", "--poll", "0.2"]);
-    let (code, _, stderr) = finish(child).await;
+    let (code, _, stderr) = until_empty(&db, &sink).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(db.state("lease-0").await, "accepted");
     assert_eq!(sink.counts().get("lease-0@smtpwire.test"), Some(&1));
     let attempts: i32 = db
-        .client
-        .query_one(
-            "SELECT attempts FROM smtpwire.outbox WHERE message_id = 'lease-0'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+        .value("SELECT attempts FROM smtpwire.outbox WHERE message_id = 'lease-0'")
+        .await;
     assert_eq!(attempts, 2);
-    db.drop().await;
 }
 
 #[tokio::test]
 async fn deferred_rows_come_back_with_backoff_and_refused_rows_stop() {
-    let Some(db) = TestDb::create().await else {
+    let Some((db, sink)) = db_and_sink(Duration::ZERO).await else {
         return;
     };
-    let sink = Sink::start(Duration::ZERO).await;
     db.insert_json("flaky", 1, "flaky@smtpwire.test").await;
     db.insert_json("refused", 1, "reject@smtpwire.test").await;
     db.insert_json("forever", 1, "defer@smtpwire.test").await;
@@ -394,16 +361,14 @@ async fn deferred_rows_come_back_with_backoff_and_refused_rows_stop() {
     let (code, stdout, _) = outbox(&["status"], &db.url).await;
     assert_eq!(code, Some(0));
     assert_contains(&stdout, &["recent failures:", "given up after 3 tries"]);
-    db.drop().await;
 }
 
 #[tokio::test]
 async fn sigterm_finishes_the_messages_in_flight_and_releases_the_others() {
-    let Some(db) = TestDb::create().await else {
+    // Each message takes 300 ms to be accepted: SIGTERM lands with messages in flight.
+    let Some((db, sink)) = db_and_sink(Duration::from_millis(300)).await else {
         return;
     };
-    // Each message takes 300 ms to be accepted: SIGTERM lands with messages in flight.
-    let sink = Sink::start(Duration::from_millis(300)).await;
     let keys = db.insert_json("term", 60, "someone@smtpwire.test").await;
     let child = worker(
         &db.url,
@@ -429,22 +394,15 @@ async fn sigterm_finishes_the_messages_in_flight_and_releases_the_others() {
     );
     // Released rows are as they were: no try counted.
     let tried: i64 = db
-        .client
-        .query_one(
-            "SELECT count(*) FROM smtpwire.outbox WHERE state = 'queued' AND attempts <> 0",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+        .value("SELECT count(*) FROM smtpwire.outbox WHERE state = 'queued' AND attempts <> 0")
+        .await;
     assert_eq!(tried, 0);
     let counts = sink.counts();
     assert_eq!(counts.len() as i64, accepted, "{counts:?}");
     assert!(counts.values().all(|&n| n == 1), "{counts:?}");
 
     // Another run sends the rest, each once.
-    let child = worker(&db.url, sink.addr, &["--until-empty", "--poll", "0.2"]);
-    let (code, _, stderr) = finish(child).await;
+    let (code, _, stderr) = until_empty(&db, &sink).await;
     assert_eq!(code, Some(0), "{stderr}");
     let counts = sink.counts();
     for key in &keys {
@@ -454,15 +412,13 @@ async fn sigterm_finishes_the_messages_in_flight_and_releases_the_others() {
             "{key}"
         );
     }
-    db.drop().await;
 }
 
 #[tokio::test]
 async fn an_insert_wakes_a_waiting_worker_and_metrics_speak_prometheus() {
-    let Some(db) = TestDb::create().await else {
+    let Some((db, sink)) = db_and_sink(Duration::ZERO).await else {
         return;
     };
-    let sink = Sink::start(Duration::ZERO).await;
     // Polling every ten minutes: only the NOTIFY of the insert can wake it in time.
     let mut child = worker(
         &db.url,
@@ -535,7 +491,6 @@ async fn an_insert_wakes_a_waiting_worker_and_metrics_speak_prometheus() {
     let (code, stdout, _) = finish(child).await;
     assert_eq!(code, Some(0), "{stdout}");
     assert_eq!(sink.total(), 1);
-    db.drop().await;
 }
 
 #[tokio::test]
@@ -548,7 +503,7 @@ async fn tls_to_the_database_is_verified_and_used() {
             std::env::var("CI").as_deref() != Ok("true"),
             "CI=true but SMTPWIRE_TEST_POSTGRES_CA is not set (scripts/test-postgres.sh env)"
         );
-        return db.drop().await;
+        return;
     };
     let sink = Sink::start(Duration::ZERO).await;
     db.insert_json("tls", 3, "someone@smtpwire.test").await;
@@ -588,5 +543,4 @@ async fn tls_to_the_database_is_verified_and_used() {
     let (code, stdout, stderr) = outbox(&["status", "--database-ca", &ca], &db.url).await;
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("accepted  3"), "{stdout}");
-    db.drop().await;
 }

@@ -174,15 +174,35 @@ impl TestDb {
         (0..count).map(|i| format!("{prefix}-{i}")).collect()
     }
 
-    pub async fn drop(self) {
-        drop(self.client);
-        let admin = connect(&self.admin).await;
-        let _ = admin
-            .batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ))
-            .await;
+    /// Runs `sql` (statements without results) as the application would.
+    pub async fn execute(&self, sql: &str) {
+        self.client.batch_execute(sql).await.unwrap();
+    }
+
+    /// The one value the query `sql` returns.
+    pub async fn value<T: tokio_postgres::types::FromSqlOwned>(&self, sql: &str) -> T {
+        self.client.query_one(sql, &[]).await.unwrap().get(0)
+    }
+}
+
+/// The database is dropped with its handle, at the end of the test or when it fails. There is
+/// no async drop: a thread of its own with a runtime of its own does it.
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        let dropping = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let _ = connect(&admin)
+                    .await
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        });
+        let _ = dropping.join();
     }
 }
 
@@ -200,6 +220,31 @@ pub fn smtpwire() -> tokio::process::Command {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The private Postfix and a database for one test, or `None` when either is missing (outside
+/// CI).
+pub async fn postfix_and_db() -> Option<(crate::common::Servers, TestDb)> {
+    let servers = crate::common::servers()?;
+    Some((servers, TestDb::create().await?))
+}
+
+/// A database for one test and a sink answering each message after `data_delay`, or `None`
+/// when there is no PostgreSQL (outside CI).
+pub async fn db_and_sink(data_delay: Duration) -> Option<(TestDb, Sink)> {
+    let db = TestDb::create().await?;
+    Some((db, Sink::start(data_delay).await))
+}
+
+/// Runs a worker on `db` sending to `sink` until the table is empty; its exit code, standard
+/// output and standard error.
+pub async fn until_empty(db: &TestDb, sink: &Sink) -> (Option<i32>, String, String) {
+    finish(worker(
+        &db.url,
+        sink.addr,
+        &["--until-empty", "--poll", "0.2"],
+    ))
+    .await
 }
 
 /// `outbox run` against `server` in plain text, with `extra` flags; output piped.
