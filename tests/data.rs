@@ -51,6 +51,11 @@ fn encode(
     whole
 }
 
+/// An encoder for DATA, and the wire it is to write to.
+fn data_encoder(line_endings: LineEndings) -> (DataEncoder, Vec<u8>) {
+    (DataEncoder::new(Framing::Data, line_endings), Vec::new())
+}
+
 fn data(line_endings: LineEndings, input: &[u8]) -> Result<Vec<u8>, InputError> {
     encode(Framing::Data, line_endings, input)
 }
@@ -197,8 +202,7 @@ fn a_cr_at_a_chunk_end_is_one_line_break_with_the_next_lf() {
 
 #[test]
 fn holds_a_trailing_cr_back_until_the_next_octet() {
-    let mut encoder = DataEncoder::new(Framing::Data, STRICT);
-    let mut wire = Vec::new();
+    let (mut encoder, mut wire) = data_encoder(STRICT);
     encoder.encode(b"abc\r", &mut wire).unwrap();
     assert_eq!(wire, b"abc");
     encoder.encode(b"\n", &mut wire).unwrap();
@@ -334,8 +338,7 @@ fn errors_are_sticky_and_append_nothing() {
 
 #[test]
 fn nothing_follows_the_terminator() {
-    let mut encoder = DataEncoder::new(Framing::Data, NORMALIZE);
-    let mut wire = Vec::new();
+    let (mut encoder, mut wire) = data_encoder(NORMALIZE);
     encoder.encode(b"a", &mut wire).unwrap();
     encoder.finish(&mut wire).unwrap();
     assert!(matches!(
@@ -351,8 +354,7 @@ fn nothing_follows_the_terminator() {
 
 #[test]
 fn an_encoder_can_be_cloned_mid_stream() {
-    let mut encoder = DataEncoder::new(Framing::Data, STRICT);
-    let mut wire = Vec::new();
+    let (mut encoder, mut wire) = data_encoder(STRICT);
     encoder.encode(b"a\r", &mut wire).unwrap();
     let mut copy = encoder.clone();
     let mut copy_wire = wire.clone();

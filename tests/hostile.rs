@@ -20,8 +20,10 @@ mod support;
 use support::assert_kind;
 use support::envelope::envelope;
 use support::scripted::{
-    accepting, cut, final_reply, listen as scripted, listen_each, opening, server_bytes, Step,
+    accepting, answering, cut, final_reply, listen as scripted, listen_each, opening, server_bytes,
+    Received, Step,
 };
+use tokio::task::JoinHandle;
 
 fn config(port: u16, tls: TlsPolicy) -> ClientConfig {
     let mut config = ClientConfig::new("127.0.0.1", port);
@@ -59,12 +61,14 @@ async fn fails(port: u16, tls: TlsPolicy) -> Error {
     attempt(config(port, tls), &["b@y.test"]).await.unwrap_err()
 }
 
-/// The opening of a server offering STARTTLS, which answers the STARTTLS command with `then`.
-fn at_starttls(then: impl IntoIterator<Item = Step>) -> Vec<Step> {
+/// An attempt that requires STARTTLS, against a server that offers it and answers the
+/// command with `then`: the error, and what the server received.
+async fn starttls_fails(then: impl IntoIterator<Item = Step>) -> (Error, JoinHandle<Received>) {
     let mut script = opening(&["STARTTLS"]);
     script.push(Step::Expect("STARTTLS"));
     script.extend(then);
-    script
+    let (port, server) = scripted(script).await;
+    (fails(port, TlsPolicy::StartTlsRequired).await, server)
 }
 
 /// The opening of a plain server, which accepts MAIL and goes on with `then` from the first
@@ -85,12 +89,11 @@ const GREETING: &[u8] = b"220 mx.test ESMTP\r\n";
 
 #[tokio::test]
 async fn starttls_reply_with_injected_lines_in_the_same_packet() {
-    let (port, server) = scripted(at_starttls([
+    let (error, server) = starttls_fails([
         Step::send(b"220 go ahead\r\n250-mx.test\r\n250 AUTH PLAIN LOGIN\r\n"),
         Step::Stall(Duration::from_millis(300)),
-    ]))
+    ])
     .await;
-    let error = fails(port, TlsPolicy::StartTlsRequired).await;
     assert_kind!(
         error,
         ErrorKind::Protocol(ProtocolViolation::DataAfterStartTls)
@@ -104,14 +107,13 @@ async fn starttls_reply_with_injected_lines_in_the_same_packet() {
 
 #[tokio::test]
 async fn starttls_injection_arriving_just_after_the_220() {
-    let (port, _server) = scripted(at_starttls([
+    let (error, _server) = starttls_fails([
         Step::send(b"220 go ahead\r\n"),
         Step::Stall(Duration::from_millis(20)),
         Step::send(b"250 AUTH PLAIN\r\n"),
         Step::Stall(Duration::from_millis(300)),
-    ]))
+    ])
     .await;
-    let error = fails(port, TlsPolicy::StartTlsRequired).await;
     // Either caught in the buffer or, arriving during the handshake, not a TLS record.
     assert_kind!(
         error,
@@ -128,12 +130,8 @@ async fn starttls_refused_or_answered_oddly() {
         (b"354 do something else\r\n", false),
         (b"250 OK\r\n", false),
     ] {
-        let (port, server) = scripted(at_starttls([
-            Step::send(reply),
-            Step::Stall(Duration::from_millis(200)),
-        ]))
-        .await;
-        let error = fails(port, TlsPolicy::StartTlsRequired).await;
+        let (error, server) =
+            starttls_fails([Step::send(reply), Step::Stall(Duration::from_millis(200))]).await;
         assert_eq!(error.phase(), Phase::StartTls, "{error}");
         assert_eq!(error.is_transient(), transient, "{error}");
         assert_eq!(
@@ -308,20 +306,14 @@ async fn trickling_server_hits_the_reply_deadline() {
 
 #[tokio::test]
 async fn per_recipient_replies_and_data_refused() {
-    let (port, _server) = scripted(after_mail([
-        Step::Expect("RCPT"),
-        Step::send(b"250 ok\r\n"),
-        Step::Expect("RCPT"),
-        Step::send(b"550 5.1.1 no such user\r\n"),
-        Step::Expect("RCPT"),
-        Step::send(b"450 4.2.1 busy\r\n"),
-        Step::Expect("DATA"),
-        Step::send(b"554 5.7.1 not today\r\n"),
-        Step::Expect("RSET"),
-        Step::send(b"250 ok\r\n"),
-        Step::Expect("QUIT"),
-        Step::send(b"221 bye\r\n"),
-    ]))
+    let (port, _server) = scripted(after_mail(answering(&[
+        ("RCPT", "250 ok"),
+        ("RCPT", "550 5.1.1 no such user"),
+        ("RCPT", "450 4.2.1 busy"),
+        ("DATA", "554 5.7.1 not today"),
+        ("RSET", "250 ok"),
+        ("QUIT", "221 bye"),
+    ])))
     .await;
     let error = attempt(
         config(port, TlsPolicy::Plaintext),

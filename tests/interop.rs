@@ -89,16 +89,28 @@ async fn send_one(servers: &Servers, config: ClientConfig) -> (String, Vec<u8>, 
     (token, sent, transcript)
 }
 
+/// [`send_one`] to `address` under `tls` with PLAIN, then with LOGIN: each mechanism with
+/// what it returned.
+async fn send_with_each_mechanism(
+    servers: &Servers,
+    address: &str,
+    tls: TlsPolicy,
+) -> Vec<(Mechanism, (String, Vec<u8>, String))> {
+    let mut sent = Vec::new();
+    for mechanism in [Mechanism::Plain, Mechanism::Login] {
+        let config = servers.config(address, tls, Some(mechanism.clone()));
+        sent.push((mechanism, send_one(servers, config).await));
+    }
+    sent
+}
+
 #[tokio::test]
 async fn postfix_submission_starttls_plain_and_login() {
     let Some(servers) = servers() else { return };
-    for mechanism in [Mechanism::Plain, Mechanism::Login] {
-        let config = servers.config(
-            &servers.submission,
-            TlsPolicy::StartTlsRequired,
-            Some(mechanism.clone()),
-        );
-        let (token, sent, transcript) = send_one(&servers, config).await;
+    let submission = &servers.submission;
+    for (mechanism, (token, sent, transcript)) in
+        send_with_each_mechanism(&servers, submission, TlsPolicy::StartTlsRequired).await
+    {
         assert!(transcript.contains("C: STARTTLS"), "{transcript}");
         assert!(
             transcript.contains(&format!("C: AUTH {}", mechanism.name())),
@@ -114,9 +126,9 @@ async fn postfix_submission_starttls_plain_and_login() {
 #[tokio::test]
 async fn postfix_implicit_tls_plain_and_login() {
     let Some(servers) = servers() else { return };
-    for mechanism in [Mechanism::Plain, Mechanism::Login] {
-        let config = servers.config(&servers.smtps, TlsPolicy::Implicit, Some(mechanism));
-        let (token, sent, transcript) = send_one(&servers, config).await;
+    for (_, (token, sent, transcript)) in
+        send_with_each_mechanism(&servers, &servers.smtps, TlsPolicy::Implicit).await
+    {
         assert!(!transcript.contains("STARTTLS"), "{transcript}");
         assert_in_maildir(&servers, &token, &sent).await;
     }
@@ -195,13 +207,9 @@ async fn postfix_batch_pipelined_across_messages() {
 #[tokio::test]
 async fn aiosmtpd_starttls_byte_exact() {
     let Some(servers) = servers() else { return };
-    for mechanism in [Mechanism::Plain, Mechanism::Login] {
-        let config = servers.config(
-            &servers.aiosmtpd,
-            TlsPolicy::StartTlsRequired,
-            Some(mechanism),
-        );
-        let (token, sent, _) = send_one(&servers, config).await;
+    for (_, (token, sent, _)) in
+        send_with_each_mechanism(&servers, &servers.aiosmtpd, TlsPolicy::StartTlsRequired).await
+    {
         let file = delivered(&servers.aiosmtpd_dir, &token);
         assert_eq!(
             String::from_utf8_lossy(&file),

@@ -14,6 +14,7 @@ mod pool_support;
 use pool_support::*;
 use smtpwire::pool::{Mailer, Rate};
 use smtpwire::{ErrorKind, Status};
+use std::time::Duration;
 use tokio::time::sleep;
 
 #[tokio::test(start_paused = true)]
@@ -64,17 +65,23 @@ async fn noop_only_after_the_idle_threshold() {
     assert!(commands[noops[0] + 1].starts_with("MAIL"), "{commands:?}");
 }
 
-#[tokio::test(start_paused = true)]
-async fn a_connection_that_fails_its_check_is_replaced_without_costing_an_attempt() {
-    let server = Scripted::new();
-    server.then([open(), deliver(1, OK), vec![CLOSE]].concat());
-    server.then([open(), deliver(1, OK)].concat());
+/// Two sends, `pause` apart, with one connection at a time, over a first connection that
+/// ends with `end` after the first message: the second send's attempts, the connections
+/// opened, and the events.
+async fn send_twice_across(end: &'static str, pause: Duration) -> (u32, usize, Recorder) {
+    let server = replaced_after([deliver(1, OK), vec![end]].concat());
     let (mailer, events) = observed(mailer(&server).max_connections(1));
     send(&mailer, &["b@y.test"]).await.unwrap();
-    sleep(30 * SEC).await;
+    sleep(pause).await;
     let outcome = send(&mailer, &["b@y.test"]).await.unwrap();
-    assert_eq!(outcome.attempts(), 1);
-    assert_eq!(server.connections(), 2);
+    (outcome.attempts(), server.connections(), events)
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_fails_its_check_is_replaced_without_costing_an_attempt() {
+    let (attempts, connections, events) = send_twice_across(CLOSE, 30 * SEC).await;
+    assert_eq!(attempts, 1);
+    assert_eq!(connections, 2);
     assert_eq!(events.count("closed: failed the idle check"), 1);
 }
 
@@ -93,22 +100,16 @@ async fn idle_connections_are_closed_with_quit_after_the_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn a_421_replaces_the_connection() {
-    let server = Scripted::new();
-    server.then([open(), deliver(1, OK), vec!["421 4.4.2 mx.test closing"]].concat());
-    server.then([open(), deliver(1, OK)].concat());
-    let (mailer, events) = observed(mailer(&server));
-    send(&mailer, &["b@y.test"]).await.unwrap();
-    let outcome = send(&mailer, &["b@y.test"]).await.unwrap();
-    assert_eq!(outcome.attempts(), 2);
-    assert_eq!(server.connections(), 2);
+    let (attempts, connections, events) =
+        send_twice_across("421 4.4.2 mx.test closing", Duration::ZERO).await;
+    assert_eq!(attempts, 2);
+    assert_eq!(connections, 2);
     assert_eq!(events.count("closed: no longer usable"), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_send_dropped_halfway_does_not_return_its_connection() {
-    let server = Scripted::new();
-    server.then([open(), vec![OK, OK, GO, HANG]].concat());
-    server.then([open(), deliver(1, OK)].concat());
+    let server = replaced_after(vec![OK, OK, GO, HANG]);
     let (mailer, events) = observed(mailer(&server));
     let dropped = tokio::time::timeout(5 * SEC, send(&mailer, &["b@y.test"])).await;
     assert!(dropped.is_err(), "the server never answers the dot");

@@ -11,8 +11,8 @@
 mod pool_support;
 
 use pool_support::*;
-use smtpwire::pool::{MailerBuilder, RetryPolicy};
-use smtpwire::{Delivery, ErrorKind, Phase};
+use smtpwire::pool::RetryPolicy;
+use smtpwire::{Delivery, Error, ErrorKind, Phase};
 use smtpwire::{Report, Status};
 use std::time::Duration;
 
@@ -21,12 +21,18 @@ fn busy_round() -> Vec<&'static str> {
     vec![OK, "450 4.2.1 busy", "554 5.5.1 no valid recipients", OK]
 }
 
-/// A mailer that makes `attempts` attempts, waiting as `policy` says, over one connection
-/// that defers the recipient every time.
-fn busy_mailer(attempts: u32, policy: RetryPolicy) -> MailerBuilder<InMemory<Scripted>> {
+/// Sends to one recipient over one connection that defers it every time (and is never checked
+/// with NOOP, which it would not answer), making `attempts` attempts that wait as `policy`
+/// says: the error the send ends in, and the events.
+async fn deferred_every_time(attempts: u32, policy: RetryPolicy) -> (Error, Recorder) {
     let server = Scripted::new();
     server.then([open(), busy_round().repeat(attempts as usize)].concat());
-    mailer(&server).retry(policy.max_attempts(attempts))
+    let (mailer, events) = observed(
+        mailer(&server)
+            .idle_check_after(Duration::from_secs(3600))
+            .retry(policy.max_attempts(attempts)),
+    );
+    (send(&mailer, &["b@y.test"]).await.unwrap_err(), events)
 }
 
 fn statuses(outcome: &Report) -> Vec<Status> {
@@ -111,13 +117,13 @@ async fn transient_replies_are_retried_permanent_ones_are_final() {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_and_stops_at_max_attempts() {
-    let (mailer, events) = observed(busy_mailer(
+    let (error, events) = deferred_every_time(
         4,
         RetryPolicy::default()
             .initial_delay(Duration::from_secs(1))
             .without_jitter(),
-    ));
-    let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
+    )
+    .await;
     assert_eq!(error.report().unwrap().attempts(), 4);
     assert_eq!(statuses(error.report().unwrap()), [Status::Deferred]);
     assert_eq!(error.delivery(), Delivery::NotSent);
@@ -142,14 +148,14 @@ async fn backoff_doubles_and_stops_at_max_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn full_jitter_stays_within_each_ceiling() {
-    let (mailer, events) = observed(busy_mailer(
+    let (_, events) = deferred_every_time(
         6,
         RetryPolicy::default()
             .initial_delay(Duration::from_secs(2))
             .max_delay(Duration::from_secs(10))
             .jitter_seed(1),
-    ));
-    send(&mailer, &["b@y.test"]).await.unwrap_err();
+    )
+    .await;
     let starts = events.times("attempt failed");
     assert_eq!(starts.len(), 6);
     let ceilings = [2, 4, 8, 10, 10].map(Duration::from_secs);
@@ -163,17 +169,15 @@ async fn full_jitter_stays_within_each_ceiling() {
 
 #[tokio::test(start_paused = true)]
 async fn no_retry_starts_after_max_elapsed() {
-    let mailer = busy_mailer(
+    let started = tokio::time::Instant::now();
+    let (error, _) = deferred_every_time(
         10,
         RetryPolicy::default()
             .initial_delay(Duration::from_secs(10))
             .max_elapsed(Duration::from_secs(60))
             .without_jitter(),
     )
-    .idle_check_after(Duration::from_secs(3600))
-    .build();
-    let started = tokio::time::Instant::now();
-    let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
+    .await;
     // Attempts at 0, 10 and 30 s; the next would start at 70 s.
     assert_eq!(error.report().unwrap().attempts(), 3);
     assert_eq!(started.elapsed(), Duration::from_secs(30));
@@ -262,9 +266,7 @@ async fn every_recipient_refused_at_rcpt_retries_all_but_the_first_known_one() {
 
 #[tokio::test(start_paused = true)]
 async fn connection_lost_after_the_dot_is_unknown_and_not_retried() {
-    let server = Scripted::new();
-    server.then([open(), vec![OK, OK, GO, CLOSE]].concat());
-    server.then([open(), deliver(1, OK)].concat());
+    let server = replaced_after(vec![OK, OK, GO, CLOSE]);
     let (mailer, events) = observed(mailer(&server));
     let error = send(&mailer, &["b@y.test"]).await.unwrap_err();
     assert_eq!(error.delivery(), Delivery::Unknown);
@@ -281,9 +283,7 @@ async fn connection_lost_after_the_dot_is_unknown_and_not_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn unknown_delivery_is_retried_only_when_the_caller_opts_in() {
-    let server = Scripted::new();
-    server.then([open(), vec![OK, OK, GO, CLOSE]].concat());
-    server.then([open(), deliver(1, OK)].concat());
+    let server = replaced_after(vec![OK, OK, GO, CLOSE]);
     let mailer = mailer(&server)
         .retry(
             RetryPolicy::default()
@@ -368,9 +368,7 @@ async fn invalid_input_is_not_retried() {
 
 #[tokio::test(start_paused = true)]
 async fn connection_lost_in_the_middle_of_the_data_is_retried() {
-    let server = Scripted::new();
-    server.then([open(), vec![OK, OK, "354 go ahead<close>"]].concat());
-    server.then([open(), deliver(1, OK)].concat());
+    let server = replaced_after(vec![OK, OK, "354 go ahead<close>"]);
     let mailer = mailer(&server).build();
     // Larger than one write: the first chunk fails, the end of the data never left.
     let mut message = b"Subject: big\r\n\r\n".to_vec();

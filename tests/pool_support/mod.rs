@@ -180,6 +180,16 @@ async fn read_command(stream: &mut BufReader<DuplexStream>, data: bool) -> Optio
     }
 }
 
+/// A server whose first connection answers with `replies` after its opening, and is replaced
+/// by a second that accepts one message.
+pub fn replaced_after(replies: Vec<&'static str>) -> Scripted {
+    let server = Scripted::new();
+    server
+        .then([open(), replies].concat())
+        .then([open(), deliver(1, OK)].concat());
+    server
+}
+
 /// Plain SMTP to the scripted server, no credentials.
 pub fn config() -> ClientConfig {
     let mut config = ClientConfig::new("mx.test", 25);

@@ -64,6 +64,15 @@ impl Step {
     }
 }
 
+/// Each command (a line starting with the first of a pair) answered with its reply (the
+/// second, a line without its CRLF).
+pub fn answering(exchanges: &[(&'static str, &str)]) -> Vec<Step> {
+    exchanges
+        .iter()
+        .flat_map(|&(command, reply)| [Step::Expect(command), Step::reply(reply)])
+        .collect()
+}
+
 /// A server's opening: the greeting, then the EHLO reply offering `extensions`.
 pub fn opening(extensions: &[&str]) -> Vec<Step> {
     vec![
