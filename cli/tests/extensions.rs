@@ -12,8 +12,8 @@ mod common;
 use common::scripted;
 
 use common::{
-    assert_contains, assert_prints, exited, messages_file, outputs, plain_command, send_plain,
-    servers, smtpwire, succeeded, MINIMAL,
+    assert_contains, assert_prints, exited, from_file, messages_file, outputs, plain_command,
+    send_plain, sent, sent_with, servers, smtpwire, succeeded, MINIMAL,
 };
 use mail_parser::MessageParser;
 use scripted::Step;
@@ -56,41 +56,35 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
     let dir = tempfile::tempdir().unwrap();
 
     // From the flags, a Chinese local part in From, To and Reply-To.
-    let token = common::token();
-    let output = plain_command("send", &servers.plain)
+    let mut command = plain_command("send", &servers.plain);
+    command
         .args(["--from", "发件人 <发件人@smtpwire.test>"])
-        .args(["--to", "用户@smtpwire.test"])
-        .args(["--subject", &token, "--text", "你好", "--transcript"])
-        .output()
-        .unwrap();
-    let (_, stderr) = succeeded(&output);
+        .args(["--to", "用户@smtpwire.test"]);
+    let (_, stderr, delivered) = sent_with(&servers, command, &["--text", "你好", "--transcript"]);
     assert!(
         stderr.contains("C: MAIL FROM:<发件人@smtpwire.test> SIZE=")
             && stderr.contains(" SMTPUTF8\n"),
         "{stderr}"
     );
-    assert_contains(&stderr, &["C: RCPT TO:<用户@smtpwire.test>"]);
-    let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
-    let text = String::from_utf8_lossy(&delivered[0]).into_owned();
+    assert!(
+        stderr.contains("C: RCPT TO:<用户@smtpwire.test>"),
+        "{stderr}"
+    );
+    let text = String::from_utf8_lossy(&delivered).into_owned();
     assert!(
         text.contains("Delivered-To: 用户@smtpwire.test\r\n")
             || text.contains("Delivered-To: 用户@smtpwire.test\n"),
         "{text}"
     );
-    let message = MessageParser::default().parse(&delivered[0]).unwrap();
+    let message = MessageParser::default().parse(&delivered).unwrap();
     let to = message.to().unwrap().first().unwrap();
     assert_eq!(to.address(), Some("用户@smtpwire.test"));
 
     // An ASCII envelope whose headers hold a UTF-8 address (Reply-To) needs SMTPUTF8 too.
-    let token = common::token();
-    let output = send_plain(&servers)
-        .args(["--reply-to", "回复@smtpwire.test"])
-        .args(["--subject", &token, "--text", "x", "--transcript"])
-        .output()
-        .unwrap();
-    let (_, stderr) = succeeded(&output);
+    let mut command = send_plain(&servers);
+    command.args(["--reply-to", "回复@smtpwire.test"]);
+    let (_, stderr, _) = sent_with(&servers, command, &["--text", "x", "--transcript"]);
     assert!(stderr.contains(" SMTPUTF8\n"), "{stderr}");
-    common::delivered(&servers.maildir.join("new"), &token, 1);
 
     // From a message file, with the sender from an account.
     let token = common::token();
@@ -107,22 +101,17 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
         dir.path(),
         &json!({"to": ["用户@smtpwire.test"], "subject": token, "text": "文件"}),
     );
-    let output = smtpwire()
-        .args([
-            "send",
-            "--account",
-            "intl",
-            "--insecure-plaintext",
-            "--config",
-        ])
-        .arg(&config)
-        .arg("--message")
-        .arg(&file)
-        .output()
-        .unwrap();
-    succeeded(&output);
-    let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
-    let text = String::from_utf8_lossy(&delivered[0]).into_owned();
+    let (_, _, delivered) = sent(
+        &servers,
+        smtpwire()
+            .args(["send", "--account", "intl", "--insecure-plaintext"])
+            .arg("--config")
+            .arg(&config)
+            .arg("--message")
+            .arg(&file),
+        &token,
+    );
+    let text = String::from_utf8_lossy(&delivered).into_owned();
     assert!(text.contains("Return-Path: <张三@smtpwire.test>"), "{text}");
 
     // Through bulk.
@@ -132,14 +121,12 @@ fn utf8_addresses_go_through_postfix_with_smtputf8() {
         &[json!({"message_id": token, "from": "发件人@smtpwire.test",
                    "to": "用户@smtpwire.test", "subject": token, "text": "批量"})],
     );
-    let output = plain_command("bulk", &servers.plain)
-        .arg("--messages")
-        .arg(&messages)
-        .output()
-        .unwrap();
-    succeeded(&output);
-    let delivered = common::delivered(&servers.maildir.join("new"), &token, 1);
-    let text = String::from_utf8_lossy(&delivered[0]).into_owned();
+    let (_, _, delivered) = sent(
+        &servers,
+        &mut from_file("bulk", &servers.plain, &messages),
+        &token,
+    );
+    let text = String::from_utf8_lossy(&delivered).into_owned();
     assert!(text.contains("To: 用户@smtpwire.test"), "{text}");
 }
 
@@ -249,12 +236,8 @@ fn a_success_notification_comes_back_with_its_envid() {
         &json!({"from": "tester@smtpwire.test", "to": "someone@smtpwire.test", "text": "x",
                 "notify": "success", "ret": "full", "envid": envid}),
     );
-    let output = plain_command("send", &servers.plain)
-        .arg("--message")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(output.status.success(), "{}", outputs(&output).1);
+    let output = from_file("send", &servers.plain, &file).output().unwrap();
+    succeeded(&output);
     assert!(notification(&servers, &envid).contains("Action: delivered"));
 
     let envid = common::token();
@@ -264,12 +247,10 @@ fn a_success_notification_comes_back_with_its_envid() {
                    "to": "someone@smtpwire.test", "text": "x", "notify": "success",
                    "envid": envid})],
     );
-    let output = plain_command("bulk", &servers.plain)
-        .arg("--messages")
-        .arg(&messages)
+    let output = from_file("bulk", &servers.plain, &messages)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", outputs(&output).0);
+    succeeded(&output);
     assert!(notification(&servers, &envid).contains("Action: delivered"));
 }
 
@@ -323,9 +304,7 @@ fn bad_notification_requests_are_refused_before_connecting() {
         &json!({"from": "a@example.com", "to": "b@example.com", "text": "x",
                 "notify": "sometimes", "ret": 1}),
     );
-    let output = plain_command("send", &sentinel.address)
-        .arg("--message")
-        .arg(&file)
+    let output = from_file("send", &sentinel.address, &file)
         .output()
         .unwrap();
     let (_, stderr) = outputs(&output);

@@ -12,9 +12,9 @@
 mod common;
 
 use common::{
-    account, assert_contains, assert_no_secret, assert_prints, exited, outputs, plain_command,
-    send_as_user, send_plain, sent, sent_with, server_dropping_after_data, servers, smtpwire,
-    succeeded, temp_file, token, Sentinel, MINIMAL,
+    account, assert_contains, assert_no_secret, assert_prints, exited, from_file, outputs,
+    plain_command, send_as_user, send_plain, sent, sent_with, server_dropping_after_data, servers,
+    smtpwire, succeeded, temp_file, token, Sentinel, MINIMAL,
 };
 use mail_parser::{MessageParser, MimeHeaders};
 use std::path::{Path, PathBuf};
@@ -159,9 +159,8 @@ fn a_message_file_with_templates_and_a_payload() {
     });
     let file = dir.path().join("message.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&json).unwrap()).unwrap();
-    let mut command = plain_command("send", &servers.plain);
-    command.arg("--message").arg(&file);
-    let (_, _, delivered) = sent(&servers, &mut command, &token);
+    let command = &mut from_file("send", &servers.plain, &file);
+    let (_, _, delivered) = sent(&servers, command, &token);
 
     let message = MessageParser::default().parse(&delivered).unwrap();
     assert_eq!(
@@ -641,9 +640,7 @@ fn an_invalid_message_file_lists_every_problem_with_its_path() {
         "tos": "typo@example.com"
     });
     std::fs::write(&file, serde_json::to_vec(&json).unwrap()).unwrap();
-    let output = plain_command("send", &sentinel.address)
-        .arg("--message")
-        .arg(&file)
+    let output = from_file("send", &sentinel.address, &file)
         .output()
         .unwrap();
     let (_, stderr) = exited(&output, 65);
