@@ -71,24 +71,33 @@ fn rcpts(received: &Received) -> Vec<String> {
         .collect()
 }
 
+/// [`raw`] to a server offering nothing and taking `rcpts` recipients: nothing of the hidden
+/// recipient goes out in the data.
+fn raw_without_bcc(rcpts: usize, args: &[&str], message: &[u8]) -> Received {
+    let received = raw(&[], rcpts, args, message);
+    assert_no_bcc(&received);
+    received
+}
+
+/// [`raw_without_bcc`] with `-t`: the envelope goes to `expected`, the hidden recipient
+/// among them.
+fn t_without_bcc(message: &[u8], expected: [&str; 2]) -> Received {
+    let received = raw_without_bcc(2, &["-t"], message);
+    assert_eq!(rcpts(&received), expected);
+    received
+}
+
 #[test]
 fn bcc_with_space_before_the_colon_is_a_bcc_field() {
     // RFC 5322 §4.5.3 obsolete syntax: whitespace between the field name and the colon.
     let message = b"From: a@example.com\r\nTo: b@example.com\r\nBcc : hidden@example.com\r\n\
 Subject: obsolete\r\n\r\nbody\r\n";
-    let received = raw(&[], 2, &["-t"], message);
-    assert_no_bcc(&received);
-    assert_eq!(
-        rcpts(&received),
-        ["<b@example.com>", "<hidden@example.com>"]
-    );
-    let received = raw(
-        &[],
+    t_without_bcc(message, ["<b@example.com>", "<hidden@example.com>"]);
+    raw_without_bcc(
         1,
         &["--to", "b@example.com", "--from", "a@example.com"],
         b"Bcc\t: hidden@x.org\r\n\r\nbody\r\n",
     );
-    assert_no_bcc(&received);
 }
 
 #[test]
@@ -96,12 +105,7 @@ fn a_header_block_with_cr_line_ends_hides_no_bcc() {
     // The encoder turns each lone CR into CRLF, so the server sees four fields here.
     let message =
         b"From: a@example.com\rTo: b@example.com\rBcc: hidden@example.com\rSubject: cr\r\rbody\r";
-    let received = raw(&[], 2, &["-t"], message);
-    assert_no_bcc(&received);
-    assert_eq!(
-        rcpts(&received),
-        ["<b@example.com>", "<hidden@example.com>"]
-    );
+    let received = t_without_bcc(message, ["<b@example.com>", "<hidden@example.com>"]);
     assert!(received
         .data()
         .starts_with(b"From: a@example.com\r\nTo: b@example.com\r\nSubject: cr\r\n\r\nbody\r\n"));
@@ -111,22 +115,15 @@ fn a_header_block_with_cr_line_ends_hides_no_bcc() {
 fn a_cr_inside_a_field_does_not_start_a_hidden_bcc() {
     let message =
         b"From: a@example.com\nSubject: x\rBcc: hidden@example.com\nTo: b@example.com\n\nbody\n";
-    let received = raw(&[], 2, &["-t"], message);
-    assert_no_bcc(&received);
-    assert_eq!(
-        rcpts(&received),
-        ["<hidden@example.com>", "<b@example.com>"]
-    );
-    let received = raw(&[], 1, &["--to", "b@example.com"], message);
-    assert_no_bcc(&received);
+    t_without_bcc(message, ["<hidden@example.com>", "<b@example.com>"]);
+    raw_without_bcc(1, &["--to", "b@example.com"], message);
 }
 
 #[test]
 fn resent_bcc_is_removed_too() {
     let message = b"Resent-From: a@example.com\r\nResent-Bcc: hidden@example.com\r\n\
 From: a@example.com\r\nTo: b@example.com\r\n\r\nbody\r\n";
-    let received = raw(&[], 1, &["--to", "c@example.com"], message);
-    assert_no_bcc(&received);
+    raw_without_bcc(1, &["--to", "c@example.com"], message);
 }
 
 /// A UTF-8 message with bare LF line ends: every LF becomes CRLF on the wire.

@@ -59,6 +59,11 @@ impl Installed {
         self.dir.path().join("bin/sendmail")
     }
 
+    /// The installed `sendmail`, run as [`Installed::command`] runs programs.
+    fn run_sendmail(&self) -> Command {
+        self.command(self.sendmail())
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("home/sendmail.log")).unwrap_or_default()
     }
@@ -80,6 +85,13 @@ impl Installed {
             .timeout(Duration::from_secs(120));
         command
     }
+}
+
+/// The servers and a home [`Installed`] against them, or `None` (see [`servers`]).
+fn installed() -> Option<(Servers, Installed)> {
+    let servers = servers()?;
+    let installed = Installed::new(&servers);
+    Some((servers, installed))
 }
 
 /// A client program from Debian's packages, or `None` with a message (a failure under
@@ -126,12 +138,13 @@ fn delivered_to(copies: &[Vec<u8>]) -> Vec<String> {
 
 #[test]
 fn cron_pipes_a_bare_body_to_sendmail_and_it_arrives_with_headers_added() {
-    let Some(servers) = servers() else { return };
-    let installed = Installed::new(&servers);
+    let Some((servers, installed)) = installed() else {
+        return;
+    };
     let token = token();
     // cron (Debian's and cronie) runs `sendmail -FCronDaemon -i -B8BITMIME -oem MAILTO`.
     let output = installed
-        .command(installed.sendmail())
+        .run_sendmail()
         .args([
             "-FCron Daemon",
             "-i",
@@ -175,8 +188,9 @@ fn cron_pipes_a_bare_body_to_sendmail_and_it_arrives_with_headers_added() {
 
 #[test]
 fn without_i_a_lone_dot_ends_the_message_as_in_sendmail() {
-    let Some(servers) = servers() else { return };
-    let installed = Installed::new(&servers);
+    let Some((servers, installed)) = installed() else {
+        return;
+    };
     let token = token();
     let output = installed
         .command(env!("CARGO_BIN_EXE_smtpwire"))
@@ -195,11 +209,12 @@ fn without_i_a_lone_dot_ends_the_message_as_in_sendmail() {
 
 #[test]
 fn t_adds_the_header_recipients_to_the_arguments_and_strips_bcc() {
-    let Some(servers) = servers() else { return };
-    let installed = Installed::new(&servers);
+    let Some((servers, installed)) = installed() else {
+        return;
+    };
     let token = token();
     let output = installed
-        .command(installed.sendmail())
+        .run_sendmail()
         .args(["-t", "-oi", "extra@smtpwire.test"])
         .write_stdin(format!(
             "From: Someone <someone@smtpwire.test>\nTo: one@smtpwire.test\n\
@@ -382,10 +397,11 @@ fn mutt_sends_an_attachment_and_a_bcc_recipient_stays_hidden() {
 
 #[test]
 fn a_refused_recipient_is_logged_with_the_reply_and_exits_69() {
-    let Some(servers) = servers() else { return };
-    let installed = Installed::new(&servers);
+    let Some((servers, installed)) = installed() else {
+        return;
+    };
     let output = installed
-        .command(installed.sendmail())
+        .run_sendmail()
         .args(["-i", "--", &servers.rejected])
         .write_stdin("Subject: refused\n\nx\n")
         .output()
