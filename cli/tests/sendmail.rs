@@ -17,6 +17,7 @@ use assert_cmd::Command;
 use common::{assert_contains, delivered, exited, outputs, servers, succeeded, token, Servers};
 use mail_parser::{MessageParser, MimeHeaders};
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
 /// A home with an accounts file whose `default` account is Postfix's submission port, and the
@@ -59,9 +60,11 @@ impl Installed {
         self.dir.path().join("bin/sendmail")
     }
 
-    /// The installed `sendmail`, run as [`Installed::command`] runs programs.
-    fn run_sendmail(&self) -> Command {
-        self.command(self.sendmail())
+    /// Runs the installed `sendmail` (as [`Installed::command`] runs programs) with `args`
+    /// and the message on standard input.
+    fn sendmail_with(&self, args: &[&str], message: impl Into<Vec<u8>>) -> Output {
+        let mut command = self.command(self.sendmail());
+        command.args(args).write_stdin(message).output().unwrap()
     }
 
     fn log(&self) -> String {
@@ -87,11 +90,12 @@ impl Installed {
     }
 }
 
-/// The servers and a home [`Installed`] against them, or `None` (see [`servers`]).
-fn installed() -> Option<(Servers, Installed)> {
+/// The servers, a home [`Installed`] against them and a fresh token to find the test's mail
+/// by, or `None` (see [`servers`]).
+fn installed() -> Option<(Servers, Installed, String)> {
     let servers = servers()?;
     let installed = Installed::new(&servers);
-    Some((servers, installed))
+    Some((servers, installed, token()))
 }
 
 /// A client program from Debian's packages, or `None` with a message (a failure under
@@ -138,23 +142,20 @@ fn delivered_to(copies: &[Vec<u8>]) -> Vec<String> {
 
 #[test]
 fn cron_pipes_a_bare_body_to_sendmail_and_it_arrives_with_headers_added() {
-    let Some((servers, installed)) = installed() else {
+    let Some((servers, installed, token)) = installed() else {
         return;
     };
-    let token = token();
     // cron (Debian's and cronie) runs `sendmail -FCronDaemon -i -B8BITMIME -oem MAILTO`.
-    let output = installed
-        .run_sendmail()
-        .args([
+    let output = installed.sendmail_with(
+        &[
             "-FCron Daemon",
             "-i",
             "-B8BITMIME",
             "-oem",
             "ops@smtpwire.test",
-        ])
-        .write_stdin(format!("backup {token} done\n.\nstill the body\n"))
-        .output()
-        .unwrap();
+        ],
+        format!("backup {token} done\n.\nstill the body\n"),
+    );
     let (stdout, stderr) = succeeded(&output);
     assert!(stdout.is_empty() && stderr.is_empty(), "{stdout}\n{stderr}");
     let copies = delivered(&servers.maildir.join("new"), &token, 1);
@@ -188,10 +189,9 @@ fn cron_pipes_a_bare_body_to_sendmail_and_it_arrives_with_headers_added() {
 
 #[test]
 fn without_i_a_lone_dot_ends_the_message_as_in_sendmail() {
-    let Some((servers, installed)) = installed() else {
+    let Some((servers, installed, token)) = installed() else {
         return;
     };
-    let token = token();
     let output = installed
         .command(env!("CARGO_BIN_EXE_smtpwire"))
         .args(["sendmail", "ops@smtpwire.test"])
@@ -209,19 +209,16 @@ fn without_i_a_lone_dot_ends_the_message_as_in_sendmail() {
 
 #[test]
 fn t_adds_the_header_recipients_to_the_arguments_and_strips_bcc() {
-    let Some((servers, installed)) = installed() else {
+    let Some((servers, installed, token)) = installed() else {
         return;
     };
-    let token = token();
-    let output = installed
-        .run_sendmail()
-        .args(["-t", "-oi", "extra@smtpwire.test"])
-        .write_stdin(format!(
+    let output = installed.sendmail_with(
+        &["-t", "-oi", "extra@smtpwire.test"],
+        format!(
             "From: Someone <someone@smtpwire.test>\nTo: one@smtpwire.test\n\
              Bcc: hidden@smtpwire.test\nSubject: t {token}\n\nhello\n"
-        ))
-        .output()
-        .unwrap();
+        ),
+    );
     succeeded(&output);
     let copies = delivered(&servers.maildir.join("new"), &token, 3);
     assert_eq!(
@@ -397,15 +394,11 @@ fn mutt_sends_an_attachment_and_a_bcc_recipient_stays_hidden() {
 
 #[test]
 fn a_refused_recipient_is_logged_with_the_reply_and_exits_69() {
-    let Some((servers, installed)) = installed() else {
+    let Some((servers, installed, _)) = installed() else {
         return;
     };
-    let output = installed
-        .run_sendmail()
-        .args(["-i", "--", &servers.rejected])
-        .write_stdin("Subject: refused\n\nx\n")
-        .output()
-        .unwrap();
+    let output =
+        installed.sendmail_with(&["-i", "--", &servers.rejected], "Subject: refused\n\nx\n");
     exited(&output, 69);
     let log = installed.log();
     assert!(
