@@ -117,13 +117,10 @@ async fn transient_replies_are_retried_permanent_ones_are_final() {
 
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_and_stops_at_max_attempts() {
-    let (error, events) = deferred_every_time(
-        4,
-        RetryPolicy::default()
-            .initial_delay(Duration::from_secs(1))
-            .without_jitter(),
-    )
-    .await;
+    let policy = RetryPolicy::default()
+        .initial_delay(Duration::from_secs(1))
+        .without_jitter();
+    let (error, events) = deferred_every_time(4, policy).await;
     assert_eq!(error.report().unwrap().attempts(), 4);
     assert_eq!(statuses(error.report().unwrap()), [Status::Deferred]);
     assert_eq!(error.delivery(), Delivery::NotSent);
@@ -148,14 +145,11 @@ async fn backoff_doubles_and_stops_at_max_attempts() {
 
 #[tokio::test(start_paused = true)]
 async fn full_jitter_stays_within_each_ceiling() {
-    let (_, events) = deferred_every_time(
-        6,
-        RetryPolicy::default()
-            .initial_delay(Duration::from_secs(2))
-            .max_delay(Duration::from_secs(10))
-            .jitter_seed(1),
-    )
-    .await;
+    let policy = RetryPolicy::default()
+        .initial_delay(Duration::from_secs(2))
+        .max_delay(Duration::from_secs(10))
+        .jitter_seed(1);
+    let (_, events) = deferred_every_time(6, policy).await;
     let starts = events.times("attempt failed");
     assert_eq!(starts.len(), 6);
     let ceilings = [2, 4, 8, 10, 10].map(Duration::from_secs);
@@ -170,14 +164,11 @@ async fn full_jitter_stays_within_each_ceiling() {
 #[tokio::test(start_paused = true)]
 async fn no_retry_starts_after_max_elapsed() {
     let started = tokio::time::Instant::now();
-    let (error, _) = deferred_every_time(
-        10,
-        RetryPolicy::default()
-            .initial_delay(Duration::from_secs(10))
-            .max_elapsed(Duration::from_secs(60))
-            .without_jitter(),
-    )
-    .await;
+    let policy = RetryPolicy::default()
+        .initial_delay(Duration::from_secs(10))
+        .max_elapsed(Duration::from_secs(60))
+        .without_jitter();
+    let (error, _) = deferred_every_time(10, policy).await;
     // Attempts at 0, 10 and 30 s; the next would start at 70 s.
     assert_eq!(error.report().unwrap().attempts(), 3);
     assert_eq!(started.elapsed(), Duration::from_secs(30));
