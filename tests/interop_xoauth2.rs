@@ -23,8 +23,8 @@ use std::time::Duration;
 
 mod support;
 use support::envelope::envelope;
-use support::servers::{self, servers, skip_unless_ci, Servers};
 use support::server_config;
+use support::servers::{self, servers, skip_unless_ci, Servers};
 
 /// The servers and the token aiosmtpd takes.
 fn aiosmtpd() -> Option<(Servers, String)> {
