@@ -126,13 +126,21 @@ async fn scenario(db: &TestDb, server: SocketAddr, total: i64, rate: &str) -> Ru
     let mut backends_cut = 0;
     for share in [35, 50, 65] {
         wait_accepted(db, total * share / 100).await;
-        let cut: i64 = db
-            .value(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-                 WHERE application_name = 'outbox-w2' AND datname = current_database()) AS t",
-            )
-            .await;
-        assert!(cut >= 1, "w2 had no database connection to cut");
+        // w2 may be between connections (reconnecting after the last cut): wait for one.
+        let mut cut: i64 = 0;
+        for _ in 0..100 {
+            cut = db
+                .value(
+                    "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = 'outbox-w2' AND datname = current_database()) AS t",
+                )
+                .await;
+            if cut >= 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(cut >= 1, "w2 had no database connection to cut within 10 s");
         backends_cut += cut as u64;
     }
 
