@@ -80,12 +80,18 @@ impl NamedAddress {
 
     /// The local part as it goes on the wire, quotes included.
     pub fn local_part(&self) -> &str {
-        self.address.get(..self.at).unwrap_or_default()
+        self.halves().0
     }
 
     /// The domain in ASCII, or an address literal such as `[192.0.2.1]`.
     pub fn domain(&self) -> &str {
-        self.address.get(self.at + 1..).unwrap_or_default()
+        self.halves().1
+    }
+
+    /// The address cut at its `@` (the one parsing found: a quoted local part may hold more).
+    fn halves(&self) -> (&str, &str) {
+        let (local, at_domain) = self.address.split_at(self.at.min(self.address.len()));
+        (local, at_domain.get(1..).unwrap_or_default())
     }
 
     /// Whether the address needs SMTPUTF8 and RFC 6532 headers (its local part is not ASCII).

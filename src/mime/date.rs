@@ -62,6 +62,30 @@ impl Date {
         i32::from(self.offset_minutes)
     }
 
+    /// The plain form for people where no header asks for RFC 5322's: `2025-07-01 10:52:37
+    /// +0800`, or `… UTC` at offset 0 — e.g. a certificate's expiry.
+    pub fn to_plain_string(&self) -> String {
+        let local = self.local();
+        let (year, month, day) = civil_from_days(local.div_euclid(SECONDS_PER_DAY));
+        let secs = local.rem_euclid(SECONDS_PER_DAY);
+        let time = format!(
+            "{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs % 3600 / 60,
+            secs % 60
+        );
+        let zone = match self.offset_minutes {
+            0 => "UTC".to_owned(),
+            minutes => format!(
+                "{}{:02}{:02}",
+                if minutes < 0 { '-' } else { '+' },
+                minutes.unsigned_abs() / 60,
+                minutes.unsigned_abs() % 60
+            ),
+        };
+        format!("{year:04}-{month:02}-{day:02} {time} {zone}")
+    }
+
     fn local(&self) -> i64 {
         self.unix
             .saturating_add(i64::from(self.offset_minutes) * 60)
@@ -131,6 +155,15 @@ mod tests {
             assert_eq!(Date::from_unix(unix, offset).unwrap().to_string(), expected);
         }
         assert!(Date::from_unix(-2_208_988_801, 0).is_err());
+    }
+
+    #[test]
+    fn plain_strings_for_people() {
+        let plain = |unix, offset| Date::from_unix(unix, offset).unwrap().to_plain_string();
+        assert_eq!(plain(0, 0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(plain(1_700_000_000, 480), "2023-11-15 06:13:20 +0800");
+        assert_eq!(plain(1_700_000_000, -330), "2023-11-14 16:43:20 -0530");
+        assert_eq!(plain(253_402_300_799, 0), "9999-12-31 23:59:59 UTC");
         assert!(Date::from_unix(0, 24 * 60).is_err());
     }
 }

@@ -153,6 +153,12 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn converts(convert: fn(&str) -> Option<String>, cases: &[(&str, &str)]) {
+        for (input, expected) in cases {
+            assert_eq!(convert(input).as_deref(), Some(*expected), "{input}");
+        }
+    }
+
     #[test]
     fn rfc_3492_samples() {
         // RFC 3492 §7.1: (A) Arabic, (B) Chinese simplified, (L) mixed, (S) ASCII with a hyphen.
@@ -162,9 +168,7 @@ mod tests {
             ("3年B組金八先生", "3B-ww4c5e180e575a65lsy2b"),
             ("-> $1.00 <-", "-> $1.00 <--"),
         ];
-        for (input, expected) in cases {
-            assert_eq!(encode(input).unwrap(), expected, "{input}");
-        }
+        converts(encode, &cases);
     }
 
     #[test]
@@ -176,9 +180,7 @@ mod tests {
             ("Bücher.example", "xn--bcher-kva.example"),
             ("Mail.Example.COM", "Mail.Example.COM"),
         ];
-        for (input, expected) in cases {
-            assert_eq!(domain_to_ascii(input).unwrap(), expected, "{input}");
-        }
+        converts(|domain| domain_to_ascii(domain).ok(), &cases);
         for bad in ["", "a..b", "-a.b", "a_b.c", "a b.c", "é é.c", "a.b\u{0}"] {
             assert!(domain_to_ascii(bad).is_err(), "{bad:?}");
         }

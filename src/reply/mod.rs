@@ -68,9 +68,10 @@ impl ReplyCode {
     }
 }
 
+/// `250`, not `ReplyCode(250)`: codes read in assertions and logs as the server wrote them.
 impl fmt::Debug for ReplyCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(self, f)
     }
 }
 

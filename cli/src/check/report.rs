@@ -3,6 +3,7 @@
 
 use crate::exit::Exit;
 use serde::Serialize;
+use smtpwire::mime::Date;
 use std::io::Write;
 use std::time::Duration;
 
@@ -291,34 +292,16 @@ fn wrap(lead: &str, text: &str) -> String {
     out
 }
 
-/// `2026-11-29 03:28:05 UTC` for a Unix time.
+/// `2026-11-29 03:28:05 UTC` for a Unix time (one outside the years 1900–9999 as the
+/// number itself).
 pub(crate) fn date_time(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let seconds = unix.rem_euclid(86_400);
-    let (year, month, day) = civil_from_days(days);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
+    Date::from_unix(unix, 0).map_or_else(
+        |_| format!("Unix time {unix}"),
+        |date| date.to_plain_string(),
     )
 }
 
-/// Howard Hinnant's days-to-civil algorithm.
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
-}
-
-/// Days from 1970-01-01 to a civil date (the inverse of [`civil_from_days`]).
+/// Days from 1970-01-01 to a civil date (the inverse of what [`date_time`] shows).
 pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     let year = if month <= 2 { year - 1 } else { year };
     let era = year.div_euclid(400);
@@ -371,8 +354,16 @@ mod tests {
         assert_eq!(date_time(1_577_923_200), "2020-01-02 00:00:00 UTC");
         assert_eq!(date_time(951_782_400), "2000-02-29 00:00:00 UTC");
         for days in [-1000, 0, 10_957, 20_000, 30_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+            let shown = date_time(days * 86_400);
+            let ymd: Vec<i64> = shown
+                .split(['-', ' '])
+                .take(3)
+                .flat_map(str::parse)
+                .collect();
+            assert!(
+                matches!(ymd.as_slice(), &[y, m, d] if days_from_civil(y, m, d) == days),
+                "{shown}"
+            );
         }
     }
 
