@@ -62,8 +62,8 @@ async fn serve(stream: DuplexStream) {
 }
 
 fn mailer(rate: Option<Rate>) -> Mailer<InMemory<Accepting>> {
-    let mut config = ClientConfig::new("bench.test", 25);
-    config.session = SessionConfig::new(TlsPolicy::Plaintext);
+    let config =
+        ClientConfig::new("bench.test", 25).with_session(SessionConfig::new(TlsPolicy::Plaintext));
     let mut builder = Mailer::builder(config)
         .connector(InMemory(Accepting))
         .max_connections(1)

@@ -82,8 +82,8 @@ async fn measure(path: &std::path::Path) -> Result<(), Box<dyn std::error::Error
             return Ok(());
         }
     };
-    let mut config = ClientConfig::new("127.0.0.1", sink.addr.port());
-    config.session.tls = TlsPolicy::Plaintext;
+    let config = ClientConfig::new("127.0.0.1", sink.addr.port())
+        .map_session(|session| session.with_tls_policy(TlsPolicy::Plaintext));
     let before = reset_peak();
     let mut client = Client::connect(config).await?;
     let sent = client.send_message(&message).await?;

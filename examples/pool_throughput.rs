@@ -80,8 +80,8 @@ async fn run(
     rate: Option<Rate>,
     messages: usize,
 ) -> Result<f64, Box<dyn Error>> {
-    let mut config = ClientConfig::new("127.0.0.1", addr.port());
-    config.session.tls = TlsPolicy::Plaintext;
+    let config = ClientConfig::new("127.0.0.1", addr.port())
+        .map_session(|session| session.with_tls_policy(TlsPolicy::Plaintext));
     let mut builder = Mailer::builder(config)
         .max_connections(connections)
         .retry(RetryPolicy::never());

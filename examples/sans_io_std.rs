@@ -34,9 +34,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .unwrap_or_else(|| "someone@smtpwire.test".into());
 
     let mut stream = TcpStream::connect(&address)?;
-    let mut config = SessionConfig::new(TlsPolicy::Plaintext);
-    config.transcript = true;
-    let mut session = Session::new(config);
+    let mut session = Session::new(SessionConfig::new(TlsPolicy::Plaintext).with_transcript(true));
     let envelope = Envelope::new(
         Some(Mailbox::parse("sans-io@smtpwire.test")?),
         [Recipient::new(Mailbox::parse(&to)?)],

@@ -14,7 +14,6 @@
 mod env_account;
 
 use env_account::EnvAccount;
-use smtpwire::auth::Credentials;
 use smtpwire::session::TlsPolicy;
 use smtpwire::transport::{Client, ClientConfig};
 use std::error::Error;
@@ -22,10 +21,8 @@ use std::error::Error;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
     let account = EnvAccount::from_env(Some("smtp.qq.com"), 465)?;
-    let mut config = ClientConfig::new(account.host.as_str(), account.port);
-    config.session.tls = TlsPolicy::Implicit;
-    config.session.credentials = Some(Credentials::new(&account.user, account.code.as_str()));
-    config.session.transcript = true;
+    let config = ClientConfig::new(account.host.as_str(), account.port)
+        .with_session(account.session(TlsPolicy::Implicit));
 
     let mut client = Client::connect(config).await?;
     let report = account

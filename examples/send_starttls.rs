@@ -10,21 +10,19 @@
 mod env_account;
 
 use env_account::EnvAccount;
-use smtpwire::auth::Credentials;
 use smtpwire::session::TlsPolicy;
-use smtpwire::transport::{Client, ClientConfig};
+use smtpwire::transport::{Client, ClientConfig, TlsConfig};
 use std::env::var;
 use std::error::Error;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn Error>> {
     let account = EnvAccount::from_env(None, 587)?;
-    let mut config = ClientConfig::new(account.host.as_str(), account.port);
-    config.session.tls = TlsPolicy::StartTlsRequired;
-    config.session.credentials = Some(Credentials::new(&account.user, account.code.as_str()));
-    config.session.transcript = true;
+    let mut config = ClientConfig::new(account.host.as_str(), account.port)
+        .with_session(account.session(TlsPolicy::StartTlsRequired));
     if let Ok(ca) = var("SMTP_CA_FILE") {
-        config.tls.add_pem_file(ca)?;
+        // A private CA on top of the public roots, e.g. a company relay's.
+        config = config.with_tls(TlsConfig::default().with_pem_file(ca)?);
     }
 
     let mut client = Client::connect(config).await?;

@@ -26,7 +26,7 @@ use smtp_sink::SmtpSink;
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::pool::{BreakerPolicy, Mailer, Metrics, RetryPolicy};
-use smtpwire::session::TlsPolicy;
+use smtpwire::session::{SessionConfig, Timeouts, TlsPolicy};
 use smtpwire::transport::ClientConfig;
 use smtpwire::Status;
 use std::collections::HashMap;
@@ -76,26 +76,26 @@ async fn main() -> Result<(), Box<dyn Error>> {
         server.name, server.addr
     );
 
-    let mut config = ClientConfig::new("127.0.0.1", proxy.addr.port());
-    config.session.tls = TlsPolicy::Plaintext;
-    let timeouts = &mut config.session.timeouts;
-    timeouts.connect = Duration::from_secs(5);
-    timeouts.greeting = Duration::from_secs(10);
-    timeouts.command = Duration::from_secs(10);
-    timeouts.mail = Duration::from_secs(10);
-    timeouts.rcpt = Duration::from_secs(10);
-    timeouts.data_initiation = Duration::from_secs(10);
-    timeouts.data_termination = Duration::from_secs(30);
+    let timeouts = Timeouts::default()
+        .with_connect(Duration::from_secs(5))
+        .with_greeting(Duration::from_secs(10))
+        .with_command(Duration::from_secs(10))
+        .with_mail(Duration::from_secs(10))
+        .with_rcpt(Duration::from_secs(10))
+        .with_data_initiation(Duration::from_secs(10))
+        .with_data_termination(Duration::from_secs(30));
+    let session = SessionConfig::new(TlsPolicy::Plaintext).with_timeouts(timeouts);
+    let config = ClientConfig::new("127.0.0.1", proxy.addr.port()).with_session(session);
     let metrics = Metrics::new();
     let mailer = Mailer::builder(config)
         .max_connections(CONNECTIONS)
         .retry(
             RetryPolicy::default()
-                .max_attempts(8)
-                .initial_delay(Duration::from_millis(20))
-                .max_delay(Duration::from_secs(1))
-                .max_elapsed(Duration::from_secs(60))
-                .retry_delivery_unknown(retry_unknown),
+                .with_max_attempts(8)
+                .with_initial_delay(Duration::from_millis(20))
+                .with_max_delay(Duration::from_secs(1))
+                .with_max_elapsed(Duration::from_secs(60))
+                .with_retry_delivery_unknown(retry_unknown),
         )
         .breaker(BreakerPolicy::new(5, Duration::from_millis(500)))
         .observer(metrics.clone())

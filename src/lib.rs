@@ -28,6 +28,9 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+#[macro_use]
+mod settings;
+
 pub mod address;
 pub mod auth;
 pub mod capabilities;

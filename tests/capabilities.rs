@@ -294,9 +294,9 @@ fn capability_bombs_are_bounded_and_linear() {
     let mut wire: Vec<Vec<u8>> = vec![b"250-mx.test\r\n".to_vec()];
     wire.extend((0..10_000).map(|i| format!("250-X{i} p\r\n").into_bytes()));
     wire.push(b"250 AUTH PLAIN\r\n".to_vec());
-    let mut limits = ReplyLimits::default();
-    limits.max_lines = 20_000;
-    limits.max_reply_len = 1 << 20;
+    let limits = ReplyLimits::default()
+        .with_max_lines(20_000)
+        .with_max_reply_len(1 << 20);
     let mut framer = ReplyFramer::new(limits);
     for line in &wire {
         framer.push(line);

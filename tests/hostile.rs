@@ -10,7 +10,7 @@
 )]
 
 use smtpwire::reply::FramingError as FramingErrorKind;
-use smtpwire::session::{Timeouts, TlsPolicy};
+use smtpwire::session::{SessionConfig, Timeouts, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{Delivery, Error, ErrorKind, Phase, ProtocolViolation, Status, TlsMismatch};
 use std::time::Duration;
@@ -26,19 +26,21 @@ use support::scripted::{
 use tokio::task::JoinHandle;
 
 fn config(port: u16, tls: TlsPolicy) -> ClientConfig {
-    let mut config = ClientConfig::new("127.0.0.1", port);
-    config.session.tls = tls;
-    config.session.transcript = true;
-    config.session.timeouts = Timeouts::uniform(Duration::from_millis(600));
-    config
+    let session = SessionConfig::new(tls)
+        .with_transcript(true)
+        .with_timeouts(Timeouts::uniform(Duration::from_millis(600)));
+    ClientConfig::new("127.0.0.1", port).with_session(session)
 }
 
 /// [`config`] with a greeting deadline far off and a quick TLS probe.
 fn probing_config(port: u16, tls: TlsPolicy) -> ClientConfig {
-    let mut config = config(port, tls);
-    config.session.timeouts.greeting = Duration::from_secs(30);
-    config.session.timeouts.tls_probe = Some(Duration::from_millis(200));
-    config
+    config(port, tls).map_session(|session| {
+        let timeouts = session
+            .timeouts()
+            .with_greeting(Duration::from_secs(30))
+            .with_tls_probe(Some(Duration::from_millis(200)));
+        session.with_timeouts(timeouts)
+    })
 }
 
 /// Connects and sends one message; the whole attempt must end within five seconds.
@@ -447,9 +449,10 @@ async fn tls_1_0_only_server_is_refused() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let mut config = config(port, TlsPolicy::Implicit);
-    config.tls = smtpwire::transport::TlsConfig::empty();
-    config.tls.add_der(ca.der()).unwrap();
+    let trust = smtpwire::transport::TlsConfig::empty()
+        .with_der(ca.der())
+        .unwrap();
+    let config = config(port, TlsPolicy::Implicit).with_tls(trust);
     let result = attempt(config, &["b@y.test"]).await;
     server.kill().unwrap();
     server.wait().unwrap();
@@ -526,9 +529,9 @@ async fn the_whole_connect_has_one_deadline() {
             queued.push(stream);
         }
     }
-    let mut timeouts = smtpwire::session::Timeouts::default();
-    timeouts.connect = Duration::from_secs(100);
-    timeouts.connect_total = Duration::from_secs(2);
+    let timeouts = Timeouts::default()
+        .with_connect(Duration::from_secs(100))
+        .with_connect_total(Duration::from_secs(2));
     let started = tokio::time::Instant::now();
     let error = smtpwire::transport::connect_tcp("127.0.0.1", address.port(), &timeouts)
         .await

@@ -32,10 +32,8 @@ trait ConfigFor {
 
 impl ConfigFor for Servers {
     fn config(&self, address: &str, tls: TlsPolicy, mechanism: Option<Mechanism>) -> ClientConfig {
-        let mut config = server_config(self, address, tls);
-        config.session.transcript = true;
-        config.session.mechanism = mechanism;
-        config
+        server_config(self, address, tls)
+            .map_session(|session| session.with_transcript(true).with_mechanism(mechanism))
     }
 }
 
@@ -138,8 +136,9 @@ async fn postfix_implicit_tls_plain_and_login() {
 async fn postfix_plain_port_with_bdat_and_with_data() {
     let Some(servers) = servers() else { return };
     for command in [DataCommand::Auto, DataCommand::Data] {
-        let mut config = servers.config(&servers.plain, TlsPolicy::Plaintext, None);
-        config.session.data_command = command;
+        let config = servers
+            .config(&servers.plain, TlsPolicy::Plaintext, None)
+            .map_session(|session| session.with_data_command(command));
         let (token, sent, transcript) = send_one(&servers, config).await;
         let used_bdat = transcript.contains("C: BDAT");
         assert_eq!(used_bdat, command == DataCommand::Auto, "{transcript}");
@@ -227,8 +226,10 @@ async fn wrong_password_is_a_typed_535() {
         } else {
             TlsPolicy::StartTlsRequired
         };
-        let mut config = servers.config(address, tls, None);
-        config.session.credentials = Some(Credentials::new(&servers.user, "the-mailbox-password"));
+        let wrong = Credentials::new(&servers.user, "the-mailbox-password");
+        let config = servers
+            .config(address, tls, None)
+            .map_session(|session| session.with_credentials(wrong));
         let error = Client::connect(config).await.unwrap_err();
         assert_eq!(error.phase(), Phase::Auth, "{error}");
         assert_kind!(error, ErrorKind::Rejected);
@@ -272,7 +273,10 @@ async fn implicit_tls_against_a_starttls_port_says_so() {
 async fn starttls_against_the_implicit_tls_port_says_so_in_seconds() {
     let Some(servers) = servers() else { return };
     let config = servers.config(&servers.smtps, TlsPolicy::StartTlsRequired, None);
-    assert_eq!(config.session.timeouts.greeting, Duration::from_secs(300));
+    assert_eq!(
+        config.session().timeouts().greeting(),
+        Duration::from_secs(300)
+    );
     let error = connect_fails(&servers, &servers.smtps, TlsPolicy::StartTlsRequired).await;
     assert_kind!(error, ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls));
 }
@@ -286,12 +290,14 @@ async fn bad_certificates_are_refused_before_any_smtp() {
     for kind in ["UNTRUSTED", "WRONG_HOST", "EXPIRED"] {
         let (addr, received) =
             bad_tls_server(&var(&format!("{kind}_CERT")), &var(&format!("{kind}_KEY"))).await;
-        let mut config = servers.config(
-            &format!("127.0.0.1:{}", addr.port()),
-            TlsPolicy::Implicit,
-            None,
-        );
-        config.session.credentials = Some(Credentials::new(&servers.user, &servers.password));
+        let credentials = Credentials::new(&servers.user, &servers.password);
+        let config = servers
+            .config(
+                &format!("127.0.0.1:{}", addr.port()),
+                TlsPolicy::Implicit,
+                None,
+            )
+            .map_session(|session| session.with_credentials(credentials));
         let error = Client::connect(config).await.unwrap_err();
         assert_eq!(error.phase(), Phase::TlsHandshake, "{kind}: {error}");
         assert!(matches!(error.kind(), ErrorKind::Tls(_)), "{kind}: {error}");

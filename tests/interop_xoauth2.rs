@@ -39,10 +39,9 @@ fn aiosmtpd() -> Option<(Servers, String)> {
 
 /// STARTTLS to aiosmtpd, then XOAUTH2 with `token`.
 fn config(servers: &Servers, token: &str) -> ClientConfig {
-    let mut config = server_config(servers, &servers.aiosmtpd, TlsPolicy::StartTlsRequired);
-    config.session.transcript = true;
-    config.session.credentials = Some(Credentials::oauth2(&servers.user, token));
-    config
+    let credentials = Credentials::oauth2(&servers.user, token);
+    server_config(servers, &servers.aiosmtpd, TlsPolicy::StartTlsRequired)
+        .map_session(|session| session.with_transcript(true).with_credentials(credentials))
 }
 
 /// The token and every form in which a leak could show it.

@@ -8,7 +8,7 @@
 mod support;
 
 use smtpwire::envelope::Envelope;
-use smtpwire::session::{Report, Status, TlsPolicy};
+use smtpwire::session::{Report, SessionConfig, Status, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig};
 use std::time::Duration;
 use support::scripted::{listen, opening, Received, Step};
@@ -22,9 +22,8 @@ fn envelope(to: &str) -> Envelope {
 /// Runs `script` and connects a client that is to quit after its next send.
 async fn quitting_after_next_send(script: Vec<Step>) -> (Client, JoinHandle<Received>) {
     let (port, server) = listen(script).await;
-    let mut config = ClientConfig::new("127.0.0.1", port);
-    config.session.tls = TlsPolicy::Plaintext;
-    config.session.transcript = true;
+    let session = SessionConfig::new(TlsPolicy::Plaintext).with_transcript(true);
+    let config = ClientConfig::new("127.0.0.1", port).with_session(session);
     let mut client = Client::connect(config).await.unwrap();
     client.quit_after_next_send();
     (client, server)

@@ -127,8 +127,9 @@ async fn pooled_starttls_and_auth_sessions_deliver_each_message_once() {
 #[tokio::test]
 async fn a_refused_password_is_tried_once() {
     let Some(servers) = servers() else { return };
-    let mut config = server_config(&servers, &servers.smtps, TlsPolicy::Implicit);
-    config.session.credentials = Some(Credentials::new(&servers.user, "notthepassword"));
+    let wrong = Credentials::new(&servers.user, "notthepassword");
+    let config = server_config(&servers, &servers.smtps, TlsPolicy::Implicit)
+        .map_session(|session| session.with_credentials(wrong));
     let events = Recorder::new();
     let mailer = Mailer::builder(config).observer(events.clone()).build();
     let send = || {
@@ -157,8 +158,8 @@ async fn recipients_are_accepted_refused_and_deferred_one_by_one() {
     let mailer = Mailer::builder(config)
         .retry(
             RetryPolicy::default()
-                .max_attempts(3)
-                .initial_delay(Duration::from_millis(20)),
+                .with_max_attempts(3)
+                .with_initial_delay(Duration::from_millis(20)),
         )
         .build();
     let token = token("recipients");

@@ -30,7 +30,7 @@ async fn deferred_every_time(attempts: u32, policy: RetryPolicy) -> (Error, Reco
     let (mailer, events) = observed(
         mailer(&server)
             .idle_check_after(Duration::from_secs(3600))
-            .retry(policy.max_attempts(attempts)),
+            .retry(policy.with_max_attempts(attempts)),
     );
     (send(&mailer, &["b@y.test"]).await.unwrap_err(), events)
 }
@@ -118,7 +118,7 @@ async fn transient_replies_are_retried_permanent_ones_are_final() {
 #[tokio::test(start_paused = true)]
 async fn backoff_doubles_and_stops_at_max_attempts() {
     let policy = RetryPolicy::default()
-        .initial_delay(Duration::from_secs(1))
+        .with_initial_delay(Duration::from_secs(1))
         .without_jitter();
     let (error, events) = deferred_every_time(4, policy).await;
     assert_eq!(error.report().unwrap().attempts(), 4);
@@ -146,9 +146,9 @@ async fn backoff_doubles_and_stops_at_max_attempts() {
 #[tokio::test(start_paused = true)]
 async fn full_jitter_stays_within_each_ceiling() {
     let policy = RetryPolicy::default()
-        .initial_delay(Duration::from_secs(2))
-        .max_delay(Duration::from_secs(10))
-        .jitter_seed(1);
+        .with_initial_delay(Duration::from_secs(2))
+        .with_max_delay(Duration::from_secs(10))
+        .with_jitter_seed(1);
     let (_, events) = deferred_every_time(6, policy).await;
     let starts = events.times("attempt failed");
     assert_eq!(starts.len(), 6);
@@ -165,8 +165,8 @@ async fn full_jitter_stays_within_each_ceiling() {
 async fn no_retry_starts_after_max_elapsed() {
     let started = tokio::time::Instant::now();
     let policy = RetryPolicy::default()
-        .initial_delay(Duration::from_secs(10))
-        .max_elapsed(Duration::from_secs(60))
+        .with_initial_delay(Duration::from_secs(10))
+        .with_max_elapsed(Duration::from_secs(60))
         .without_jitter();
     let (error, _) = deferred_every_time(10, policy).await;
     // Attempts at 0, 10 and 30 s; the next would start at 70 s.
@@ -278,7 +278,7 @@ async fn unknown_delivery_is_retried_only_when_the_caller_opts_in() {
     let mailer = mailer(&server)
         .retry(
             RetryPolicy::default()
-                .retry_delivery_unknown(true)
+                .with_retry_delivery_unknown(true)
                 .without_jitter(),
         )
         .build();
@@ -298,8 +298,12 @@ async fn connection_lost_before_the_dot_is_retried() {
     server.then([open(), vec![OK, OK, CLOSE]].concat());
     server.then([open(), vec![OK, OK, HANG]].concat());
     server.then([open(), deliver(1, OK)].concat());
-    let mut config = config();
-    config.session.timeouts.data_initiation = Duration::from_secs(30);
+    let config = config().map_session(|session| {
+        let timeouts = session
+            .timeouts()
+            .with_data_initiation(Duration::from_secs(30));
+        session.with_timeouts(timeouts)
+    });
     let mailer = mailer_with(config, &server)
         .retry(RetryPolicy::default().without_jitter())
         .build();
@@ -326,8 +330,7 @@ async fn a_later_transaction_failing_keeps_the_earlier_acceptance_and_resends_on
         .concat(),
     );
     server.then([open(), deliver(1, "250 2.0.0 Ok: queued as TWO")].concat());
-    let mut config = config();
-    config.session.max_recipients = 1;
+    let config = config().map_session(|session| session.with_max_recipients(1));
     let mailer = mailer_with(config, &server).build();
     let report = send(&mailer, &["a@y.test", "b@y.test"]).await.unwrap();
     assert_eq!(statuses(&report), [Status::Accepted, Status::Accepted]);

@@ -13,11 +13,10 @@ use std::time::{Duration, Instant};
 type Outcome = Result<Reply, FramingError>;
 
 fn limits(max_line_len: usize, max_lines: usize, max_reply_len: usize) -> ReplyLimits {
-    let mut limits = ReplyLimits::default();
-    limits.max_line_len = max_line_len;
-    limits.max_lines = max_lines;
-    limits.max_reply_len = max_reply_len;
-    limits
+    ReplyLimits::default()
+        .with_max_line_len(max_line_len)
+        .with_max_lines(max_lines)
+        .with_max_reply_len(max_reply_len)
 }
 
 /// Everything the framer returns, up to and including the first error.
@@ -643,7 +642,8 @@ proptest! {
         for byte in input.chunks(1) {
             framer.push(byte);
             while let Ok(Some(_)) = framer.next_reply() {}
-            let most = limits.max_reply_len.min(limits.max_line_len * limits.max_lines.max(1));
+            let lines = limits.max_line_len() * limits.max_lines().max(1);
+            let most = limits.max_reply_len().min(lines);
             prop_assert!(framer.buffered() <= most, "{} > {}", framer.buffered(), most);
         }
     }

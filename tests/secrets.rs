@@ -25,9 +25,10 @@ fn run(
     mechanism: Option<Mechanism>,
     server: &[&[u8]],
 ) -> (String, Vec<u8>) {
-    let mut config = SessionConfig::new(TlsPolicy::Implicit).with_credentials(credentials);
-    config.mechanism = mechanism;
-    config.transcript = true;
+    let config = SessionConfig::new(TlsPolicy::Implicit)
+        .with_credentials(credentials)
+        .with_mechanism(mechanism)
+        .with_transcript(true);
     let mut shown = format!("{config:?}\n");
     let mut session = Session::new(config);
     let mut wire = Vec::new();

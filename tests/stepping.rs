@@ -15,7 +15,7 @@ use support::assert_kind;
 
 use smtpwire::address::Mailbox;
 use smtpwire::auth::Credentials;
-use smtpwire::session::{Event, TlsPolicy};
+use smtpwire::session::{Event, SessionConfig, TlsPolicy};
 use smtpwire::transcript::Entry;
 use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{ErrorKind, Phase};
@@ -35,13 +35,13 @@ fn server(extensions: &[&str], then: impl IntoIterator<Item = Step>) -> Vec<Step
 /// Runs `script` and starts a client against it, logging in when `user` says so.
 async fn start(script: Vec<Step>, user: bool) -> (Client<TcpStream>, JoinHandle<Received>) {
     let (port, seen) = listen(script).await;
-    let mut config = ClientConfig::new("127.0.0.1", port);
-    config.session.tls = TlsPolicy::Plaintext;
-    config.session.transcript = true;
+    let mut session = SessionConfig::new(TlsPolicy::Plaintext).with_transcript(true);
     if user {
-        config.session.credentials = Some(Credentials::new("me@step.test", "secret"));
-        config.session = config.session.dangerous_allow_plaintext_auth();
+        session = session
+            .with_credentials(Credentials::new("me@step.test", "secret"))
+            .dangerous_allow_plaintext_auth();
     }
+    let config = ClientConfig::new("127.0.0.1", port).with_session(session);
     let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
     let peer = tcp.peer_addr().unwrap();
     (Client::start(tcp, Some(peer), config), seen)

@@ -345,9 +345,8 @@ fn transcripts() {
 /// after 100,000 messages).
 #[test]
 fn a_long_lived_session_keeps_a_bounded_transcript() {
-    let (mut config, _) = parse_config("");
-    config.transcript_limit = 100;
-    let mut session = Session::new(config);
+    let (config, _) = parse_config("");
+    let mut session = Session::new(config.with_transcript_limit(100));
     let now = std::time::Instant::now();
     let mut in_data = false;
     let mut sent = 0;

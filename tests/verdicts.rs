@@ -13,7 +13,7 @@ mod support;
 
 use smtpwire::envelope::Envelope;
 use smtpwire::pool::{Mailer, RetryPolicy};
-use smtpwire::session::TlsPolicy;
+use smtpwire::session::{SessionConfig, Timeouts, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig};
 use smtpwire::{Delivery, Error, Report, Status};
 use std::time::Duration;
@@ -37,20 +37,17 @@ fn dialogue(chunking: bool, pipelining: bool) -> Vec<Step> {
 }
 
 fn config(port: u16) -> ClientConfig {
-    let mut config = ClientConfig::new("127.0.0.1", port);
-    config.session.tls = TlsPolicy::Plaintext;
-    config.session.timeouts.tls_probe = None;
-    for timeout in [
-        &mut config.session.timeouts.greeting,
-        &mut config.session.timeouts.command,
-        &mut config.session.timeouts.mail,
-        &mut config.session.timeouts.rcpt,
-        &mut config.session.timeouts.data_initiation,
-        &mut config.session.timeouts.data_termination,
-    ] {
-        *timeout = Duration::from_secs(5);
-    }
-    config
+    let five = Duration::from_secs(5);
+    let timeouts = Timeouts::default()
+        .with_tls_probe(None)
+        .with_greeting(five)
+        .with_command(five)
+        .with_mail(five)
+        .with_rcpt(five)
+        .with_data_initiation(five)
+        .with_data_termination(five);
+    let session = SessionConfig::new(TlsPolicy::Plaintext).with_timeouts(timeouts);
+    ClientConfig::new("127.0.0.1", port).with_session(session)
 }
 
 fn envelope() -> Envelope {
@@ -88,7 +85,7 @@ async fn through_client(script: Vec<Step>) -> (Vec<Status>, Delivery) {
 async fn through_mailer(script: Vec<Step>) -> Result<Report, Error> {
     let (port, _server) = listen(script).await;
     let mailer = Mailer::builder(config(port))
-        .retry(RetryPolicy::default().max_attempts(1))
+        .retry(RetryPolicy::default().with_max_attempts(1))
         .build();
     mailer.send(envelope(), MESSAGE).await
 }
@@ -129,8 +126,8 @@ async fn chunking_without_pipelining_lost_after_354_is_retried_not_unknown() {
     let mailer = Mailer::builder(config(port))
         .retry(
             RetryPolicy::default()
-                .max_attempts(2)
-                .initial_delay(Duration::from_millis(10)),
+                .with_max_attempts(2)
+                .with_initial_delay(Duration::from_millis(10)),
         )
         .build();
     let large = [

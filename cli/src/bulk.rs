@@ -209,7 +209,7 @@ pub async fn run(args: BulkArgs) -> Result<Exit, CliError> {
     let config = target.client_config(false)?;
     let mut builder = Mailer::builder(config)
         .max_connections(usize::from(args.concurrency))
-        .retry(RetryPolicy::default().max_attempts(args.retries.saturating_add(1)));
+        .retry(RetryPolicy::default().with_max_attempts(args.retries.saturating_add(1)));
     if let Some(rate) = args.rate {
         builder = builder.message_rate(rate);
     }

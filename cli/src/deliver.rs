@@ -146,8 +146,8 @@ pub struct Attempt {
 pub async fn deliver(config: ClientConfig, payload: Payload<'_>) -> Attempt {
     let (envelope_from, envelope_to) = payload.envelope();
     let headers = payload.headers();
-    let server = format!("{}:{}", config.host, config.port);
-    let policy = config.session.tls;
+    let server = format!("{}:{}", config.host(), config.port());
+    let policy = config.session().tls_policy();
     let mut seen = Seen::default();
     let result = talk(config, payload, &mut seen).await;
     Attempt {
@@ -179,7 +179,8 @@ async fn talk(
     seen: &mut Seen,
 ) -> Result<Report, smtpwire::Error> {
     // The CLI opens the connection itself to count the bytes written for the progress bar.
-    let (stream, peer) = connect_tcp(&config.host, config.port, &config.session.timeouts).await?;
+    let (stream, peer) =
+        connect_tcp(config.host(), config.port(), &config.session().timeouts()).await?;
     seen.peer = Some(peer);
     let bar = Bar(progress_bar(payload.len()));
     let counting = Counting::new(stream, bar.0.clone());

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use smtpwire::address::ClientName;
 use smtpwire::auth::{Credentials, Mechanism};
-use smtpwire::session::{Timeouts, TlsPolicy};
+use smtpwire::session::{SessionConfig, Timeouts, TlsPolicy};
 use smtpwire::transport::{ClientConfig, TlsConfig};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -676,27 +676,25 @@ impl Target {
     /// # Errors
     /// An unreadable `--ca-file`.
     pub fn client_config(&self, transcript: bool) -> Result<ClientConfig, CliError> {
-        let mut config = ClientConfig::new(self.host.clone(), self.port);
-        config.session.tls = self.tls;
-        config.session.credentials = self.credentials.clone();
-        config.session.mechanism = self.mechanism.clone();
-        config.session.transcript = transcript;
+        let mut session = SessionConfig::new(self.tls)
+            .with_credentials(self.credentials.clone())
+            .with_mechanism(self.mechanism.clone())
+            .with_transcript(transcript);
         if let Some(name) = &self.ehlo {
-            config.session.client_name = name.clone();
+            session = session.with_client_name(name.clone());
         }
         if let Some(timeout) = self.timeout {
-            let mut timeouts = Timeouts::uniform(timeout);
-            timeouts.connect = timeout;
-            config.session.timeouts = timeouts;
+            session = session.with_timeouts(Timeouts::uniform(timeout).with_connect(timeout));
         }
         if self.tls == TlsPolicy::Plaintext && self.insecure_plaintext {
-            config.session = config.session.dangerous_allow_plaintext_auth();
+            session = session.dangerous_allow_plaintext_auth();
         }
+        let mut config = ClientConfig::new(self.host.clone(), self.port).with_session(session);
         if let Some(path) = &self.ca_file {
-            let mut tls = TlsConfig::default();
-            tls.add_pem_file(path)
+            let tls = TlsConfig::default()
+                .with_pem_file(path)
                 .map_err(|e| CliError::config(format!("--ca-file {}: {e}", path.display())))?;
-            config.tls = tls;
+            config = config.with_tls(tls);
         }
         Ok(config)
     }

@@ -10,7 +10,7 @@ pub mod loopback_server;
 use loopback_server::{LoopbackServer, ServerTls};
 use smtpwire::auth::Credentials;
 use smtpwire::mime::{self, Attachment, Message};
-use smtpwire::session::TlsPolicy;
+use smtpwire::session::{SessionConfig, TlsPolicy};
 use smtpwire::transport::{ClientConfig, TlsConfig};
 use std::error::Error;
 
@@ -29,14 +29,14 @@ pub async fn start_server() -> Result<LoopbackServer, Box<dyn Error>> {
 /// # Errors
 /// The server's CA certificate is unusable.
 pub fn client_config(server: &LoopbackServer) -> std::io::Result<ClientConfig> {
-    let mut config = ClientConfig::new("localhost", server.addr.port());
-    config.session.tls = TlsPolicy::StartTlsRequired;
-    config.session.credentials = Some(Credentials::new(USER, APP_PASSWORD));
-    config.session.transcript = true;
+    let session = SessionConfig::new(TlsPolicy::StartTlsRequired)
+        .with_credentials(Credentials::new(USER, APP_PASSWORD))
+        .with_transcript(true);
     // Trust only the certificate authority the server made for this run.
-    config.tls = TlsConfig::empty();
-    config.tls.add_der(&server.ca_der)?;
-    Ok(config)
+    let tls = TlsConfig::empty().with_der(&server.ca_der)?;
+    Ok(ClientConfig::new("localhost", server.addr.port())
+        .with_session(session)
+        .with_tls(tls))
 }
 
 /// An HTML and text message with a Chinese subject and a binary attachment.

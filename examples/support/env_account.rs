@@ -2,7 +2,9 @@
 //! environment variables (never from code), and a short message sent from the account.
 
 use smtpwire::address::Mailbox;
+use smtpwire::auth::Credentials;
 use smtpwire::envelope::{Envelope, Recipient};
+use smtpwire::session::{SessionConfig, TlsPolicy};
 use smtpwire::transport::Client;
 use smtpwire::Report;
 use std::env::var;
@@ -42,6 +44,14 @@ impl EnvAccount {
             code: required("SMTP_AUTH_CODE")?,
             to: required("SMTP_TO")?,
         })
+    }
+
+    /// The session settings both examples use: `tls`, the account's credentials, and a
+    /// transcript to show.
+    pub(crate) fn session(&self, tls: TlsPolicy) -> SessionConfig {
+        SessionConfig::new(tls)
+            .with_credentials(Credentials::new(&self.user, self.code.as_str()))
+            .with_transcript(true)
     }
 
     /// Sends a short message with `subject` from the account to `SMTP_TO`, shows the transcript

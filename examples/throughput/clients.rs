@@ -26,7 +26,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use smtpwire::address::Mailbox;
 use smtpwire::envelope::{Envelope, Recipient};
 use smtpwire::mime::{Attachment, Message};
-use smtpwire::session::{DataCommand, TlsPolicy};
+use smtpwire::session::{DataCommand, SessionConfig, TlsPolicy};
 use smtpwire::transport::{Client, ClientConfig, TlsConfig};
 use std::error::Error;
 use std::future::Future;
@@ -319,19 +319,16 @@ pub(crate) async fn run(job: &Job<'_>) -> Result<Outcome, Box<dyn Error>> {
 }
 
 fn smtpwire_config(target: &Target) -> Result<ClientConfig, Box<dyn Error>> {
-    let mut config = ClientConfig::new(HOST, target.addr.port());
-    config.tls = TlsConfig::empty();
-    config.session.tls = match &target.ca_der {
-        None => TlsPolicy::Plaintext,
-        Some(ca) => {
-            config.tls.add_der(ca)?;
-            TlsPolicy::Implicit
-        }
+    let (policy, tls) = match &target.ca_der {
+        None => (TlsPolicy::Plaintext, TlsConfig::empty()),
+        Some(ca) => (TlsPolicy::Implicit, TlsConfig::empty().with_der(ca)?),
     };
     // smtp-sink offers no CHUNKING, so Auto would pick DATA too; said here so the comparison
     // with lettre and the raw client (always DATA) stays like for like.
-    config.session.data_command = DataCommand::Data;
-    Ok(config)
+    let session = SessionConfig::new(policy).with_data_command(DataCommand::Data);
+    Ok(ClientConfig::new(HOST, target.addr.port())
+        .with_session(session)
+        .with_tls(tls))
 }
 
 fn envelope() -> Result<Envelope, Box<dyn Error>> {

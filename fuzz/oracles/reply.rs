@@ -34,11 +34,10 @@ pub fn run(data: &[u8]) {
 
 /// Limits small enough for short inputs to reach every limit check.
 fn tight() -> ReplyLimits {
-    let mut limits = ReplyLimits::default();
-    limits.max_line_len = 24;
-    limits.max_lines = 4;
-    limits.max_reply_len = 64;
-    limits
+    ReplyLimits::default()
+        .with_max_line_len(24)
+        .with_max_lines(4)
+        .with_max_reply_len(64)
 }
 
 /// A split point that depends on every byte, so the fuzzer controls it.
@@ -66,7 +65,7 @@ fn frame<'a>(
             }
         }
         assert!(
-            framer.buffered() <= limits.max_reply_len,
+            framer.buffered() <= limits.max_reply_len(),
             "holds {} bytes of an unfinished reply",
             framer.buffered()
         );

@@ -58,11 +58,11 @@ fn drive(data: &[u8], password: [&str; 3]) -> String {
         2 => TlsPolicy::StartTlsOpportunistic,
         _ => TlsPolicy::Plaintext,
     };
-    let mut config = SessionConfig::new(policy);
-    config.transcript = true;
-    config.pipelining = setup & 4 == 0;
+    let mut config = SessionConfig::new(policy)
+        .with_transcript(true)
+        .with_pipelining(setup & 4 == 0);
     if setup & 8 == 0 {
-        config.credentials = Some(Credentials::new("fuzzer", password[0]));
+        config = config.with_credentials(Credentials::new("fuzzer", password[0]));
     }
     let mut session = Session::new(config);
     let mut sent_before_tls: Vec<u8> = Vec::new();

@@ -53,16 +53,13 @@ impl Attachment {
         }
     }
 
-    /// The name the recipient sees; directories are stripped.
-    pub fn file_name(mut self, name: impl Into<String>) -> Self {
-        self.file_name = Some(name.into());
-        self
-    }
-
-    /// The media type, `type/subtype`, instead of the one guessed from the file name.
-    pub fn content_type(mut self, content_type: impl Into<String>) -> Self {
-        self.content_type = Some(content_type.into());
-        self
+    settings! {
+        /// The name the recipient sees; directories are stripped.
+        set_optional file_name: String => file_name;
+        /// The media type, `type/subtype`, instead of the one guessed from the file name.
+        set_optional content_type: String => content_type;
+        /// How the recipient's client should present the part; `attachment` unless set.
+        set disposition: Disposition => disposition;
     }
 
     /// Makes this an inline part of the HTML body, which refers to it as `cid:{id}`: it goes
@@ -70,12 +67,6 @@ impl Attachment {
     pub fn content_id(mut self, id: impl Into<String>) -> Self {
         self.content_id = Some(id.into());
         self.disposition = Disposition::Inline;
-        self
-    }
-
-    /// How the recipient's client should present the part; `attachment` unless set.
-    pub fn disposition(mut self, disposition: Disposition) -> Self {
-        self.disposition = disposition;
         self
     }
 }

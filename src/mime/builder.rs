@@ -153,16 +153,12 @@ impl MessageBuilder {
         self
     }
 
-    /// Sets the plain text body.
-    pub fn text(mut self, text: impl Into<String>) -> Self {
-        self.text = Some(text.into());
-        self
-    }
-
-    /// Sets the HTML body; with a text body as well, the two become `multipart/alternative`.
-    pub fn html(mut self, html: impl Into<String>) -> Self {
-        self.html = Some(html.into());
-        self
+    settings! {
+        /// Sets the plain text body.
+        set_optional text: String => text;
+        /// Sets the HTML body; with a text body as well, the two become
+        /// `multipart/alternative`.
+        set_optional html: String => html;
     }
 
     /// Adds an attachment, or an inline part when it has a Content-ID.

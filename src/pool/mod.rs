@@ -10,13 +10,14 @@
 //! use smtpwire::transport::ClientConfig;
 //!
 //! # async fn send() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut config = ClientConfig::new("smtp.qq.com", 465);
-//! config.session.credentials = Some(Credentials::new("1234567@qq.com", std::env::var("QQ_AUTH_CODE")?));
+//! let credentials = Credentials::new("1234567@qq.com", std::env::var("QQ_AUTH_CODE")?);
+//! let config = ClientConfig::new("smtp.qq.com", 465)
+//!     .map_session(|session| session.with_credentials(credentials));
 //! let metrics = Metrics::new();
 //! let mailer = Mailer::builder(config)
 //!     .max_connections(2)
 //!     .message_rate(Rate::per_minute(20))
-//!     .retry(RetryPolicy::default().max_attempts(5))
+//!     .retry(RetryPolicy::default().with_max_attempts(5))
 //!     .observer(metrics.clone())
 //!     .build();
 //!
@@ -146,12 +147,11 @@ struct Shared<C: Connector> {
 }
 
 /// Settings for a [`Mailer`]; every one has a default.
-#[must_use = "call build() to get the mailer"]
 pub struct MailerBuilder<C = Tcp> {
     config: ClientConfig,
     connector: C,
     max_connections: usize,
-    check_after: Duration,
+    idle_check_after: Duration,
     idle_timeout: Duration,
     retry: RetryPolicy,
     message_rate: Option<Rate>,
@@ -167,7 +167,7 @@ impl Mailer {
             config,
             connector: Tcp,
             max_connections: 4,
-            check_after: Duration::from_secs(10),
+            idle_check_after: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             retry: RetryPolicy::default(),
             message_rate: None,
@@ -179,64 +179,42 @@ impl Mailer {
 }
 
 impl<C: Connector> MailerBuilder<C> {
-    /// Most connections open at once, and so most sends at once (default 4). Providers limit
-    /// concurrent connections per account; more than they allow gets refused with 421.
-    pub fn max_connections(mut self, max: usize) -> Self {
-        self.max_connections = max;
-        self
-    }
-
-    /// A connection idle for longer than this is checked with NOOP before use (default
-    /// 10 s). Below it, it is used as is: no round trip per message.
-    pub fn idle_check_after(mut self, idle: Duration) -> Self {
-        self.check_after = idle;
-        self
-    }
-
-    /// A connection idle for this long is closed with QUIT (default 60 s), by a task that
-    /// looks every quarter of it.
-    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = timeout;
-        self
-    }
-
-    /// When to try again (default: [`RetryPolicy::default`]).
-    pub fn retry(mut self, policy: RetryPolicy) -> Self {
-        self.retry = policy;
-        self
-    }
-
-    /// Most messages per interval, for the whole pool (default: no limit). Sends wait.
-    pub fn message_rate(mut self, rate: Rate) -> Self {
-        self.message_rate = Some(rate);
-        self
-    }
-
-    /// Most recipients per interval, for the whole pool (default: no limit). Sends wait.
-    pub fn recipient_rate(mut self, rate: Rate) -> Self {
-        self.recipient_rate = Some(rate);
-        self
-    }
-
-    /// When to stop opening connections (default: [`BreakerPolicy::default`]).
-    pub fn breaker(mut self, policy: BreakerPolicy) -> Self {
-        self.breaker = policy;
-        self
+    settings! {
+        /// Most connections open at once, and so most sends at once (default 4). Providers
+        /// limit concurrent connections per account; more than they allow gets refused with
+        /// 421.
+        set max_connections: usize => max_connections;
+        /// A connection idle for longer than this is checked with NOOP before use (default
+        /// 10 s). Below it, it is used as is: no round trip per message.
+        set idle_check_after: Duration => idle_check_after;
+        /// A connection idle for this long is closed with QUIT (default 60 s), by a task that
+        /// looks every quarter of it.
+        set idle_timeout: Duration => idle_timeout;
+        /// When to try again (default: [`RetryPolicy::default`]).
+        set retry: RetryPolicy => retry;
+        /// Most messages per interval, for the whole pool (default: no limit). Sends wait.
+        set_optional message_rate: Rate => message_rate;
+        /// Most recipients per interval, for the whole pool (default: no limit). Sends wait.
+        set_optional recipient_rate: Rate => recipient_rate;
+        /// When to stop opening connections (default: [`BreakerPolicy::default`]).
+        set breaker: BreakerPolicy => breaker;
     }
 
     /// Adds an observer of the mailer's events, e.g. a [`Metrics`].
+    #[must_use]
     pub fn observer(mut self, observer: impl Observer) -> Self {
         self.observers.push(Arc::new(observer));
         self
     }
 
     /// Opens connections with `connector` instead.
+    #[must_use]
     pub fn connector<D: Connector>(self, connector: D) -> MailerBuilder<D> {
         MailerBuilder {
             config: self.config,
             connector,
             max_connections: self.max_connections,
-            check_after: self.check_after,
+            idle_check_after: self.idle_check_after,
             idle_timeout: self.idle_timeout,
             retry: self.retry,
             message_rate: self.message_rate,
@@ -253,7 +231,7 @@ impl<C: Connector> MailerBuilder<C> {
                 connections: Connections::new(self.max_connections, self.idle_timeout),
                 config: self.config,
                 connector: self.connector,
-                check_after: self.check_after,
+                check_after: self.idle_check_after,
                 idle_timeout: self.idle_timeout,
                 retry: self.retry,
                 rate: RateLimiter::new(self.message_rate, self.recipient_rate),
@@ -334,7 +312,7 @@ impl<C: Connector> Mailer<C> {
         self.start_reaper();
         let shared = &*self.shared;
         let started = Instant::now();
-        let mut tally = Tally::new(&envelope, shared.retry.retries_unknown());
+        let mut tally = Tally::new(&envelope, shared.retry.retry_delivery_unknown());
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -344,11 +322,11 @@ impl<C: Connector> Mailer<C> {
                 .await;
             tally.on_attempt(&pending, result);
             let recipients = tally.pending_count();
-            if recipients == 0 || attempts >= shared.retry.attempts() {
+            if recipients == 0 || attempts >= shared.retry.max_attempts() {
                 break;
             }
             let delay = shared.retry.delay(attempts);
-            if started.elapsed() + delay > shared.retry.limit() {
+            if started.elapsed() + delay > shared.retry.max_elapsed() {
                 break;
             }
             shared.observers.emit(Event::RetryScheduled {

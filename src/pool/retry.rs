@@ -16,14 +16,14 @@ use std::time::Duration;
 /// What is retried is decided by the typed error, never by this policy: 4xx replies,
 /// timeouts and lost connections before the end of the data was sent. 5xx replies are never
 /// retried, nor is a message whose delivery is unknown unless
-/// [`RetryPolicy::retry_delivery_unknown`] says so.
+/// [`RetryPolicy::with_retry_delivery_unknown`] says so.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     max_attempts: u32,
     initial_delay: Duration,
     max_delay: Duration,
     max_elapsed: Duration,
-    retry_unknown: bool,
+    retry_delivery_unknown: bool,
     jitter: Option<Arc<SplitMix64>>,
 }
 
@@ -35,7 +35,7 @@ impl Default for RetryPolicy {
             initial_delay: Duration::from_secs(1),
             max_delay: Duration::from_secs(60),
             max_elapsed: Duration::from_secs(5 * 60),
-            retry_unknown: false,
+            retry_delivery_unknown: false,
             jitter: Some(Arc::new(SplitMix64::from_entropy())),
         }
     }
@@ -44,63 +44,48 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// One attempt only.
     pub fn never() -> Self {
-        Self::default().max_attempts(1)
+        Self::default().with_max_attempts(1)
     }
 
-    /// Attempts in all, the first included; 0 is taken as 1.
-    pub fn max_attempts(mut self, attempts: u32) -> Self {
+    /// Attempts in all, the first included (default 4); 0 is taken as 1.
+    #[must_use]
+    pub fn with_max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts.max(1);
         self
     }
 
-    /// The ceiling of the first delay; it doubles with each retry.
-    pub fn initial_delay(mut self, delay: Duration) -> Self {
-        self.initial_delay = delay;
-        self
+    /// Attempts in all, the first included.
+    pub fn max_attempts(&self) -> u32 {
+        self.max_attempts
     }
 
-    /// The most any delay may be.
-    pub fn max_delay(mut self, delay: Duration) -> Self {
-        self.max_delay = delay;
-        self
-    }
-
-    /// No retry is started when its delay would end later than this after the first attempt.
-    pub fn max_elapsed(mut self, elapsed: Duration) -> Self {
-        self.max_elapsed = elapsed;
-        self
-    }
-
-    /// Retries recipients whose delivery is unknown (the connection was lost after the end of
-    /// the data): the server may have accepted the message, so a retry may deliver it twice.
-    pub fn retry_delivery_unknown(mut self, retry: bool) -> Self {
-        self.retry_unknown = retry;
-        self
+    settings! {
+        /// The ceiling of the first delay (default 1 s); it doubles with each retry.
+        copy initial_delay: Duration => with_initial_delay;
+        /// The most any delay may be (default 1 min).
+        copy max_delay: Duration => with_max_delay;
+        /// No retry is started when its delay would end later than this after the first
+        /// attempt (default 5 min).
+        copy max_elapsed: Duration => with_max_elapsed;
+        /// Retries recipients whose delivery is unknown (the connection was lost after the end
+        /// of the data): the server may have accepted the message, so a retry may deliver it
+        /// twice (default: no).
+        copy retry_delivery_unknown: bool => with_retry_delivery_unknown;
     }
 
     /// Draws the jitter from a fixed seed, for delays that repeat from run to run.
-    pub fn jitter_seed(mut self, seed: u64) -> Self {
+    #[must_use]
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
         self.jitter = Some(Arc::new(SplitMix64::new(seed)));
         self
     }
 
     /// Waits the full ceiling each time, without jitter: predictable, and for a single
     /// sender as good; many senders failing together then retry together.
+    #[must_use]
     pub fn without_jitter(mut self) -> Self {
         self.jitter = None;
         self
-    }
-
-    pub(crate) fn attempts(&self) -> u32 {
-        self.max_attempts
-    }
-
-    pub(crate) fn limit(&self) -> Duration {
-        self.max_elapsed
-    }
-
-    pub(crate) fn retries_unknown(&self) -> bool {
-        self.retry_unknown
     }
 
     /// The delay before retry `retry` (1 for the first retry).
@@ -155,8 +140,8 @@ mod tests {
     #[test]
     fn ceilings_double_up_to_the_maximum() {
         let policy = RetryPolicy::default()
-            .initial_delay(Duration::from_millis(100))
-            .max_delay(Duration::from_secs(1))
+            .with_initial_delay(Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(1))
             .without_jitter();
         let delays: Vec<u64> = (1..=6)
             .map(|n| policy.delay(n).as_millis() as u64)
@@ -168,8 +153,8 @@ mod tests {
     #[test]
     fn jitter_stays_below_the_ceiling_and_spreads() {
         let policy = RetryPolicy::default()
-            .initial_delay(Duration::from_millis(100))
-            .jitter_seed(7);
+            .with_initial_delay(Duration::from_millis(100))
+            .with_jitter_seed(7);
         let delays: Vec<Duration> = (0..1000).map(|_| policy.delay(3)).collect();
         assert!(delays.iter().all(|d| *d < Duration::from_millis(400)));
         let low = delays
@@ -181,8 +166,8 @@ mod tests {
 
     #[test]
     fn a_seed_repeats_its_delays() {
-        let a = RetryPolicy::default().jitter_seed(42);
-        let b = RetryPolicy::default().jitter_seed(42);
+        let a = RetryPolicy::default().with_jitter_seed(42);
+        let b = RetryPolicy::default().with_jitter_seed(42);
         for retry in 1..10 {
             assert_eq!(a.delay(retry), b.delay(retry));
         }

@@ -18,15 +18,22 @@ const LF: u8 = b'\n';
 
 /// Size limits on what the server may send; each overflow is a [`FramingError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct ReplyLimits {
-    /// Longest reply line, CRLF included. RFC 5321 §4.5.3.1.5 says 512, but real EHLO and 5xx
-    /// lines run longer; 4 KiB by default.
-    pub max_line_len: usize,
-    /// Most lines in one reply; 256 by default (real EHLO replies have 10-30).
-    pub max_lines: usize,
-    /// Most bytes in one reply; 64 KiB by default.
-    pub max_reply_len: usize,
+    pub(crate) max_line_len: usize,
+    pub(crate) max_lines: usize,
+    pub(crate) max_reply_len: usize,
+}
+
+impl ReplyLimits {
+    settings! {
+        /// Longest reply line, CRLF included. RFC 5321 §4.5.3.1.5 says 512, but real EHLO and 5xx
+        /// lines run longer; 4 KiB by default.
+        copy max_line_len: usize => with_max_line_len;
+        /// Most lines in one reply; 256 by default (real EHLO replies have 10-30).
+        copy max_lines: usize => with_max_lines;
+        /// Most bytes in one reply; 64 KiB by default.
+        copy max_reply_len: usize => with_max_reply_len;
+    }
 }
 
 impl Default for ReplyLimits {

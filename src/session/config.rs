@@ -42,38 +42,19 @@ impl TlsPolicy {
 /// The deadline covers a whole reply, not each read, so a server trickling one byte at a
 /// time cannot hold the session forever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct Timeouts {
-    /// Opening the TCP connection to one address (not in the RFC): 30 s.
-    pub connect: Duration,
-    /// Resolving the name and trying every address (not in the RFC): 60 s, however many
-    /// addresses the name has.
-    pub connect_total: Duration,
-    /// The TLS handshake (not in the RFC): 60 s.
-    pub tls_handshake: Duration,
-    /// The 220 greeting: 5 min.
-    pub greeting: Duration,
-    /// EHLO, HELO, STARTTLS, AUTH, RSET and NOOP (not in the RFC): 5 min.
-    pub command: Duration,
-    /// MAIL: 5 min.
-    pub mail: Duration,
-    /// Each RCPT: 5 min.
-    pub rcpt: Duration,
-    /// The 354 after DATA: 2 min.
-    pub data_initiation: Duration,
-    /// Each write, and each BDAT chunk's reply: 3 min.
-    pub data_block: Duration,
-    /// The reply to the end of the data: 10 min, since giving up early risks a duplicate.
-    pub data_termination: Duration,
-    /// The reply to QUIT (not in the RFC): 30 s; only a courtesy.
-    pub quit: Duration,
-    /// How long a plaintext greeting may keep silent before the session asks the driver to
-    /// probe whether the port expects implicit TLS ([`Action::ProbeTls`]): 3 s. The greeting
-    /// keeps its full deadline; only the probe's answer can end the wait early. `None`
-    /// never probes.
-    ///
-    /// [`Action::ProbeTls`]: super::Action::ProbeTls
-    pub tls_probe: Option<Duration>,
+    pub(crate) connect: Duration,
+    pub(crate) connect_total: Duration,
+    pub(crate) tls_handshake: Duration,
+    pub(crate) greeting: Duration,
+    pub(crate) command: Duration,
+    pub(crate) mail: Duration,
+    pub(crate) rcpt: Duration,
+    pub(crate) data_initiation: Duration,
+    pub(crate) data_block: Duration,
+    pub(crate) data_termination: Duration,
+    pub(crate) quit: Duration,
+    pub(crate) tls_probe: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -97,6 +78,39 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    settings! {
+        /// Opening the TCP connection to one address (not in the RFC): 30 s.
+        copy connect: Duration => with_connect;
+        /// Resolving the name and trying every address (not in the RFC): 60 s, however many
+        /// addresses the name has.
+        copy connect_total: Duration => with_connect_total;
+        /// The TLS handshake (not in the RFC): 60 s.
+        copy tls_handshake: Duration => with_tls_handshake;
+        /// The 220 greeting: 5 min.
+        copy greeting: Duration => with_greeting;
+        /// EHLO, HELO, STARTTLS, AUTH, RSET and NOOP (not in the RFC): 5 min.
+        copy command: Duration => with_command;
+        /// MAIL: 5 min.
+        copy mail: Duration => with_mail;
+        /// Each RCPT: 5 min.
+        copy rcpt: Duration => with_rcpt;
+        /// The 354 after DATA: 2 min.
+        copy data_initiation: Duration => with_data_initiation;
+        /// Each write, and each BDAT chunk's reply: 3 min.
+        copy data_block: Duration => with_data_block;
+        /// The reply to the end of the data: 10 min, since giving up early risks a duplicate.
+        copy data_termination: Duration => with_data_termination;
+        /// The reply to QUIT (not in the RFC): 30 s; only a courtesy.
+        copy quit: Duration => with_quit;
+        /// How long a plaintext greeting may keep silent before the session asks the driver to
+        /// probe whether the port expects implicit TLS ([`Action::ProbeTls`]): 3 s. The greeting
+        /// keeps its full deadline; only the probe's answer can end the wait early. `None`
+        /// never probes.
+        ///
+        /// [`Action::ProbeTls`]: super::Action::ProbeTls
+        copy tls_probe: Option<Duration> => with_tls_probe;
+    }
+
     /// One timeout for every wait on the server, as Python's `smtplib` and msmtp take one:
     /// the TLS handshake and each reply (greeting, commands, MAIL, RCPT, DATA, each data
     /// block, the end of the data, QUIT). Connecting and the TLS probe keep their defaults.
@@ -105,8 +119,8 @@ impl Timeouts {
     /// # use smtpwire::session::Timeouts;
     /// # use std::time::Duration;
     /// let timeouts = Timeouts::uniform(Duration::from_secs(20));
-    /// assert_eq!(timeouts.data_termination, Duration::from_secs(20));
-    /// assert_eq!(timeouts.connect, Timeouts::default().connect);
+    /// assert_eq!(timeouts.data_termination(), Duration::from_secs(20));
+    /// assert_eq!(timeouts.connect(), Timeouts::default().connect());
     /// ```
     pub fn uniform(timeout: Duration) -> Self {
         Self {
@@ -138,36 +152,20 @@ pub enum DataCommand {
 
 /// Everything a [`Session`](super::Session) needs to know before it starts.
 #[derive(Clone, Debug)]
-#[non_exhaustive]
 pub struct SessionConfig {
-    /// The name sent in EHLO/HELO.
-    pub client_name: ClientName,
-    /// When to encrypt.
-    pub tls: TlsPolicy,
-    /// Who to authenticate as; `None` skips AUTH.
-    pub credentials: Option<Credentials>,
-    /// A mechanism to insist on; `None` picks the best one offered (PLAIN, then LOGIN).
-    pub mechanism: Option<Mechanism>,
-    /// Reply deadlines.
-    pub timeouts: Timeouts,
-    /// Bounds on what the server may send.
-    pub reply_limits: ReplyLimits,
-    /// What to do with bare CR and LF in message data.
-    pub line_endings: LineEndings,
-    /// DATA or BDAT.
-    pub data_command: DataCommand,
-    /// Whether to pipeline (RFC 2920) when the server offers it.
-    pub pipelining: bool,
-    /// Most RCPTs per transaction; the rest go in a further transaction (RFC 5321
-    /// §4.5.3.1.8 requires servers to take at least 100).
-    pub max_recipients: usize,
-    /// Size of each BDAT chunk.
-    pub bdat_chunk_size: usize,
-    /// Whether to keep a [`Transcript`](crate::transcript::Transcript) of the dialogue.
-    pub transcript: bool,
-    /// The most transcript entries kept; older ones are dropped and counted (default
-    /// 10,000: about the last 1,200 messages of a long-lived connection).
-    pub transcript_limit: usize,
+    pub(crate) client_name: ClientName,
+    pub(crate) tls_policy: TlsPolicy,
+    pub(crate) credentials: Option<Credentials>,
+    pub(crate) mechanism: Option<Mechanism>,
+    pub(crate) timeouts: Timeouts,
+    pub(crate) reply_limits: ReplyLimits,
+    pub(crate) line_endings: LineEndings,
+    pub(crate) data_command: DataCommand,
+    pub(crate) pipelining: bool,
+    pub(crate) max_recipients: usize,
+    pub(crate) bdat_chunk_size: usize,
+    pub(crate) transcript: bool,
+    pub(crate) transcript_limit: usize,
     plaintext_auth: bool,
 }
 
@@ -176,7 +174,7 @@ impl SessionConfig {
     pub fn new(tls: TlsPolicy) -> Self {
         Self {
             client_name: ClientName::default(),
-            tls,
+            tls_policy: tls,
             credentials: None,
             mechanism: None,
             timeouts: Timeouts::default(),
@@ -192,10 +190,36 @@ impl SessionConfig {
         }
     }
 
-    /// Sets the credentials to authenticate with.
-    pub fn with_credentials(mut self, credentials: Credentials) -> Self {
-        self.credentials = Some(credentials);
-        self
+    settings! {
+        /// The name sent in EHLO/HELO (default: `localhost`).
+        borrow client_name: ClientName => with_client_name;
+        /// When to encrypt (set by [`SessionConfig::new`]).
+        copy tls_policy: TlsPolicy => with_tls_policy;
+        /// Who to authenticate as (default: nobody, and no AUTH).
+        optional credentials: Credentials => with_credentials;
+        /// A mechanism to insist on (default: the best one offered: PLAIN, then LOGIN).
+        optional mechanism: Mechanism => with_mechanism;
+        /// Reply deadlines (default: [`Timeouts::default`]).
+        copy timeouts: Timeouts => with_timeouts;
+        /// Bounds on what the server may send (default: [`ReplyLimits::default`]).
+        copy reply_limits: ReplyLimits => with_reply_limits;
+        /// What to do with bare CR and LF in message data (default: [`LineEndings::default`]).
+        copy line_endings: LineEndings => with_line_endings;
+        /// DATA or BDAT (default: [`DataCommand::Auto`]).
+        copy data_command: DataCommand => with_data_command;
+        /// Whether to pipeline (RFC 2920) when the server offers it (default: yes).
+        copy pipelining: bool => with_pipelining;
+        /// Most RCPTs per transaction; the rest go in a further transaction (RFC 5321
+        /// §4.5.3.1.8 requires servers to take at least 100; the default).
+        copy max_recipients: usize => with_max_recipients;
+        /// Size of each BDAT chunk (default: 1 MiB).
+        copy bdat_chunk_size: usize => with_bdat_chunk_size;
+        /// Whether to keep a [`Transcript`](crate::transcript::Transcript) of the dialogue
+        /// (default: no).
+        copy transcript: bool => with_transcript;
+        /// The most transcript entries kept; older ones are dropped and counted (default
+        /// 10,000: about the last 1,200 messages of a long-lived connection).
+        copy transcript_limit: usize => with_transcript_limit;
     }
 
     /// Allows sending credentials over a connection without TLS, where anyone on the path can

@@ -286,7 +286,7 @@ impl fmt::Debug for Session {
 impl Session {
     /// A session about to read the server's greeting (or, with implicit TLS, to start TLS).
     pub fn new(config: SessionConfig) -> Self {
-        let stage = if config.tls == TlsPolicy::Implicit {
+        let stage = if config.tls_policy == TlsPolicy::Implicit {
             Stage::TlsBeforeGreeting
         } else {
             Stage::Opening

@@ -34,7 +34,7 @@ impl Session {
             // "Command unrecognized" / "not implemented": a server from before ESMTP, which
             // HELO can still talk to. HELO cannot negotiate STARTTLS, so it is a fallback only
             // when TLS is on or optional.
-            500 | 502 if self.tls_active || !self.config.tls.requires_tls() => {
+            500 | 502 if self.tls_active || !self.config.tls_policy.requires_tls() => {
                 self.send(Command::Helo(self.config.client_name.clone()), Expect::Helo);
                 Ok(())
             }
@@ -63,7 +63,7 @@ impl Session {
     pub(super) fn after_hello(&mut self) -> Result<(), Error> {
         let capabilities = self.capabilities.clone().unwrap_or_default();
         let wants_starttls = matches!(
-            self.config.tls,
+            self.config.tls_policy,
             TlsPolicy::StartTlsRequired | TlsPolicy::StartTlsOpportunistic
         );
         // RFC 3207 §4.2: never a second STARTTLS, even if re-advertised inside TLS.
@@ -72,7 +72,7 @@ impl Session {
                 self.send(Command::StartTls, Expect::StartTls);
                 return Ok(());
             }
-            if self.config.tls == TlsPolicy::StartTlsRequired {
+            if self.config.tls_policy == TlsPolicy::StartTlsRequired {
                 return Err(Error::unsupported(Phase::StartTls, Unsupported::StartTls));
             }
             self.event("STARTTLS not offered: continuing without TLS (opportunistic)".into());
@@ -120,7 +120,7 @@ impl Session {
         if reply.is_positive() {
             return Err(unexpected(Phase::StartTls, reply));
         }
-        if self.config.tls == TlsPolicy::StartTlsOpportunistic {
+        if self.config.tls_policy == TlsPolicy::StartTlsOpportunistic {
             self.event("STARTTLS refused: continuing without TLS (opportunistic)".into());
             self.events.push_back(Event::StayedPlaintext);
             let capabilities = self.capabilities.clone().unwrap_or_default();

@@ -12,8 +12,9 @@
 //! use smtpwire::transport::{Client, ClientConfig};
 //!
 //! # async fn send() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut config = ClientConfig::new("smtp.qq.com", 465); // implicit TLS
-//! config.session.credentials = Some(Credentials::new("1234567@qq.com", std::env::var("QQ_AUTH_CODE")?));
+//! let credentials = Credentials::new("1234567@qq.com", std::env::var("QQ_AUTH_CODE")?);
+//! let config = ClientConfig::new("smtp.qq.com", 465) // implicit TLS
+//!     .map_session(|session| session.with_credentials(credentials));
 //! let mut client = Client::connect(config).await?;
 //! let envelope = Envelope::new(
 //!     Some(Mailbox::parse("1234567@qq.com")?),
@@ -63,34 +64,23 @@ const PROBE_ANSWER: usize = 16;
 
 /// Called with every [`Event`] of a client's session, as it happens: for transcripts shown
 /// live, metrics, or diagnostics such as `smtpwire check`.
-pub type EventObserver = Arc<dyn Fn(&Event) + Send + Sync>;
-
-/// Where to connect and how.
 #[derive(Clone)]
-#[non_exhaustive]
-pub struct ClientConfig {
-    /// The server's host name (used for SNI and certificate checks) or IP address.
-    pub host: String,
-    /// The port: 465 (implicit TLS), 587 (STARTTLS), 25.
-    pub port: u16,
-    /// The protocol settings: TLS policy, credentials, timeouts, limits.
-    pub session: SessionConfig,
-    /// Which certificates to trust.
-    pub tls: TlsConfig,
-    /// Sees every event of the session (default: none).
-    pub on_event: Option<EventObserver>,
+pub struct EventObserver(Arc<dyn Fn(&Event) + Send + Sync>);
+
+impl fmt::Debug for EventObserver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("EventObserver")
+    }
 }
 
-impl fmt::Debug for ClientConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientConfig")
-            .field("host", &self.host)
-            .field("port", &self.port)
-            .field("session", &self.session)
-            .field("tls", &self.tls)
-            .field("on_event", &self.on_event.is_some())
-            .finish()
-    }
+/// Where to connect and how.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) session: SessionConfig,
+    pub(crate) tls: TlsConfig,
+    pub(crate) event_observer: Option<EventObserver>,
 }
 
 impl ClientConfig {
@@ -102,8 +92,51 @@ impl ClientConfig {
             port,
             session: SessionConfig::new(TlsPolicy::for_port(port)),
             tls: TlsConfig::default(),
-            on_event: None,
+            event_observer: None,
         }
+    }
+
+    /// The server's host name (used for SNI and certificate checks) or IP address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port: 465 (implicit TLS), 587 (STARTTLS), 25.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    settings! {
+        /// The protocol settings: TLS policy, credentials, timeouts, limits (default:
+        /// [`SessionConfig::new`] with the TLS policy the port implies).
+        borrow session: SessionConfig => with_session;
+        /// Which certificates to trust (default: [`TlsConfig::default`], the public web roots).
+        borrow tls: TlsConfig => with_tls;
+    }
+
+    /// Shows every event of the session to `observer` as it happens (default: nobody).
+    #[must_use]
+    pub fn with_event_observer(
+        mut self,
+        observer: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> Self {
+        self.event_observer = Some(EventObserver(Arc::new(observer)));
+        self
+    }
+
+    /// Changes the protocol settings the port implied, e.g. to add credentials:
+    ///
+    /// ```
+    /// # use smtpwire::auth::Credentials;
+    /// # use smtpwire::transport::ClientConfig;
+    /// let config = ClientConfig::new("smtp.qq.com", 465)
+    ///     .map_session(|session| session.with_credentials(Credentials::new("1234567@qq.com", "app password")));
+    /// assert!(config.session().credentials().is_some());
+    /// ```
+    #[must_use]
+    pub fn map_session(mut self, change: impl FnOnce(SessionConfig) -> SessionConfig) -> Self {
+        self.session = change(self.session);
+        self
     }
 }
 
@@ -125,7 +158,7 @@ pub struct Client<S = TcpStream> {
     stashed: Option<Action>,
     /// Set by [`Client::quit_after_next_send`]: QUIT follows the next send's last message.
     quit_after: bool,
-    on_event: Option<EventObserver>,
+    event_observer: Option<EventObserver>,
     /// Events kept for [`Client::next_event`], when the caller steps the session itself.
     stepping: Option<VecDeque<Event>>,
     /// When AUTH started, then how long it took.
@@ -133,11 +166,11 @@ pub struct Client<S = TcpStream> {
     auth_duration: Option<Duration>,
 }
 
+/// The server as named and as reached, the TLS parameters, and the session.
 impl<S> fmt::Debug for Client<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Client")
-            .field("host", &self.host)
-            .field("peer", &self.peer)
+            .field("server", &(&self.host, self.peer))
             .field("tls", &self.tls_info)
             .field("session", &self.session)
             .finish_non_exhaustive()
@@ -281,7 +314,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
             finished: Vec::new(),
             stashed: None,
             quit_after: false,
-            on_event: config.on_event,
+            event_observer: config.event_observer,
             stepping: None,
             auth_started: None,
             auth_duration: None,
@@ -756,8 +789,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Client<S> {
     /// the observer.
     fn take_events(&mut self) {
         while let Some(event) = self.session.poll_event() {
-            if let Some(observer) = &self.on_event {
-                observer(&event);
+            if let Some(observer) = &self.event_observer {
+                (observer.0)(&event);
             }
             if let Some(kept) = &mut self.stepping {
                 kept.push_back(event.clone());

@@ -13,7 +13,7 @@ use std::sync::{Arc, OnceLock};
 /// Which certificates to trust, and how.
 ///
 /// By default: the Mozilla roots from `webpki-roots`, with host name checks. Private CAs are
-/// added with [`TlsConfig::add_pem_file`] or [`TlsConfig::add_der`]; turning verification off
+/// added with [`TlsConfig::with_pem_file`] or [`TlsConfig::with_der`]; turning verification off
 /// is possible only through [`TlsConfig::dangerous_accept_any_certificate`].
 ///
 /// The rustls configuration is built on first use and shared by every clone made after
@@ -81,16 +81,16 @@ impl TlsConfig {
     ///
     /// # Errors
     /// The file cannot be read, holds no certificate, or a certificate is not a valid anchor.
-    pub fn add_pem_file(&mut self, path: impl AsRef<Path>) -> std::io::Result<&mut Self> {
+    pub fn with_pem_file(self, path: impl AsRef<Path>) -> std::io::Result<Self> {
         let pem = std::fs::read(path)?;
-        self.add_pem(&pem)
+        self.with_pem(&pem)
     }
 
     /// Adds every certificate of PEM text as a trust anchor.
     ///
     /// # Errors
     /// No certificate in the text, or one that is not a valid anchor.
-    pub fn add_pem(&mut self, pem: &[u8]) -> std::io::Result<&mut Self> {
+    pub fn with_pem(mut self, pem: &[u8]) -> std::io::Result<Self> {
         let mut added = 0;
         for certificate in CertificateDer::pem_slice_iter(pem) {
             let certificate = certificate.map_err(invalid_data)?;
@@ -108,7 +108,7 @@ impl TlsConfig {
     ///
     /// # Errors
     /// The certificate is not a valid anchor.
-    pub fn add_der(&mut self, der: &[u8]) -> std::io::Result<&mut Self> {
+    pub fn with_der(mut self, der: &[u8]) -> std::io::Result<Self> {
         self.roots
             .add(CertificateDer::from(der.to_vec()))
             .map_err(invalid_data)?;
@@ -118,7 +118,8 @@ impl TlsConfig {
 
     /// Accepts any certificate for any host: anyone on the path can then read and change the
     /// session, credentials included. Only for throw-away tests.
-    pub fn dangerous_accept_any_certificate(&mut self) -> &mut Self {
+    #[must_use]
+    pub fn dangerous_accept_any_certificate(mut self) -> Self {
         self.verify = false;
         self.built = Arc::default();
         self
@@ -130,7 +131,8 @@ impl TlsConfig {
     }
 
     /// Shows every chain the server presents, and the verdict on it, to `observer`.
-    pub fn observe_certificates(&mut self, observer: Arc<dyn CertificateObserver>) -> &mut Self {
+    #[must_use]
+    pub fn with_certificate_observer(mut self, observer: Arc<dyn CertificateObserver>) -> Self {
         self.observer = Some(observer);
         self.built = Arc::default();
         self
@@ -322,8 +324,7 @@ pub(crate) fn server_name(
 /// The first flight of a TLS handshake (a ClientHello) for `host`, to ask a port whether it
 /// speaks TLS at all; the certificate is never looked at, and nothing follows it.
 pub(crate) fn client_hello(host: &str) -> Result<Vec<u8>, rustls::Error> {
-    let mut probe = TlsConfig::empty();
-    probe.dangerous_accept_any_certificate();
+    let probe = TlsConfig::empty().dangerous_accept_any_certificate();
     let name = server_name(host)
         .or_else(|_| ServerName::try_from("localhost"))
         .map_err(|e| rustls::Error::General(e.to_string()))?;
@@ -342,35 +343,30 @@ pub(crate) fn client_hello(host: &str) -> Result<Vec<u8>, rustls::Error> {
 mod tests {
     use super::{CertificateObserver, TlsConfig};
     use rustls::pki_types::{CertificateDer, ServerName};
+    use rustls::Error;
     use std::sync::Arc;
 
     #[derive(Debug)]
     struct Quiet;
 
     impl CertificateObserver for Quiet {
-        fn observe(
-            &self,
-            _: &[CertificateDer<'_>],
-            _: &ServerName<'_>,
-            _: &Result<(), rustls::Error>,
-        ) {
-        }
+        fn observe(&self, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &Result<(), Error>) {}
     }
 
     #[test]
     fn clones_share_one_rustls_configuration_until_a_setter_changes_it() {
         let config = TlsConfig::empty();
         let first = config.client_config().unwrap();
-        let mut clone = config.clone();
+        let clone = config.clone();
         assert!(Arc::ptr_eq(&first, &clone.client_config().unwrap()));
         assert!(Arc::ptr_eq(&first, &config.client_config().unwrap()));
 
-        clone.dangerous_accept_any_certificate();
+        let clone = clone.dangerous_accept_any_certificate();
         let changed = clone.client_config().unwrap();
         assert!(!Arc::ptr_eq(&first, &changed), "a setter starts a new one");
         assert!(Arc::ptr_eq(&first, &config.client_config().unwrap()));
 
-        clone.observe_certificates(Arc::new(Quiet));
+        let clone = clone.with_certificate_observer(Arc::new(Quiet));
         let observed = clone.client_config().unwrap();
         assert!(
             !Arc::ptr_eq(&observed, &clone.client_config().unwrap()),

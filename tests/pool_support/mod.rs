@@ -192,18 +192,16 @@ pub fn replaced_after(replies: Vec<&'static str>) -> Scripted {
 
 /// Plain SMTP to the scripted server, no credentials.
 pub fn config() -> ClientConfig {
-    let mut config = ClientConfig::new("mx.test", 25);
-    config.session = SessionConfig::new(TlsPolicy::Plaintext);
-    config
+    ClientConfig::new("mx.test", 25).with_session(SessionConfig::new(TlsPolicy::Plaintext))
 }
 
 /// Plain SMTP to the scripted server, logging in as `user` (allowed without TLS).
 pub fn config_with_password(user: &str, password: &str) -> ClientConfig {
-    let mut config = config();
-    config.session = SessionConfig::new(TlsPolicy::Plaintext)
-        .with_credentials(Credentials::new(user, password))
-        .dangerous_allow_plaintext_auth();
-    config
+    config().map_session(|session| {
+        session
+            .with_credentials(Credentials::new(user, password))
+            .dangerous_allow_plaintext_auth()
+    })
 }
 
 /// A mailer over `server` with `config` and the default retry policy.
@@ -215,7 +213,7 @@ pub fn mailer_with(config: ClientConfig, server: &Scripted) -> MailerBuilder<InM
 pub fn mailer(server: &Scripted) -> MailerBuilder<InMemory<Scripted>> {
     mailer_with(config(), server).retry(
         smtpwire::pool::RetryPolicy::default()
-            .initial_delay(Duration::from_secs(1))
+            .with_initial_delay(Duration::from_secs(1))
             .without_jitter(),
     )
 }

@@ -37,14 +37,15 @@ pub fn server_config(
     tls: TlsPolicy,
 ) -> smtpwire::transport::ClientConfig {
     // The certificate names localhost and 127.0.0.1; connect by name to check SNI too.
-    let mut config = smtpwire::transport::ClientConfig::new("localhost", servers::port(address));
-    config.session.tls = tls;
-    if tls != TlsPolicy::Plaintext {
-        config.session.credentials = Some(Credentials::new(&servers.user, &servers.password));
-    }
-    config.tls = smtpwire::transport::TlsConfig::empty();
-    config.tls.add_pem_file(&servers.ca).unwrap();
-    config
+    let credentials =
+        (tls != TlsPolicy::Plaintext).then(|| Credentials::new(&servers.user, &servers.password));
+    let session = SessionConfig::new(tls).with_credentials(credentials);
+    let trust = smtpwire::transport::TlsConfig::empty()
+        .with_pem_file(&servers.ca)
+        .unwrap();
+    smtpwire::transport::ClientConfig::new("localhost", servers::port(address))
+        .with_session(session)
+        .with_tls(trust)
 }
 
 /// Test-only options read from a `! config` line.
@@ -57,30 +58,29 @@ pub struct Options {
 
 /// Reads `key=value` words into a session configuration.
 pub fn parse_config(words: &str) -> (SessionConfig, Options) {
-    let mut config = SessionConfig::new(TlsPolicy::Plaintext);
-    config.transcript = true;
+    let mut config = SessionConfig::new(TlsPolicy::Plaintext).with_transcript(true);
     let mut options = Options::default();
     let (mut user, mut pass, mut oauth2) = (None, None, false);
     for word in words.split_whitespace() {
         let (key, value) = word.split_once('=').unwrap_or((word, ""));
         match key {
             "tls" => {
-                config.tls = match value {
+                config = config.with_tls_policy(match value {
                     "implicit" => TlsPolicy::Implicit,
                     "required" => TlsPolicy::StartTlsRequired,
                     "opportunistic" => TlsPolicy::StartTlsOpportunistic,
                     "none" => TlsPolicy::Plaintext,
                     _ => panic!("unknown tls policy {value}"),
-                }
+                })
             }
             "user" => user = Some(value.to_owned()),
             "pass" => pass = Some(value.to_owned()),
             "oauth2" => oauth2 = true,
-            "mechanism" => config.mechanism = Some(Mechanism::from_name(value.as_bytes())),
-            "pipelining" => config.pipelining = value != "off",
-            "data" if value == "data" => config.data_command = DataCommand::Data,
-            "max_rcpt" => config.max_recipients = value.parse().unwrap(),
-            "bdat_chunk" => config.bdat_chunk_size = value.parse().unwrap(),
+            "mechanism" => config = config.with_mechanism(Mechanism::from_name(value.as_bytes())),
+            "pipelining" => config = config.with_pipelining(value != "off"),
+            "data" if value == "data" => config = config.with_data_command(DataCommand::Data),
+            "max_rcpt" => config = config.with_max_recipients(value.parse().unwrap()),
+            "bdat_chunk" => config = config.with_bdat_chunk_size(value.parse().unwrap()),
             "dangerous_plaintext_auth" => config = config.dangerous_allow_plaintext_auth(),
             "no-chunking" => options.no_chunking = true,
             _ => panic!("unknown config {word}"),
@@ -88,7 +88,7 @@ pub fn parse_config(words: &str) -> (SessionConfig, Options) {
     }
     if let (Some(user), Some(pass)) = (user, pass) {
         options.secrets = secret_forms(&user, &pass);
-        config.credentials = Some(if oauth2 {
+        config = config.with_credentials(if oauth2 {
             Credentials::oauth2(user, pass)
         } else {
             Credentials::new(user, pass)

@@ -98,19 +98,27 @@ pub async fn run(args: CheckArgs) -> Result<Exit, CliError> {
     let mut config = target.client_config(true)?;
     if target.timeout.is_none() {
         // A diagnosis should not wait the RFC's five minutes for each reply.
-        let t = &mut config.session.timeouts;
-        t.connect = Duration::from_secs(10);
-        t.tls_handshake = Duration::from_secs(20);
-        for slot in [&mut t.greeting, &mut t.command, &mut t.mail] {
-            *slot = Duration::from_secs(30);
-        }
-        t.quit = Duration::from_secs(5);
+        let seconds = Duration::from_secs;
+        let timeouts = config
+            .session()
+            .timeouts()
+            .with_connect(seconds(10))
+            .with_tls_handshake(seconds(20))
+            .with_greeting(seconds(30))
+            .with_command(seconds(30))
+            .with_mail(seconds(30))
+            .with_quit(seconds(5));
+        config = config.map_session(|session| session.with_timeouts(timeouts));
     }
     // The handshake verifies with the library's own roots (--ca-file included); the check
     // sees the chain and the verdict, and examines the chain against the same roots.
-    let trust = Trust::new(&config.tls, target.ca_file.as_deref());
+    let trust = Trust::new(config.tls(), target.ca_file.as_deref());
     let certificates = Arc::new(Recorder::default());
-    config.tls.observe_certificates(certificates.clone());
+    let tls = config
+        .tls()
+        .clone()
+        .with_certificate_observer(certificates.clone());
+    let config = config.with_tls(tls);
     let terminal = std::io::stdout().is_terminal() && !args.plain;
     let style = Style {
         unicode: terminal,
@@ -282,7 +290,7 @@ impl Check {
     }
 
     fn timeouts(&self) -> smtpwire::session::Timeouts {
-        self.config.session.timeouts
+        self.config.session().timeouts()
     }
 
     /// The first bytes the server sent (up to a few hundred).
@@ -411,9 +419,14 @@ mod tests {
 
     #[test]
     fn the_sender_may_carry_a_display_name() {
-        assert_eq!(bare_address("me@qq.com"), "me@qq.com");
-        assert_eq!(bare_address(" <me@qq.com> "), "me@qq.com");
-        assert_eq!(bare_address("Wang Wei <me@qq.com>"), "me@qq.com");
-        assert_eq!(bare_address("\"a <b>\" <me@qq.com>"), "me@qq.com");
+        let written = [
+            "me@qq.com",
+            " <me@qq.com> ",
+            "Wang Wei <me@qq.com>",
+            "\"a <b>\" <me@qq.com>",
+        ];
+        for sender in written {
+            assert_eq!(bare_address(sender), "me@qq.com", "{sender}");
+        }
     }
 }

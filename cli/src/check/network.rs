@@ -25,7 +25,7 @@ impl Check {
             self.report.push(step);
             return Some(vec![SocketAddr::new(ip, port)]);
         }
-        let limit = self.timeouts().connect;
+        let limit = self.timeouts().connect();
         let lookup = tokio::time::timeout(limit, tokio::net::lookup_host((host, port))).await;
         let took = started.elapsed();
         let error = match lookup {
@@ -99,7 +99,7 @@ impl Check {
         addresses: &[SocketAddr],
     ) -> Option<(TcpStream, SocketAddr)> {
         let started = Instant::now();
-        let limit = self.timeouts().connect;
+        let limit = self.timeouts().connect();
         let mut attempts = tokio::task::JoinSet::new();
         for (index, address) in addresses.iter().copied().enumerate() {
             attempts.spawn(async move {

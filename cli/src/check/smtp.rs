@@ -182,7 +182,7 @@ impl Check {
             }
             // Silence, and the session's probe (a second connection that began with TLS)
             // got a TLS answer.
-            let silent = self.timeouts().tls_probe.unwrap_or_default().as_secs();
+            let silent = self.timeouts().tls_probe().unwrap_or_default().as_secs();
             return step
                 .summary(format!(
                     "no greeting after {silent} s: port {port} waits for TLS"
@@ -239,7 +239,7 @@ impl Check {
                 .why("The server's first words are not the \"220\" that opens an SMTP session.")
                 .fix("Check the host and port."),
             ErrorKind::Timeout => step
-                .summary(format!("no greeting within {} s", self.timeouts().greeting.as_secs()))
+                .summary(format!("no greeting within {} s", self.timeouts().greeting().as_secs()))
                 .why("The connection opened but the server never greeted: an overloaded server, a firewall or proxy that accepts connections but passes nothing, or a port that speaks another protocol.")
                 .fix("Check the port (465 implicit TLS, 587 STARTTLS), try again later, or raise --timeout."),
             ErrorKind::ConnectionClosed => step
@@ -366,7 +366,7 @@ impl Check {
                 .why(format!(
                     "The server refused EHLO {}. Some servers refuse a client name such as \
                      \"localhost\" or one that does not resolve.",
-                    self.config.session.client_name
+                    self.config.session().client_name()
                 ))
                 .fix("Give a real host name of this machine with --ehlo NAME."),
             ErrorKind::Timeout => step

@@ -160,7 +160,7 @@ impl Check {
             return step
                 .summary(format!(
                     "no TLS answer within {} s",
-                    self.timeouts().tls_handshake.as_secs()
+                    self.timeouts().tls_handshake().as_secs()
                 ))
                 .why(if implicit {
                     format!("Port {port} did not answer the TLS handshake: it may not speak TLS at all, or a firewall holds the connection.")

@@ -26,7 +26,7 @@ pub struct Settings {
 pub fn build(config: ClientConfig, settings: &Settings, metrics: &Metrics) -> Mailer {
     let mut builder = Mailer::builder(config)
         .max_connections(settings.connections)
-        .retry(RetryPolicy::default().max_attempts(settings.attempts))
+        .retry(RetryPolicy::default().with_max_attempts(settings.attempts))
         .observer(metrics.clone());
     if let Some(rate) = settings.rate {
         builder = builder.message_rate(rate);
