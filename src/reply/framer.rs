@@ -26,8 +26,8 @@ pub struct ReplyLimits {
 
 impl ReplyLimits {
     settings! {
-        /// Longest reply line, CRLF included. RFC 5321 §4.5.3.1.5 says 512, but real EHLO and 5xx
-        /// lines run longer; 4 KiB by default.
+        /// Longest reply line, CRLF included. RFC 5321 §4.5.3.1.5 says 512, but real EHLO and
+        /// 5xx lines run longer; 4 KiB by default.
         copy max_line_len: usize => with_max_line_len;
         /// Most lines in one reply; 256 by default (real EHLO replies have 10-30).
         copy max_lines: usize => with_max_lines;
