@@ -132,6 +132,18 @@ pub fn exit_for(error: &smtpwire::Error) -> Exit {
     }
 }
 
+/// Whether the handshake failed on the certificate's dates (expired or not yet valid), which
+/// is as often this machine's clock as the server's certificate.
+fn outside_validity(error: &(dyn std::error::Error + 'static)) -> bool {
+    use rustls::CertificateError::{Expired, ExpiredContext, NotValidYet, NotValidYetContext};
+    matches!(
+        error.downcast_ref::<rustls::Error>(),
+        Some(rustls::Error::InvalidCertificate(
+            Expired | ExpiredContext { .. } | NotValidYet | NotValidYetContext { .. }
+        ))
+    )
+}
+
 /// What to try, for the mistakes people make most with QQ Mail, 163 and friends.
 pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
     let code = error.reply().map(|r| r.code().get());
@@ -167,7 +179,7 @@ pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
         (ErrorKind::WrongTlsMode(TlsMismatch::ServerSpeaksTls), ..) => {
             "use --tls implicit for this port (465)"
         }
-        (ErrorKind::Tls(_), ..) if error.to_string().contains("Expired") => {
+        (ErrorKind::Tls(tls), ..) if outside_validity(tls.as_ref()) => {
             "the certificate looks expired or not yet valid: check this machine's clock"
         }
         (ErrorKind::Tls(_), ..) => {
@@ -200,4 +212,26 @@ pub fn hint_for(error: &smtpwire::Error) -> Option<&'static str> {
         }
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CertificateError;
+    use std::sync::Arc;
+
+    fn refused_certificate(why: CertificateError) -> smtpwire::Error {
+        let tls = rustls::Error::InvalidCertificate(why);
+        smtpwire::Error::new(ErrorKind::Tls(Arc::new(tls)), Phase::TlsHandshake)
+    }
+
+    #[test]
+    fn a_certificate_outside_its_dates_points_at_the_clock() {
+        for dates in [CertificateError::Expired, CertificateError::NotValidYet] {
+            let hint = hint_for(&refused_certificate(dates));
+            assert!(hint.is_some_and(|h| h.contains("clock")), "{hint:?}");
+        }
+        let hint = hint_for(&refused_certificate(CertificateError::UnknownIssuer));
+        assert!(hint.is_some_and(|h| h.contains("--ca-file")), "{hint:?}");
+    }
 }
