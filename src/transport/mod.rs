@@ -65,7 +65,7 @@ const PROBE_ANSWER: usize = 16;
 /// Called with every [`Event`] of a client's session, as it happens: for transcripts shown
 /// live, metrics, or diagnostics such as `smtpwire check`.
 #[derive(Clone)]
-pub struct EventObserver(Arc<dyn Fn(&Event) + Send + Sync>);
+pub(crate) struct EventObserver(Arc<dyn Fn(&Event) + Send + Sync>);
 
 impl fmt::Debug for EventObserver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
