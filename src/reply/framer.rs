@@ -238,9 +238,7 @@ impl ReplyFramer {
             let len = line.len() + 2;
             let enhanced = grammar::enhanced_code(parsed.text);
             let lines = Arc::from([parsed.text.to_vec()]);
-            self.ready_len += len;
-            self.ready
-                .push_back((Reply::shared(parsed.code, enhanced, lines), len));
+            self.complete(Reply::shared(parsed.code, enhanced, lines), len);
             return Ok(());
         }
         let mut reply = match self.partial.take() {
@@ -264,13 +262,17 @@ impl ReplyFramer {
                 .lines
                 .first()
                 .and_then(|text| grammar::enhanced_code(text));
-            self.ready_len += reply.len;
-            self.ready
-                .push_back((Reply::new(reply.code, enhanced, reply.lines), reply.len));
+            self.complete(Reply::new(reply.code, enhanced, reply.lines), reply.len);
         } else {
             self.partial = Some(reply);
         }
         Ok(())
+    }
+
+    /// Queues a finished reply, `len` bytes on the wire, for [`ReplyFramer::next_reply`].
+    fn complete(&mut self, reply: Reply, len: usize) {
+        self.ready_len += len;
+        self.ready.push_back((reply, len));
     }
 
     fn partial_len(&self) -> usize {
